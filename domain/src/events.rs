@@ -1,0 +1,205 @@
+//! Events: what happened to a case, in the past tense. Events are forever:
+//! a stored event is never rewritten. Each carries an explicit version
+//! ([`FamilyEvent::event_version`]); a change of shape gets a new version and
+//! an upcaster in `infra`, never an edit of this file that breaks old JSON.
+//!
+//! Every event carries the `action_id` of the care action it records, so a
+//! later `ActionVoided` can refer to it, and the date the action happened as
+//! the caseworker reports it. Who recorded it, and when (server clock), is in
+//! the event metadata, not here.
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::*;
+
+/// A family member (a parent) as registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: Uuid,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub id_number: Option<IdNumber>,
+    pub phone: Option<Phone>,
+    pub living_alone: bool,
+    pub self_care: SelfCare,
+}
+
+/// The person holding one of the two contact posts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactPerson {
+    pub id: Uuid,
+    pub name: String,
+    pub phone: Phone,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FamilyEvent {
+    FamilyRegistered {
+        action_id: Uuid,
+        category: Category,
+        village_code: VillageCode,
+        address: String,
+        registered_on: NaiveDate,
+        members: Vec<Member>,
+    },
+    MemberStatusUpdated {
+        action_id: Uuid,
+        member_id: Uuid,
+        effective_on: NaiveDate,
+        deceased_on: Option<NaiveDate>,
+        living_alone: Option<bool>,
+        self_care: Option<SelfCare>,
+        phone: Option<Phone>,
+    },
+    ContactAssigned {
+        action_id: Uuid,
+        role: Role,
+        person: ContactPerson,
+        assigned_on: NaiveDate,
+    },
+    ContactReleased {
+        action_id: Uuid,
+        role: Role,
+        /// The contact who held the post until now.
+        contact_id: Uuid,
+        released_on: NaiveDate,
+        reason: String,
+    },
+    VisitRecorded {
+        action_id: Uuid,
+        role: Role,
+        /// The contact assigned to `role` when the visit was recorded.
+        contact_id: Uuid,
+        mode: VisitMode,
+        visited_on: NaiveDate,
+        findings: String,
+        needs: Vec<String>,
+    },
+    EmergencyContactSet {
+        action_id: Uuid,
+        emergency_contact_id: Uuid,
+        name: String,
+        relation: String,
+        phone: Phone,
+        priority: u8,
+    },
+    EmergencyContactRemoved {
+        action_id: Uuid,
+        emergency_contact_id: Uuid,
+        reason: String,
+    },
+    EmergencyRecorded {
+        action_id: Uuid,
+        occurred_at: DateTime<FixedOffset>,
+        /// The local calendar day of `occurred_at`.
+        occurred_on: NaiveDate,
+        description: String,
+        responder: String,
+        outcome: String,
+    },
+    ElderlyCareRecorded {
+        action_id: Uuid,
+        member_id: Uuid,
+        service: ElderlyCareService,
+        provider: String,
+        from: NaiveDate,
+        to: Option<NaiveDate>,
+    },
+    AssistanceRecorded {
+        action_id: Uuid,
+        area: AssistanceArea,
+        amount_fen: Option<AmountFen>,
+        provided_on: NaiveDate,
+        description: String,
+    },
+    NoteAdded {
+        action_id: Uuid,
+        text: String,
+    },
+    ActionVoided {
+        action_id: Uuid,
+        voided_action_id: Uuid,
+        reason: String,
+    },
+    FamilyTransferred {
+        action_id: Uuid,
+        from_village_code: VillageCode,
+        village_code: VillageCode,
+        transferred_on: NaiveDate,
+        reason: String,
+    },
+    CaseClosed {
+        action_id: Uuid,
+        on: NaiveDate,
+        reason: String,
+    },
+    CaseReopened {
+        action_id: Uuid,
+        on: NaiveDate,
+        reason: String,
+    },
+}
+
+impl FamilyEvent {
+    /// The id of the care action this event records.
+    pub fn action_id(&self) -> Uuid {
+        use FamilyEvent::*;
+        match self {
+            FamilyRegistered { action_id, .. }
+            | MemberStatusUpdated { action_id, .. }
+            | ContactAssigned { action_id, .. }
+            | ContactReleased { action_id, .. }
+            | VisitRecorded { action_id, .. }
+            | EmergencyContactSet { action_id, .. }
+            | EmergencyContactRemoved { action_id, .. }
+            | EmergencyRecorded { action_id, .. }
+            | ElderlyCareRecorded { action_id, .. }
+            | AssistanceRecorded { action_id, .. }
+            | NoteAdded { action_id, .. }
+            | ActionVoided { action_id, .. }
+            | FamilyTransferred { action_id, .. }
+            | CaseClosed { action_id, .. }
+            | CaseReopened { action_id, .. } => *action_id,
+        }
+    }
+
+    /// The event's name as stored in the `event_type` column.
+    pub fn name(&self) -> &'static str {
+        use FamilyEvent::*;
+        match self {
+            FamilyRegistered { .. } => "FamilyRegistered",
+            MemberStatusUpdated { .. } => "MemberStatusUpdated",
+            ContactAssigned { .. } => "ContactAssigned",
+            ContactReleased { .. } => "ContactReleased",
+            VisitRecorded { .. } => "VisitRecorded",
+            EmergencyContactSet { .. } => "EmergencyContactSet",
+            EmergencyContactRemoved { .. } => "EmergencyContactRemoved",
+            EmergencyRecorded { .. } => "EmergencyRecorded",
+            ElderlyCareRecorded { .. } => "ElderlyCareRecorded",
+            AssistanceRecorded { .. } => "AssistanceRecorded",
+            NoteAdded { .. } => "NoteAdded",
+            ActionVoided { .. } => "ActionVoided",
+            FamilyTransferred { .. } => "FamilyTransferred",
+            CaseClosed { .. } => "CaseClosed",
+            CaseReopened { .. } => "CaseReopened",
+        }
+    }
+}
+
+/// The current version of every event shape. Bump it for the one event
+/// whose shape changes and add an upcaster for the old version.
+pub const EVENT_VERSION: &str = "1";
+
+impl DomainEvent for FamilyEvent {
+    fn event_type(&self) -> String {
+        self.name().to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_owned()
+    }
+}

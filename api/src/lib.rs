@@ -1,1 +1,14 @@
-//! API.
+//! The Nuanxin server: axum routers over the infra crate's case service,
+//! errors as problem+json, the OpenAPI document, and the CLI behind the
+//! `nuanxin` binary.
+
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+pub use app::Application;

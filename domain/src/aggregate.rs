@@ -250,6 +250,10 @@ pub struct FamilyCase {
     pub actions: BTreeMap<Uuid, ActionRecord>,
     /// Every member status update in order (kept so a void can refold).
     pub status_updates: Vec<FamilyEvent>,
+    /// The members exactly as registered: `members` is refolded from these
+    /// and the status updates in force whenever either changes.
+    #[serde(default)]
+    pub registered_members: Vec<Member>,
 }
 
 impl Aggregate for FamilyCase {
@@ -279,19 +283,665 @@ impl FamilyCase {
     /// Checks `command` against the current state and returns the one event
     /// that records it. `today` is the local calendar date; `offset` the
     /// local UTC offset (to turn instants into local days).
+    ///
+    /// Order of checks: registration, closed/reopen, action id reuse, then
+    /// the command's own rules (unknown ids before dates).
     pub fn decide(
         &self,
         command: FamilyCommand,
         today: NaiveDate,
         offset: FixedOffset,
     ) -> Result<FamilyEvent, CaseError> {
-        let _ = (command, today, offset);
-        todo!("decide")
+        use FamilyCommand as C;
+        use FamilyEvent as E;
+
+        let registering = matches!(command, C::RegisterFamily { .. });
+        if registering && self.registered {
+            return Err(CaseError::AlreadyRegistered);
+        }
+        if !registering && !self.registered {
+            return Err(CaseError::NotRegistered);
+        }
+        match (&command, self.status) {
+            (C::ReopenCase { .. }, CaseStatus::Open) => return Err(CaseError::NotClosed),
+            (C::ReopenCase { .. }, CaseStatus::Closed) => {}
+            (_, CaseStatus::Closed) => return Err(CaseError::Closed),
+            (_, CaseStatus::Open) => {}
+        }
+        if self.actions.contains_key(&command_action_id(&command)) {
+            return Err(CaseError::Invalid {
+                field: "action_id",
+                message: "is already used in this case",
+            });
+        }
+        let check = |field: &'static str, date: NaiveDate| self.check_date(field, date, today);
+
+        let event = match command {
+            C::RegisterFamily {
+                action_id,
+                category,
+                village_code,
+                address,
+                registered_on,
+                members,
+            } => {
+                if registered_on > today {
+                    return Err(CaseError::InFuture {
+                        field: "registered_on",
+                    });
+                }
+                if !(1..=4).contains(&members.len()) {
+                    return Err(CaseError::Invalid {
+                        field: "members",
+                        message: "must list 1 to 4 members",
+                    });
+                }
+                if members.iter().any(|m| m.birth_date > registered_on) {
+                    return Err(CaseError::Invalid {
+                        field: "members.birth_date",
+                        message: "must not be after the registration date",
+                    });
+                }
+                if members
+                    .iter()
+                    .enumerate()
+                    .any(|(i, m)| members[..i].iter().any(|o| o.id == m.id))
+                {
+                    return Err(CaseError::Invalid {
+                        field: "members.id",
+                        message: "must be unique",
+                    });
+                }
+                E::FamilyRegistered {
+                    action_id,
+                    category,
+                    village_code,
+                    address: address.into(),
+                    registered_on,
+                    members,
+                }
+            }
+            C::UpdateMemberStatus {
+                action_id,
+                member_id,
+                effective_on,
+                deceased_on,
+                living_alone,
+                self_care,
+                phone,
+            } => {
+                let member = self.member(member_id).ok_or(CaseError::UnknownMember)?;
+                if member.deceased_on.is_some() {
+                    return Err(CaseError::MemberDeceased);
+                }
+                if deceased_on.is_none()
+                    && living_alone.is_none()
+                    && self_care.is_none()
+                    && phone.is_none()
+                {
+                    return Err(CaseError::Invalid {
+                        field: "body",
+                        message: "must change at least one of deceased_on, living_alone, self_care, phone",
+                    });
+                }
+                check("effective_on", effective_on)?;
+                if let Some(d) = deceased_on {
+                    check("deceased_on", d)?;
+                }
+                E::MemberStatusUpdated {
+                    action_id,
+                    member_id,
+                    effective_on,
+                    deceased_on,
+                    living_alone,
+                    self_care,
+                    phone,
+                }
+            }
+            C::AssignContact {
+                action_id,
+                role,
+                person,
+                assigned_on,
+            } => {
+                check("assigned_on", assigned_on)?;
+                E::ContactAssigned {
+                    action_id,
+                    role,
+                    person,
+                    assigned_on,
+                }
+            }
+            C::ReleaseContact {
+                action_id,
+                role,
+                released_on,
+                reason,
+            } => {
+                let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
+                check("released_on", released_on)?;
+                if released_on < contact.assigned_on {
+                    return Err(CaseError::Invalid {
+                        field: "released_on",
+                        message: "is before the contact was assigned",
+                    });
+                }
+                E::ContactReleased {
+                    action_id,
+                    role,
+                    contact_id: contact.person.id,
+                    released_on,
+                    reason: reason.into(),
+                }
+            }
+            C::RecordVisit {
+                action_id,
+                role,
+                mode,
+                visited_on,
+                findings,
+                needs,
+            } => {
+                let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
+                check("visited_on", visited_on)?;
+                if visited_on < contact.assigned_on {
+                    return Err(CaseError::Invalid {
+                        field: "visited_on",
+                        message: "is before the contact was assigned",
+                    });
+                }
+                E::VisitRecorded {
+                    action_id,
+                    role,
+                    contact_id: contact.person.id,
+                    mode,
+                    visited_on,
+                    findings: findings.into(),
+                    needs,
+                }
+            }
+            C::SetEmergencyContact {
+                action_id,
+                name,
+                relation,
+                phone,
+                priority,
+            } => E::EmergencyContactSet {
+                action_id,
+                emergency_contact_id: action_id,
+                name: name.into(),
+                relation: relation.into(),
+                phone,
+                priority,
+            },
+            C::RemoveEmergencyContact {
+                action_id,
+                emergency_contact_id,
+                reason,
+            } => {
+                if !self
+                    .emergency_contacts
+                    .iter()
+                    .any(|c| c.id == emergency_contact_id)
+                {
+                    return Err(CaseError::UnknownEmergencyContact);
+                }
+                E::EmergencyContactRemoved {
+                    action_id,
+                    emergency_contact_id,
+                    reason: reason.into(),
+                }
+            }
+            C::RecordEmergency {
+                action_id,
+                occurred_at,
+                description,
+                responder,
+                outcome,
+            } => {
+                let occurred_on = occurred_at.with_timezone(&offset).date_naive();
+                check("occurred_at", occurred_on)?;
+                E::EmergencyRecorded {
+                    action_id,
+                    occurred_at,
+                    occurred_on,
+                    description: description.into(),
+                    responder: responder.into(),
+                    outcome: outcome.into(),
+                }
+            }
+            C::RecordElderlyCare {
+                action_id,
+                member_id,
+                service,
+                provider,
+                from,
+                to,
+            } => {
+                self.member(member_id).ok_or(CaseError::UnknownMember)?;
+                check("from", from)?;
+                if to.is_some_and(|to| to < from) {
+                    return Err(CaseError::Invalid {
+                        field: "to",
+                        message: "must not be before `from`",
+                    });
+                }
+                E::ElderlyCareRecorded {
+                    action_id,
+                    member_id,
+                    service,
+                    provider: provider.into(),
+                    from,
+                    to,
+                }
+            }
+            C::RecordAssistance {
+                action_id,
+                area,
+                amount_fen,
+                provided_on,
+                description,
+            } => {
+                check("provided_on", provided_on)?;
+                E::AssistanceRecorded {
+                    action_id,
+                    area,
+                    amount_fen,
+                    provided_on,
+                    description: description.into(),
+                }
+            }
+            C::AddNote { action_id, text } => E::NoteAdded {
+                action_id,
+                text: text.into(),
+            },
+            C::VoidAction {
+                action_id,
+                voided_action_id,
+                reason,
+            } => {
+                let record = self
+                    .actions
+                    .get(&voided_action_id)
+                    .ok_or(CaseError::UnknownAction)?;
+                if record.voided_by.is_some() {
+                    return Err(CaseError::AlreadyVoided);
+                }
+                if !VOIDABLE.contains(&record.event_type.as_str()) {
+                    return Err(CaseError::NotVoidable);
+                }
+                if record.event_type == "ContactAssigned"
+                    && !self.is_current_assignment(voided_action_id)
+                {
+                    return Err(CaseError::NotVoidable);
+                }
+                E::ActionVoided {
+                    action_id,
+                    voided_action_id,
+                    reason: reason.into(),
+                }
+            }
+            C::Transfer {
+                action_id,
+                village_code,
+                transferred_on,
+                reason,
+            } => {
+                let from_village_code =
+                    self.village_code.clone().ok_or(CaseError::NotRegistered)?;
+                if from_village_code == village_code {
+                    return Err(CaseError::SameVillage);
+                }
+                check("transferred_on", transferred_on)?;
+                E::FamilyTransferred {
+                    action_id,
+                    from_village_code,
+                    village_code,
+                    transferred_on,
+                    reason: reason.into(),
+                }
+            }
+            C::CloseCase {
+                action_id,
+                on,
+                reason,
+            } => {
+                check("on", on)?;
+                E::CaseClosed {
+                    action_id,
+                    on,
+                    reason: reason.into(),
+                }
+            }
+            C::ReopenCase {
+                action_id,
+                on,
+                reason,
+            } => {
+                check("on", on)?;
+                if self.closed_on.is_some_and(|closed| on < closed) {
+                    return Err(CaseError::Invalid {
+                        field: "on",
+                        message: "is before the case was closed",
+                    });
+                }
+                E::CaseReopened {
+                    action_id,
+                    on,
+                    reason: reason.into(),
+                }
+            }
+        };
+        Ok(event)
     }
 
     /// Folds one event into the state. Never fails: events are facts.
     pub fn evolve(&mut self, event: FamilyEvent) {
-        let _ = event;
-        todo!("evolve")
+        use FamilyEvent as E;
+
+        self.actions.insert(
+            event.action_id(),
+            ActionRecord {
+                event_type: event.name().to_owned(),
+                voided_by: None,
+            },
+        );
+        match event {
+            E::FamilyRegistered {
+                category,
+                village_code,
+                address,
+                registered_on,
+                members,
+                ..
+            } => {
+                self.registered = true;
+                self.status = CaseStatus::Open;
+                self.category = Some(category);
+                self.village_code = Some(village_code);
+                self.address = address;
+                self.registered_on = Some(registered_on);
+                self.registered_members = members;
+                self.closed_on = None;
+                self.refold_members();
+            }
+            update @ E::MemberStatusUpdated { .. } => {
+                self.status_updates.push(update);
+                self.refold_members();
+            }
+            E::ContactAssigned {
+                action_id,
+                role,
+                person,
+                assigned_on,
+            } => {
+                *self.contacts.slot(role) = Some(AssignedContact {
+                    action_id,
+                    person,
+                    assigned_on,
+                });
+            }
+            E::ContactReleased { role, .. } => {
+                *self.contacts.slot(role) = None;
+            }
+            E::VisitRecorded {
+                action_id,
+                role,
+                contact_id,
+                mode,
+                visited_on,
+                findings,
+                needs,
+            } => self.visits.push(Visit {
+                action_id,
+                role,
+                contact_id,
+                mode,
+                visited_on,
+                findings,
+                needs,
+            }),
+            E::EmergencyContactSet {
+                action_id,
+                emergency_contact_id,
+                name,
+                relation,
+                phone,
+                priority,
+            } => self.emergency_contacts.push(EmergencyContact {
+                id: emergency_contact_id,
+                action_id,
+                name,
+                relation,
+                phone,
+                priority,
+            }),
+            E::EmergencyContactRemoved {
+                emergency_contact_id,
+                ..
+            } => self
+                .emergency_contacts
+                .retain(|c| c.id != emergency_contact_id),
+            E::EmergencyRecorded {
+                action_id,
+                occurred_at,
+                occurred_on,
+                description,
+                responder,
+                outcome,
+            } => self.emergencies.push(Emergency {
+                action_id,
+                occurred_at,
+                occurred_on,
+                description,
+                responder,
+                outcome,
+            }),
+            E::ElderlyCareRecorded {
+                action_id,
+                member_id,
+                service,
+                provider,
+                from,
+                to,
+            } => self.elderly_care.push(ElderlyCare {
+                action_id,
+                member_id,
+                service,
+                provider,
+                from,
+                to,
+            }),
+            E::AssistanceRecorded {
+                action_id,
+                area,
+                amount_fen,
+                provided_on,
+                description,
+            } => self.assistance.push(Assistance {
+                action_id,
+                area,
+                amount_fen,
+                provided_on,
+                description,
+            }),
+            E::NoteAdded { action_id, text } => self.notes.push(Note { action_id, text }),
+            E::ActionVoided {
+                action_id,
+                voided_action_id,
+                ..
+            } => self.void(voided_action_id, action_id),
+            E::FamilyTransferred {
+                village_code,
+                transferred_on,
+                ..
+            } => {
+                self.village_code = Some(village_code);
+                self.contacts = Contacts::default();
+                self.transferred_on = Some(transferred_on);
+            }
+            E::CaseClosed { on, .. } => {
+                self.status = CaseStatus::Closed;
+                self.closed_on = Some(on);
+            }
+            E::CaseReopened { .. } => {
+                self.status = CaseStatus::Open;
+                self.closed_on = None;
+            }
+        }
+    }
+
+    /// The member with that id, as they stand now.
+    pub fn member(&self, member_id: Uuid) -> Option<&MemberState> {
+        self.members.iter().find(|m| m.member.id == member_id)
+    }
+
+    /// Whether the action with that id exists and has been voided.
+    pub fn is_voided(&self, action_id: Uuid) -> bool {
+        self.actions
+            .get(&action_id)
+            .is_some_and(|r| r.voided_by.is_some())
+    }
+
+    fn is_current_assignment(&self, action_id: Uuid) -> bool {
+        [Role::Village, Role::Township]
+            .into_iter()
+            .filter_map(|role| self.contacts.get(role))
+            .any(|c| c.action_id == action_id)
+    }
+
+    /// `date` must lie between the registration date and `today`.
+    fn check_date(
+        &self,
+        field: &'static str,
+        date: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<(), CaseError> {
+        if self.registered_on.is_some_and(|r| date < r) {
+            return Err(CaseError::BeforeRegistration { field });
+        }
+        if date > today {
+            return Err(CaseError::InFuture { field });
+        }
+        Ok(())
+    }
+
+    /// Marks `voided` as voided by `by` and takes it out of whatever list
+    /// holds it.
+    fn void(&mut self, voided: Uuid, by: Uuid) {
+        let Some(record) = self.actions.get_mut(&voided) else {
+            return;
+        };
+        record.voided_by = Some(by);
+        let event_type = record.event_type.clone();
+        match event_type.as_str() {
+            "VisitRecorded" => self.visits.retain(|v| v.action_id != voided),
+            "EmergencyRecorded" => self.emergencies.retain(|e| e.action_id != voided),
+            "ElderlyCareRecorded" => self.elderly_care.retain(|e| e.action_id != voided),
+            "AssistanceRecorded" => self.assistance.retain(|a| a.action_id != voided),
+            "NoteAdded" => self.notes.retain(|n| n.action_id != voided),
+            "EmergencyContactSet" => self.emergency_contacts.retain(|c| c.action_id != voided),
+            "ContactAssigned" => {
+                for role in [Role::Village, Role::Township] {
+                    let slot = self.contacts.slot(role);
+                    if slot.as_ref().is_some_and(|c| c.action_id == voided) {
+                        *slot = None;
+                    }
+                }
+            }
+            "MemberStatusUpdated" => self.refold_members(),
+            _ => {}
+        }
+    }
+
+    /// Rebuilds `members` and `deaths` from the registration and every
+    /// status update that is in force, in the order they were recorded.
+    fn refold_members(&mut self) {
+        let mut members: Vec<MemberState> = self
+            .registered_members
+            .iter()
+            .cloned()
+            .map(|member| MemberState {
+                member,
+                deceased_on: None,
+            })
+            .collect();
+        let mut deaths = Vec::new();
+        for update in &self.status_updates {
+            let FamilyEvent::MemberStatusUpdated {
+                action_id,
+                member_id,
+                deceased_on,
+                living_alone,
+                self_care,
+                phone,
+                ..
+            } = update
+            else {
+                continue;
+            };
+            if self.is_voided(*action_id) {
+                continue;
+            }
+            let Some(m) = members.iter_mut().find(|m| m.member.id == *member_id) else {
+                continue;
+            };
+            if let Some(on) = deceased_on {
+                m.deceased_on = Some(*on);
+                deaths.push(Death {
+                    action_id: *action_id,
+                    member_id: *member_id,
+                    on: *on,
+                });
+            }
+            if let Some(v) = living_alone {
+                m.member.living_alone = *v;
+            }
+            if let Some(v) = self_care {
+                m.member.self_care = *v;
+            }
+            if let Some(v) = phone {
+                m.member.phone = Some(v.clone());
+            }
+        }
+        self.members = members;
+        self.deaths = deaths;
     }
 }
+
+/// The event types a `VoidAction` may refer to.
+const VOIDABLE: &[&str] = &[
+    "VisitRecorded",
+    "EmergencyRecorded",
+    "ElderlyCareRecorded",
+    "AssistanceRecorded",
+    "NoteAdded",
+    "EmergencyContactSet",
+    "ContactAssigned",
+    "MemberStatusUpdated",
+];
+
+fn command_action_id(command: &FamilyCommand) -> Uuid {
+    use FamilyCommand as C;
+    match command {
+        C::RegisterFamily { action_id, .. }
+        | C::UpdateMemberStatus { action_id, .. }
+        | C::AssignContact { action_id, .. }
+        | C::ReleaseContact { action_id, .. }
+        | C::RecordVisit { action_id, .. }
+        | C::SetEmergencyContact { action_id, .. }
+        | C::RemoveEmergencyContact { action_id, .. }
+        | C::RecordEmergency { action_id, .. }
+        | C::RecordElderlyCare { action_id, .. }
+        | C::RecordAssistance { action_id, .. }
+        | C::AddNote { action_id, .. }
+        | C::VoidAction { action_id, .. }
+        | C::Transfer { action_id, .. }
+        | C::CloseCase { action_id, .. }
+        | C::ReopenCase { action_id, .. } => *action_id,
+    }
+}
+
+#[cfg(test)]
+#[path = "aggregate_tests.rs"]
+mod tests;

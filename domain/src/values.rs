@@ -110,7 +110,9 @@ impl IdNumber {
         let upper = s.trim().to_ascii_uppercase();
         let bytes = upper.as_bytes();
         if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
-            return Err(ValueError("must be 18 characters: 17 digits and a check character"));
+            return Err(ValueError(
+                "must be 18 characters: 17 digits and a check character",
+            ));
         }
         let sum: u32 = bytes[..17]
             .iter()
@@ -148,7 +150,9 @@ impl Phone {
         let s = s.trim();
         let body = s.strip_prefix('+').unwrap_or(s);
         let digits = body.bytes().filter(u8::is_ascii_digit).count();
-        if !body.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+        if !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
             || !(5..=20).contains(&digits)
         {
             return Err(ValueError("must be a phone number of 5 to 20 digits"));
@@ -331,7 +335,7 @@ mod tests {
         assert!(Text::parse("  ").is_err());
         assert_eq!(Text::parse(" a ").unwrap().as_str(), "a");
         assert!(AmountFen::new(-1).is_err());
-        assert_eq!(AmountFen::new(150_00).unwrap().fen(), 15000);
+        assert_eq!(AmountFen::new(15_000).unwrap().fen(), 15000);
     }
 
     #[test]

@@ -1,0 +1,234 @@
+//! Extractors: the caller behind the bearer token, JSON bodies with
+//! problem+json rejections, path and query parameters, and the command
+//! headers (`If-Match`, `Idempotency-Key`, request id).
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use bytes::Bytes;
+use nuanxin_infra::users::{self, User};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated user.
+#[derive(Debug, Clone)]
+pub struct Caller(pub User);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let user = users::find_by_token(state.db(), token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        Ok(Caller(user))
+    }
+}
+
+impl Caller {
+    /// Recording is for caseworkers and admins.
+    pub fn require_recorder(&self) -> Result<(), ApiError> {
+        if self.0.role.may_record() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "your role may read but not record actions".into(),
+            ))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == nuanxin_domain::UserRole::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this needs the admin role".into()))
+        }
+    }
+}
+
+/// A JSON body. Malformed JSON → 400; a body that does not fit the schema
+/// (missing or unknown fields, wrong types) → 422 naming the field; too
+/// large → 413. Messages never echo values from the body. Also keeps a
+/// hash of method, path and body for idempotency.
+pub struct Body<T> {
+    pub value: T,
+    pub hash: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "the body must be JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let signature = format!("{} {}\n", req.method(), req.uri().path());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the body could not be read".into())
+            }
+        })?;
+        let value = parse_json(&bytes)?;
+        let mut hasher = Sha256::new();
+        hasher.update(signature.as_bytes());
+        hasher.update(&bytes);
+        Ok(Body {
+            value,
+            hash: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// Deserializes `bytes`, classifying errors as 400 (syntax) or 422 (shape).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let text = inner.to_string();
+                let (field, message) =
+                    if let Some(name) = between_backticks(&text, "unknown field `") {
+                        (join_path(&path, &name), "is not a known field".to_owned())
+                    } else if let Some(name) = between_backticks(&text, "missing field `") {
+                        (join_path(&path, &name), "is required".to_owned())
+                    } else if text.starts_with("unknown variant") {
+                        (path, "is not one of the allowed values".to_owned())
+                    } else {
+                        (path, "has the wrong type or format".to_owned())
+                    };
+                let field = if field == "." || field.is_empty() {
+                    "body".into()
+                } else {
+                    field
+                };
+                ApiError::field(field, message)
+            }
+            _ => ApiError::BadRequest("the body is not valid JSON".into()),
+        }
+    })
+}
+
+fn between_backticks(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.strip_prefix(prefix)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn join_path(path: &str, name: &str) -> String {
+    if path == "." || path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Query parameters; a query that does not parse → 400.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Query)
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))
+    }
+}
+
+/// Path parameters; a segment that does not parse (e.g. not a UUID) → 404.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|_| ApiError::NotFound("no such resource".into()))
+    }
+}
+
+/// `If-Match`, `Idempotency-Key` and the request id of a command.
+#[derive(Debug, Clone, Default)]
+pub struct CommandHeaders {
+    pub if_match: Option<u64>,
+    pub idempotency_key: Option<String>,
+    pub request_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        from_headers(&parts.headers)
+    }
+}
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn from_headers(headers: &HeaderMap) -> Result<CommandHeaders, ApiError> {
+    let text = |name| headers.get(name).map(|v| v.to_str().map(str::trim));
+    let if_match = match text(header::IF_MATCH.as_str()) {
+        None => None,
+        Some(Ok(v)) => Some(
+            v.trim_start_matches("W/")
+                .trim_matches('"')
+                .parse::<u64>()
+                .map_err(|_| {
+                    ApiError::BadRequest("If-Match must be a case version number".into())
+                })?,
+        ),
+        Some(Err(_)) => {
+            return Err(ApiError::BadRequest(
+                "If-Match must be a case version number".into(),
+            ))
+        }
+    };
+    let idempotency_key = match text(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => Some(k.to_owned()),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+            ))
+        }
+    };
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(CommandHeaders {
+        if_match,
+        idempotency_key,
+        request_id,
+    })
+}

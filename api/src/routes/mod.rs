@@ -1,0 +1,6 @@
+//! One router per resource.
+
+pub mod dto;
+pub mod families;
+pub mod ops;
+pub mod users;

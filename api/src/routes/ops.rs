@@ -1,0 +1,58 @@
+//! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The process is up.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// The store answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db().ping().await {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "store": state.db().kind()})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": state.db().kind()})),
+        )
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let head = state.cases().head_position().await.unwrap_or(-1);
+    let body = state.metrics().render(&[(
+        "nuanxin_event_log_head",
+        "Position of the newest event in the log.",
+        head,
+    )]);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(crate::openapi::document())
+}

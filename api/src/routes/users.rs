@@ -1,0 +1,101 @@
+//! `/api/v1/users` and `/api/v1/me`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use nuanxin_domain::{Scope, UserRole};
+use nuanxin_infra::users;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::dto::Fields;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Caller};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", post(create_user))
+        .route("/me", get(me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub name: String,
+    /// `caseworker`, `supervisor` or `admin`.
+    pub role: String,
+    /// Jurisdiction prefix: "" (everything), 2, 4, 6, 9 or 12 digits.
+    #[schema(example = "4503")]
+    pub scope: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub scope: String,
+}
+
+impl From<&users::User> for UserView {
+    fn from(u: &users::User) -> Self {
+        Self {
+            id: u.id,
+            name: u.name.clone(),
+            role: u.role.as_str().into(),
+            scope: u.scope.as_str().into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The bearer token. Shown only in this response; store it safely.
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses((status = 201, body = CreatedUser), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+/// Create a user (admin only); the answer holds its token, once.
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<CreateUserRequest>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    caller.require_admin()?;
+    let req = body.value;
+    let mut f = Fields::default();
+    let name = f.text("name", &req.name);
+    let role = f.value("role", UserRole::parse(&req.role));
+    let scope = f.value("scope", Scope::parse(&req.scope));
+    let (Some(name), Some(role), Some(scope)) = (name, role, scope) else {
+        return Err(f.error());
+    };
+    if !caller.0.scope.covers(&scope) {
+        return Err(ApiError::Forbidden(
+            "the new user's scope must lie within yours".into(),
+        ));
+    }
+    let (user, token) = users::create(state.db(), name.as_str(), role, &scope, None).await?;
+    tracing::info!(new_user.id = %user.id, new_user.role = %user.role, "user created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser {
+            user: (&user).into(),
+            token: token.expose().to_owned(),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "users",
+    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+/// Who the token belongs to.
+pub async fn me(Caller(user): Caller) -> Json<UserView> {
+    Json((&user).into())
+}

@@ -1,0 +1,56 @@
+//! Typed configuration. The API's CLI fills [`Settings`] from flags and
+//! environment variables; tests build it directly.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use nuanxin_domain::policy::VisitPolicy;
+use nuanxin_domain::{Clock, SystemClock};
+use nuanxin_projections::DatabaseUrl;
+
+use crate::users::Secret;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `sqlite://PATH` (default `sqlite://nuanxin.db`) or `postgres://…`.
+    pub database_url: DatabaseUrl,
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Creates the first admin on an empty user table.
+    pub bootstrap_token: Option<Secret>,
+    /// The visit policy in force.
+    pub policy: VisitPolicy,
+    /// Connections in the store pool.
+    pub max_connections: u32,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// The server clock (fixed in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Settings {
+    pub fn new(database_url: DatabaseUrl) -> Self {
+        Self {
+            database_url,
+            bind: "127.0.0.1:8080".into(),
+            bootstrap_token: None,
+            policy: VisitPolicy::default(),
+            max_connections: 10,
+            body_limit_bytes: 256 * 1024,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Reads a visit-policy TOML file; keys left out keep their defaults.
+pub fn load_policy(path: &Path) -> anyhow::Result<VisitPolicy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the visit policy {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing the visit policy {}", path.display()))
+}
+
+/// The policy at `path`, or the built-in defaults when there is none.
+pub fn policy_from(path: Option<&PathBuf>) -> anyhow::Result<VisitPolicy> {
+    path.map_or_else(|| Ok(VisitPolicy::default()), |p| load_policy(p))
+}

@@ -1,0 +1,452 @@
+//! The case file read model: one row per family holding the folded case
+//! state plus the columns the case list filters on. The response a user sees
+//! ([`CaseFileView`]) is computed from that state on read, because key-person
+//! status and due dates depend on the day asked.
+
+use chrono::NaiveDate;
+use nuanxin_domain::aggregate::{CaseStatus, FamilyCase};
+use nuanxin_domain::policy::{self, KeyReason, VisitPolicy};
+use nuanxin_domain::{Role, VisitMode};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::on_pool;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(example = "female")]
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    /// The ID number with all but the first 6 and last 4 characters hidden.
+    #[schema(example = "450305********123X")]
+    pub id_number_masked: Option<String>,
+    pub phone: Option<String>,
+    pub living_alone: bool,
+    #[schema(example = "independent")]
+    pub self_care: String,
+    pub deceased_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PersonView {
+    pub id: Uuid,
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactView {
+    pub person: PersonView,
+    pub assigned_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContactsView {
+    pub village: Option<ContactView>,
+    pub township: Option<ContactView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmergencyContactView {
+    pub id: Uuid,
+    pub name: String,
+    pub relation: String,
+    pub phone: String,
+    pub priority: u8,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoleVisitsView {
+    pub last_on: Option<NaiveDate>,
+    pub last_home_on: Option<NaiveDate>,
+    /// `null` when no contact holds the role or the case is closed.
+    pub next_due_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VisitsView {
+    pub village: RoleVisitsView,
+    pub township: RoleVisitsView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ElderlyCareView {
+    pub action_id: Uuid,
+    pub member_id: Uuid,
+    pub service: String,
+    pub provider: String,
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AssistanceView {
+    pub action_id: Uuid,
+    pub area: String,
+    pub amount_fen: Option<i64>,
+    pub provided_on: NaiveDate,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmergencyView {
+    pub action_id: Uuid,
+    pub occurred_at: chrono::DateTime<chrono::FixedOffset>,
+    pub description: String,
+    pub responder: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NoteView {
+    pub action_id: Uuid,
+    pub text: String,
+}
+
+/// The current case file of one family, as `GET /api/v1/families/{id}` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseFileView {
+    pub id: Uuid,
+    pub version: u64,
+    #[schema(example = "open")]
+    pub status: String,
+    #[schema(example = "bereaved")]
+    pub category: String,
+    pub village_code: String,
+    pub address: String,
+    pub registered_on: NaiveDate,
+    pub closed_on: Option<NaiveDate>,
+    pub members: Vec<MemberView>,
+    pub contacts: ContactsView,
+    pub emergency_contacts: Vec<EmergencyContactView>,
+    pub key_person: bool,
+    pub key_reasons: Vec<String>,
+    pub visits: VisitsView,
+    pub emergencies: Vec<EmergencyView>,
+    pub elderly_care: Vec<ElderlyCareView>,
+    pub assistance: Vec<AssistanceView>,
+    pub notes: Vec<NoteView>,
+}
+
+fn key_reason_name(r: &KeyReason) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn role_visits(
+    case: &FamilyCase,
+    role: Role,
+    on: NaiveDate,
+    policy: &VisitPolicy,
+) -> RoleVisitsView {
+    let of_role = case.visits.iter().filter(|v| v.role == role);
+    let last_on = of_role.clone().map(|v| v.visited_on).max();
+    let last_home_on = of_role
+        .filter(|v| v.mode == VisitMode::Home)
+        .map(|v| v.visited_on)
+        .max();
+    RoleVisitsView {
+        last_on,
+        last_home_on,
+        next_due_on: policy::schedule(case, role, on, policy).map(|s| s.next_due_on),
+    }
+}
+
+impl CaseFileView {
+    /// Builds the view of `case` as seen on day `on`. `None` if the case is
+    /// not registered.
+    pub fn build(
+        id: Uuid,
+        version: u64,
+        case: &FamilyCase,
+        on: NaiveDate,
+        policy: &VisitPolicy,
+    ) -> Option<Self> {
+        if !case.registered {
+            return None;
+        }
+        let contact = |role: Role| {
+            case.contacts.get(role).map(|c| ContactView {
+                person: PersonView {
+                    id: c.person.id,
+                    name: c.person.name.clone(),
+                    phone: c.person.phone.to_string(),
+                },
+                assigned_on: c.assigned_on,
+            })
+        };
+        let key_reasons: Vec<String> = policy::key_reasons(case, on, policy)
+            .iter()
+            .map(key_reason_name)
+            .collect();
+        Some(Self {
+            id,
+            version,
+            status: match case.status {
+                CaseStatus::Open => "open",
+                CaseStatus::Closed => "closed",
+            }
+            .into(),
+            category: case.category.map(|c| c.as_str()).unwrap_or_default().into(),
+            village_code: case
+                .village_code
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            address: case.address.clone(),
+            registered_on: case.registered_on.unwrap_or_default(),
+            closed_on: case.closed_on,
+            members: case
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    id: m.member.id,
+                    name: m.member.name.clone(),
+                    sex: m.member.sex.as_str().into(),
+                    birth_date: m.member.birth_date,
+                    id_number_masked: m.member.id_number.as_ref().map(|n| n.masked()),
+                    phone: m.member.phone.as_ref().map(|p| p.to_string()),
+                    living_alone: m.member.living_alone,
+                    self_care: m.member.self_care.as_str().into(),
+                    deceased_on: m.deceased_on,
+                })
+                .collect(),
+            contacts: ContactsView {
+                village: contact(Role::Village),
+                township: contact(Role::Township),
+            },
+            emergency_contacts: case
+                .emergency_contacts
+                .iter()
+                .map(|e| EmergencyContactView {
+                    id: e.id,
+                    name: e.name.clone(),
+                    relation: e.relation.clone(),
+                    phone: e.phone.to_string(),
+                    priority: e.priority,
+                })
+                .collect(),
+            key_person: !key_reasons.is_empty(),
+            key_reasons,
+            visits: VisitsView {
+                village: role_visits(case, Role::Village, on, policy),
+                township: role_visits(case, Role::Township, on, policy),
+            },
+            emergencies: case
+                .emergencies
+                .iter()
+                .map(|e| EmergencyView {
+                    action_id: e.action_id,
+                    occurred_at: e.occurred_at,
+                    description: e.description.clone(),
+                    responder: e.responder.clone(),
+                    outcome: e.outcome.clone(),
+                })
+                .collect(),
+            elderly_care: case
+                .elderly_care
+                .iter()
+                .map(|c| ElderlyCareView {
+                    action_id: c.action_id,
+                    member_id: c.member_id,
+                    service: c.service.as_str().into(),
+                    provider: c.provider.clone(),
+                    from: c.from,
+                    to: c.to,
+                })
+                .collect(),
+            assistance: case
+                .assistance
+                .iter()
+                .map(|a| AssistanceView {
+                    action_id: a.action_id,
+                    area: a.area.as_str().into(),
+                    amount_fen: a.amount_fen.map(|f| f.fen()),
+                    provided_on: a.provided_on,
+                    description: a.description.clone(),
+                })
+                .collect(),
+            notes: case
+                .notes
+                .iter()
+                .map(|n| NoteView {
+                    action_id: n.action_id,
+                    text: n.text.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// One line of the case list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseSummary {
+    pub id: Uuid,
+    pub version: u64,
+    pub village_code: String,
+    pub status: String,
+    pub key_person: bool,
+    pub village_contact_name: Option<String>,
+    pub township_contact_name: Option<String>,
+    pub village_next_due_on: Option<NaiveDate>,
+    pub township_next_due_on: Option<NaiveDate>,
+}
+
+/// Filters of the case list. `village_code_prefix` is already intersected
+/// with the caller's scope by the API.
+#[derive(Debug, Clone, Default)]
+pub struct CaseListFilter {
+    pub village_code_prefix: String,
+    pub status: Option<String>,
+    pub key_person: Option<bool>,
+    /// Return families whose id sorts after this one.
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A stored case: its version and folded state.
+#[derive(Debug, Clone)]
+pub struct StoredCase {
+    pub version: u64,
+    pub state: FamilyCase,
+}
+
+/// Writes the row for `family_id` at `version`, unless a newer version is
+/// already there (concurrent writers and replays may arrive out of order).
+pub async fn upsert(
+    db: &Db,
+    family_id: Uuid,
+    version: u64,
+    case: &FamilyCase,
+    on: NaiveDate,
+    policy: &VisitPolicy,
+) -> Result<(), sqlx::Error> {
+    let Some(view) = CaseFileView::build(family_id, version, case, on, policy) else {
+        return Ok(());
+    };
+    let sql = "INSERT INTO case_files (family_id, version, village_code, status, key_person, \
+               village_contact_name, township_contact_name, village_next_due_on, township_next_due_on, state) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+               ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
+               village_code = excluded.village_code, status = excluded.status, \
+               key_person = excluded.key_person, village_contact_name = excluded.village_contact_name, \
+               township_contact_name = excluded.township_contact_name, \
+               village_next_due_on = excluded.village_next_due_on, \
+               township_next_due_on = excluded.township_next_due_on, state = excluded.state \
+               WHERE case_files.version < excluded.version";
+    on_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(family_id.to_string())
+            .bind(version as i64)
+            .bind(&view.village_code)
+            .bind(&view.status)
+            .bind(view.key_person)
+            .bind(view.contacts.village.as_ref().map(|c| c.person.name.clone()))
+            .bind(view.contacts.township.as_ref().map(|c| c.person.name.clone()))
+            .bind(view.visits.village.next_due_on)
+            .bind(view.visits.township.next_due_on)
+            .bind(Json(case))
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// The stored case of `family_id`, if the read model has it.
+pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
+    let sql = "SELECT version, state FROM case_files WHERE family_id = $1";
+    on_pool!(db, pool => {
+        let row = sqlx::query(sql)
+            .bind(family_id.to_string())
+            .fetch_optional(pool)
+            .await?;
+        row.map(|row| {
+            let version: i64 = row.try_get("version")?;
+            let Json(state): Json<FamilyCase> = row.try_get("state")?;
+            Ok(StoredCase { version: version as u64, state })
+        })
+        .transpose()
+    })
+}
+
+/// One page of the case list, ordered by family id.
+pub async fn list(db: &Db, filter: &CaseListFilter) -> Result<Vec<CaseSummary>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT family_id, version, village_code, status, key_person, village_contact_name, \
+         township_contact_name, village_next_due_on, township_next_due_on \
+         FROM case_files WHERE village_code LIKE $1",
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if filter.status.is_some() {
+        sql.push_str(&format!(" AND status = {}", next()));
+    }
+    if filter.key_person.is_some() {
+        sql.push_str(&format!(" AND key_person = {}", next()));
+    }
+    if filter.after.is_some() {
+        sql.push_str(&format!(" AND family_id > {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY family_id LIMIT {}", next()));
+    let like = format!("{}%", filter.village_code_prefix);
+    on_pool!(db, pool => {
+        let mut q = sqlx::query(&sql).bind(like);
+        if let Some(s) = &filter.status {
+            q = q.bind(s.clone());
+        }
+        if let Some(k) = filter.key_person {
+            q = q.bind(k);
+        }
+        if let Some(a) = filter.after {
+            q = q.bind(a.to_string());
+        }
+        q = q.bind(i64::from(filter.limit));
+        let rows = q.fetch_all(pool).await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("family_id")?;
+                let version: i64 = row.try_get("version")?;
+                Ok(CaseSummary {
+                    id: id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    version: version as u64,
+                    village_code: row.try_get("village_code")?,
+                    status: row.try_get("status")?,
+                    key_person: row.try_get("key_person")?,
+                    village_contact_name: row.try_get("village_contact_name")?,
+                    township_contact_name: row.try_get("township_contact_name")?,
+                    village_next_due_on: row.try_get("village_next_due_on")?,
+                    township_next_due_on: row.try_get("township_next_due_on")?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// The position up to which a projection has processed the event log.
+pub async fn checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT position FROM projection_checkpoints WHERE name = $1";
+    on_pool!(db, pool => {
+        let row: Option<(i64,)> = sqlx::query_as(sql).bind(name).fetch_optional(pool).await?;
+        Ok(row.map(|r| r.0).unwrap_or(0))
+    })
+}
+
+pub async fn set_checkpoint(db: &Db, name: &str, position: i64) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
+               ON CONFLICT (name) DO UPDATE SET position = excluded.position \
+               WHERE projection_checkpoints.position < excluded.position";
+    on_pool!(db, pool => {
+        sqlx::query(sql).bind(name).bind(position).execute(pool).await.map(|_| ())
+    })
+}

@@ -114,7 +114,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 let text = inner.to_string();
                 let (field, message) =
                     if let Some(name) = between_backticks(&text, "unknown field `") {
-                        (join_path(&path, &name), "is not a known field".to_owned())
+                        // The path already ends at the unknown field.
+                        let field = if path == "." { name } else { path };
+                        (field, "is not a known field".to_owned())
                     } else if let Some(name) = between_backticks(&text, "missing field `") {
                         (join_path(&path, &name), "is required".to_owned())
                     } else if text.starts_with("unknown variant") {

@@ -28,7 +28,12 @@ use uuid::Uuid;
 use crate::repo::Repo;
 
 /// How many times a command is retried after losing a race on its family.
-const MAX_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: usize = 8;
+
+/// Commands on one family are serialized within the process by one of
+/// these striped locks, so they rarely race in the store; a race with
+/// another process is still caught by the store and retried.
+const LOCK_STRIPES: usize = 1024;
 
 /// The checkpoint name of the case file projection.
 const CASE_FILES: &str = "case_files";
@@ -98,6 +103,7 @@ pub struct Cases {
     store: PersistedEventStore<Repo, FamilyCase>,
     services: CaseServices,
     policy: Arc<VisitPolicy>,
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl Cases {
@@ -108,7 +114,15 @@ impl Cases {
             store,
             services,
             policy,
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    fn lock_for(&self, family_id: Uuid) -> &tokio::sync::Mutex<()> {
+        let stripe = (family_id.as_u128() % LOCK_STRIPES as u128) as usize;
+        &self.locks[stripe]
     }
 
     pub fn db(&self) -> &Db {
@@ -134,6 +148,7 @@ impl Cases {
             return Ok(found);
         }
         let id = req.family_id.to_string();
+        let _serialized = self.lock_for(req.family_id).lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut context = self.store.load_aggregate(&id).await?;
             let current = context.current_sequence as u64;
@@ -185,6 +200,8 @@ impl Cases {
                         });
                     }
                     tracing::debug!(attempt, "version conflict, retrying");
+                    let jitter = u64::from(req.family_id.as_u128() as u8 % 7) + attempt as u64 * 3;
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
                 }
                 Err(other) => return Err(other.into()),
             }

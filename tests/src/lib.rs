@@ -1,1 +1,424 @@
-//! Test helpers.
+//! Helpers for the end-to-end tests: start the real server on port 0 against
+//! a fresh store (an SQLite file in a temporary directory, or a PostgreSQL
+//! database created for the test and dropped after), and typed request
+//! helpers.
+//!
+//! PostgreSQL comes from `NUANXIN_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; the user must be allowed to
+//! create databases). Without a reachable server the PostgreSQL variants
+//! skip with a loud message — except when `CI=true`, where they fail.
+//! Set `NUANXIN_TEST_LOG=debug` to see the server's logs.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+use chrono::{DateTime, Utc};
+use nuanxin_api::Application;
+use nuanxin_domain::FixedClock;
+use nuanxin_infra::users::Secret;
+use nuanxin_infra::{DatabaseUrl, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// "Now" for every test server: 2026-06-30 12:00 in Shanghai.
+pub fn now() -> DateTime<Utc> {
+    "2026-06-30T04:00:00Z".parse().expect("valid instant")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("NUANXIN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("NUANXIN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A store made for one test, removed when dropped.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(#[expect(dead_code, reason = "held for its Drop")] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: use a thread of our own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+impl TestDb {
+    /// A fresh store, or `None` when PostgreSQL is unreachable outside CI.
+    pub async fn new(store: Store) -> Option<Self> {
+        match store {
+            Store::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path: PathBuf = dir.path().join("nuanxin.db");
+                Some(Self {
+                    url: DatabaseUrl::Sqlite(path),
+                    cleanup: Cleanup::Dir(dir),
+                })
+            }
+            Store::Postgres => {
+                let admin_url = pg_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+                    Ok(c) => c,
+                    Err(e) if !in_ci() => {
+                        eprintln!(
+                            "\n!!! SKIPPING a PostgreSQL test: cannot connect to {admin_url} ({e}).\n\
+                             !!! Set NUANXIN_TEST_DATABASE_URL or start PostgreSQL; in CI this fails.\n"
+                        );
+                        return None;
+                    }
+                    Err(e) => panic!("CI=true and PostgreSQL is unreachable at {admin_url}: {e}"),
+                };
+                let name = format!("nuanxin_test_{}", Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let url = database_url_for(&admin_url, &name);
+                Some(Self {
+                    url: DatabaseUrl::Postgres(url),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
+            }
+        }
+    }
+}
+
+/// `admin_url` with its database name replaced by `name`.
+fn database_url_for(admin_url: &str, name: &str) -> String {
+    let (main, query) = match admin_url.find('?') {
+        Some(q) => admin_url.split_at(q),
+        None => (admin_url, ""),
+    };
+    let host_start = main.find("://").map_or(0, |i| i + 3);
+    let base = match main[host_start..].find('/') {
+        Some(i) => &main[..host_start + i],
+        None => main,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: Arc<TestDb>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts a server on a fresh store, with the bootstrap admin.
+    pub async fn spawn(store: Store) -> Option<Self> {
+        let db = Arc::new(TestDb::new(store).await?);
+        Some(Self::start(store, db, |_| {}).await)
+    }
+
+    /// Starts a server on `db` (e.g. again after [`TestApp::stop`]).
+    pub async fn start(store: Store, db: Arc<TestDb>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        init_logs();
+        let mut settings = Settings::new(db.url.clone());
+        settings.bind = "127.0.0.1:0".into();
+        settings.bootstrap_token = Some(Secret::new(ADMIN_TOKEN));
+        settings.clock = Arc::new(FixedClock(now()));
+        settings.max_connections = 5;
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("server starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            db,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server (graceful) and returns the store for a restart.
+    pub async fn stop(mut self) -> Arc<TestDb> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+        self.db.clone()
+    }
+
+    /// Restarts the server on the same store.
+    pub async fn restart(self) -> Self {
+        let store = self.store;
+        let db = self.stop().await;
+        Self::start(store, db, |_| {}).await
+    }
+
+    /// Sends a request; `token` None sends no Authorization header.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request sent");
+        Response::read(resp).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.send(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(token), Some(&body), &[])
+            .await
+    }
+
+    /// Sends raw bytes as a JSON body.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let resp = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        Response::read(resp).await
+    }
+
+    /// Creates a user and returns its token.
+    pub async fn user(&self, role: &str, scope: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/users",
+                ADMIN_TOKEN,
+                json!({"name": format!("{role} {scope}"), "role": role, "scope": scope}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers a family in `village` and returns its id.
+    pub async fn register(&self, token: &str, village: &str) -> String {
+        let r = self
+            .post("/api/v1/families", token, family_body(village))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Counts the events in the store.
+    pub async fn event_count(&self) -> i64 {
+        let db = nuanxin_infra::Db::connect(&self.db.url, 1)
+            .await
+            .expect("connect");
+        let n = nuanxin_projections::on_pool!(&db, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(pool).await
+        })
+        .expect("count");
+        db.close().await;
+        n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A response with its body parsed as JSON (or `Value::Null`).
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Asserts a problem+json answer with `status`.
+    pub fn assert_problem(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status, "{}", self.text);
+        for key in ["type", "title", "detail"] {
+            assert!(
+                self.body[key].is_string(),
+                "problem lacks {key}: {}",
+                self.text
+            );
+        }
+        self
+    }
+
+    /// Asserts a 422 naming `field`.
+    pub fn assert_field_error(&self, field: &str) -> &Self {
+        self.assert_problem(422);
+        let errors = self.body["errors"].as_array().expect("errors array");
+        assert!(
+            errors.iter().any(|e| e["field"] == field),
+            "expected an error on {field}: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// A valid registration body for a family in `village`.
+pub fn family_body(village: &str) -> Value {
+    json!({
+        "category": "bereaved",
+        "village_code": village,
+        "address": "No. 3, Xincun",
+        "registered_on": "2026-01-10",
+        "members": [
+            {"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01",
+             "id_number": "11010519491231002X", "phone": "13800138000"},
+            {"name": "Li Mei", "sex": "female", "birth_date": "1952-07-15", "living_alone": false,
+             "self_care": "semi_dependent"}
+        ]
+    })
+}
+
+/// A contact assignment body.
+pub fn contact_body(role: &str, assigned_on: &str) -> Value {
+    json!({
+        "role": role,
+        "person": {"id": Uuid::new_v4(), "name": "Li Si", "phone": "13900139000"},
+        "assigned_on": assigned_on
+    })
+}
+
+/// A visit body.
+pub fn visit_body(role: &str, mode: &str, on: &str) -> Value {
+    json!({"role": role, "mode": mode, "visited_on": on, "findings": "well", "needs": []})
+}
+
+/// Generates one `#[tokio::test]` per store for a scenario
+/// `async fn(TestApp)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Store::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Store::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests: every scenario runs against SQLite and PostgreSQL.
+
+mod bad_input;
+mod commands;

@@ -2,3 +2,5 @@
 
 mod bad_input;
 mod commands;
+mod ops;
+mod store;

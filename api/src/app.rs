@@ -42,7 +42,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .nest(
             "/api/v1",
-            routes::families::router().merge(routes::users::router()),
+            routes::families::router()
+                .merge(routes::users::router())
+                .merge(routes::schedule::router())
+                .merge(routes::audit::router()),
         )
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
@@ -62,13 +65,60 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_odd_request_id))
         .with_state(state)
+}
+
+/// A client's `X-Request-Id` ends up in event metadata and logs: keep it
+/// only when it is a short token, otherwise a fresh id is made.
+async fn drop_odd_request_id(mut req: Request, next: Next) -> Response {
+    let odd = req.headers().get(REQUEST_ID).is_some_and(|v| {
+        let b = v.as_bytes();
+        b.is_empty()
+            || b.len() > 64
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    });
+    if odd {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     state.metrics().request(response.status().as_u16());
     response
+}
+
+/// Brings the read models up to the head of the log before serving. On
+/// PostgreSQL a transaction still running elsewhere in the cluster holds the
+/// worker back (it never reads past an unfinished transaction), so wait a
+/// little for the lag to clear; the worker finishes the job if it does not.
+async fn catch_up_at_start(cases: &Cases) -> anyhow::Result<usize> {
+    let started = std::time::Instant::now();
+    let mut total = cases
+        .catch_up()
+        .await
+        .context("catching up the read models")?;
+    while cases
+        .projection_lag()
+        .await
+        .context("reading the projection lag")?
+        > 0
+    {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            tracing::warn!("read models still behind the log at start; the worker will catch up");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        total += cases
+            .catch_up()
+            .await
+            .context("catching up the read models")?;
+    }
+    Ok(total)
 }
 
 /// A built server, bound and ready to run.
@@ -90,17 +140,21 @@ impl Application {
             }
         }
         let cases = cases(db, &settings);
-        let caught_up = cases
-            .catch_up()
+        if cases
+            .apply_policy(settings.policy.clone())
             .await
-            .context("catching up the case files")?;
+            .context("applying the visit policy")?
+        {
+            tracing::info!("visit policy changed since the last start; schedules recomputed");
+        }
+        let caught_up = catch_up_at_start(&cases).await?;
         if caught_up > 0 {
             tracing::info!(
-                families = caught_up,
-                "case files caught up from the event log"
+                events = caught_up,
+                "read models caught up from the event log"
             );
         }
-        let state = AppState::new(cases);
+        let state = AppState::new(std::sync::Arc::new(cases));
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -126,16 +180,24 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then closes the store.
+    /// Serves (with the projection worker beside it) until `shutdown`
+    /// completes, then stops the worker and closes the store.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(nuanxin_infra::projector::run_worker(
+            self.state.cases_arc(),
+            stopped,
+        ));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        let _ = stop.send(true);
+        let _ = worker.await;
         self.state.db().close().await;
-        Ok(())
+        served
     }
 }

@@ -32,9 +32,52 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Show the visit policy.
+    /// Show or reload the visit policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Maintain the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Benchmarks (write into a scratch store only).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Check the tamper-evident event log; export a family's history.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Generate N synthetic families into an EMPTY store, rebuild the read
+    /// models and time overdue-visit pages (county prefix, one contact).
+    ReadModels {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Timed page requests per query.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Replay every event into fresh read-model tables and swap them in
+    /// (servers keep serving meanwhile).
+    Rebuild {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Print how many events the read models have not caught up with.
+    Lag {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +135,37 @@ pub enum UsersCommand {
 pub enum PolicyCommand {
     /// Print the policy in force as TOML.
     Show(PolicyArgs),
+    /// Make the policy file the one in force: stores it; running servers
+    /// pick it up within seconds and recompute every due date (no event
+    /// replay).
+    Reload {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain of every stream (or of one family) and name
+    /// the first broken link of each broken chain; fails if any is broken.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Check only this family.
+        #[arg(long)]
+        family: Option<uuid::Uuid>,
+    },
+    /// Print a family's history as CSV (as `GET …/history.csv` serves it),
+    /// ID numbers masked.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The family's id.
+        #[arg(long)]
+        family: uuid::Uuid,
+    },
 }
 
 fn settings(store: &StoreArgs) -> anyhow::Result<Settings> {
@@ -146,6 +220,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("The token is shown only now; keep it safe.");
             Ok(())
         }
+        Command::Audit(command) => audit(command).await,
+        Command::Policy(PolicyCommand::Reload { store, policy }) => {
+            let mut s = settings(&store)?;
+            s.policy = policy_from(policy.policy.as_ref())?;
+            let db = app::open_store(&s).await?;
+            let cases = app::cases(db, &s);
+            let changed = cases.apply_policy(s.policy.clone()).await?;
+            println!(
+                "{}",
+                if changed {
+                    "policy stored and schedules recomputed; running servers follow within seconds"
+                } else {
+                    "policy unchanged"
+                }
+            );
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { store, policy }) => {
+            let mut s = settings(&store)?;
+            s.policy = policy_from(policy.policy.as_ref())?;
+            let db = app::open_store(&s).await?;
+            let cases = app::cases(db, &s);
+            cases.apply_policy(s.policy.clone()).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let report = cases.rebuild(&progress).await?;
+            bar.finish_and_clear();
+            println!(
+                "rebuilt {} families from {} events in {:.2} s ({:.0} events/s)",
+                report.families,
+                report.events,
+                report.seconds,
+                report.events as f64 / report.seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::ReadModels {
+            store,
+            families,
+            seed,
+            runs,
+        }) => {
+            let s = settings(&store)?;
+            let report = crate::bench::read_models(&s, families, seed, runs).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Lag { store }) => {
+            let s = settings(&store)?;
+            let db = app::open_store(&s).await?;
+            let cases = app::cases(db, &s);
+            println!("{}", cases.projection_lag().await?);
+            Ok(())
+        }
         Command::Policy(PolicyCommand::Show(args)) => {
             let policy = policy_from(args.policy.as_ref())?;
             let source = args
@@ -157,6 +295,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 toml::to_string_pretty(&policy).context("rendering the policy")?
             );
+            Ok(())
+        }
+    }
+}
+
+/// `nuanxin audit …`: reads the store without migrating it.
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    use nuanxin_infra::audit;
+    match command {
+        AuditCommand::Verify { store, family } => {
+            let s = settings(&store)?;
+            let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            let report = audit::verify(&db, family)
+                .await
+                .context("reading the event log");
+            db.close().await;
+            let report = report?;
+            if let (Some(id), 0) = (family, report.events) {
+                anyhow::bail!("no events for family {id}");
+            }
+            for link in &report.broken {
+                println!("BROKEN {link}");
+            }
+            println!(
+                "checked {} chain(s), {} event(s): {}",
+                report.streams,
+                report.events,
+                if report.is_intact() {
+                    "all intact".to_owned()
+                } else {
+                    format!("{} broken", report.broken.len())
+                }
+            );
+            anyhow::ensure!(
+                report.is_intact(),
+                "the event log fails verification: {} broken chain(s)",
+                report.broken.len()
+            );
+            Ok(())
+        }
+        AuditCommand::Export { store, family } => {
+            let s = settings(&store)?;
+            let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            let history = audit::family_history(&db, family)
+                .await
+                .context("reading the event log");
+            db.close().await;
+            let history = history?;
+            anyhow::ensure!(history.case.registered, "no family {family} in the store");
+            if let Err(link) = &history.chain {
+                eprintln!("warning: the hash chain is broken at {link}");
+            }
+            print!("{}", audit::history_csv(&history.entries));
             Ok(())
         }
     }

@@ -141,7 +141,7 @@ impl IntoResponse for ApiError {
                 (detail, Some(errors))
             }
             ApiError::Internal(_) => (
-                "an internal error occurred; nothing was recorded".into(),
+                "an internal error occurred; if this was a command, retry it with the same Idempotency-Key".into(),
                 None,
             ),
             other => (other.to_string(), None),

@@ -3,6 +3,7 @@
 //! `nuanxin` binary.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod extract;

@@ -3,18 +3,20 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{dto, families, users};
+use crate::routes::{audit, dto, families, schedule, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Nuanxin", description = "Case management for family-planning special families."),
     paths(
-        families::register, families::list, families::case_file, families::history,
+        families::register, families::list, families::case_file,
         families::member_status, families::assign_contact, families::release_contact,
         families::record_visit, families::set_emergency_contact, families::remove_emergency_contact,
         families::record_emergency, families::record_elderly_care, families::record_assistance,
         families::add_note, families::void_action, families::transfer, families::close,
         families::reopen, users::create_user, users::me,
+        schedule::overdue_visits, schedule::due_visits, schedule::coverage_gaps,
+        audit::history, audit::history_csv, audit::access_log,
     ),
     components(schemas(dto::CommandResponse, crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),

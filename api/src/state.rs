@@ -10,12 +10,12 @@ use crate::metrics::Metrics;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub cases: Cases,
+    pub cases: Arc<Cases>,
     pub metrics: Metrics,
 }
 
 impl AppState {
-    pub fn new(cases: Cases) -> Self {
+    pub fn new(cases: Arc<Cases>) -> Self {
         Self(Arc::new(Inner {
             cases,
             metrics: Metrics::default(),
@@ -24,6 +24,10 @@ impl AppState {
 
     pub fn cases(&self) -> &Cases {
         &self.0.cases
+    }
+
+    pub fn cases_arc(&self) -> Arc<Cases> {
+        self.0.cases.clone()
     }
 
     pub fn db(&self) -> &Db {

@@ -236,7 +236,7 @@ macro_rules! string_enum {
             pub fn parse(s: &str) -> Result<Self, ValueError> {
                 match s {
                     $($s => Ok($name::$variant),)+
-                    _ => Err(ValueError(concat!("must be one of: ", $($s, " "),+))),
+                    _ => Err(ValueError(concat!("must be one of:" $(, " ", $s)+))),
                 }
             }
         }

@@ -21,6 +21,7 @@ use nuanxin_domain::metadata::{EventMetadata, Recorder};
 use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_domain::{FamilyCommand, Scope};
 use nuanxin_projections::case_file::{self, StoredCase};
+use nuanxin_projections::writer::{self, FamilyRows, Mode, LIVE};
 use nuanxin_projections::{on_pool, Db};
 use sqlx::Row;
 use uuid::Uuid;
@@ -34,9 +35,6 @@ const MAX_ATTEMPTS: usize = 8;
 /// these striped locks, so they rarely race in the store; a race with
 /// another process is still caught by the store and retried.
 const LOCK_STRIPES: usize = 1024;
-
-/// The checkpoint name of the case file projection.
-const CASE_FILES: &str = "case_files";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -102,8 +100,9 @@ pub struct Cases {
     db: Db,
     store: PersistedEventStore<Repo, FamilyCase>,
     services: CaseServices,
-    policy: Arc<VisitPolicy>,
+    policy: std::sync::RwLock<Arc<VisitPolicy>>,
     locks: Vec<tokio::sync::Mutex<()>>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Cases {
@@ -113,7 +112,8 @@ impl Cases {
             db,
             store,
             services,
-            policy,
+            policy: std::sync::RwLock::new(policy),
+            wake: Arc::new(tokio::sync::Notify::new()),
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -133,8 +133,30 @@ impl Cases {
         &self.services
     }
 
-    pub fn policy(&self) -> &VisitPolicy {
-        &self.policy
+    /// The visit policy in force.
+    pub fn policy(&self) -> Arc<VisitPolicy> {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_policy(&self, policy: VisitPolicy) {
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
+    }
+
+    /// Notified after every commit, to wake the projection worker.
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// The family folded from its events: (version, case).
+    pub async fn fold(&self, family_id: Uuid) -> Result<(u64, FamilyCase), ExecError> {
+        let context = self.store.load_aggregate(&family_id.to_string()).await?;
+        Ok((context.current_sequence as u64, context.aggregate))
     }
 
     /// Records `command` for the family in `req`, exactly once.
@@ -179,7 +201,8 @@ impl Cases {
             match self.store.commit(events, context, metadata.to_map()).await {
                 Ok(committed) => {
                     let version = committed.last().map_or(current, |e| e.sequence as u64);
-                    self.project(req.family_id, version, &state).await;
+                    self.wake.notify_one();
+                    self.project(req.family_id, version, state).await;
                     return Ok(Outcome {
                         family_id: req.family_id,
                         version,
@@ -238,14 +261,15 @@ impl Cases {
         }
     }
 
-    /// Writes the case file row; a failure here loses nothing (the event is
-    /// committed) and is repaired by [`Cases::catch_up`] or the next read.
-    async fn project(&self, family_id: Uuid, version: u64, state: &FamilyCase) {
-        let today = self.services.today();
-        if let Err(err) =
-            case_file::upsert(&self.db, family_id, version, state, today, &self.policy).await
-        {
-            tracing::error!(error = %err, family.id = %family_id, "case file update failed; will catch up");
+    /// Writes the family's read-model rows; a failure here loses nothing
+    /// (the event is committed) and is repaired by the projection worker.
+    async fn project(&self, family_id: Uuid, version: u64, state: FamilyCase) {
+        let policy = self.policy();
+        let Some(rows) = FamilyRows::build(family_id, version, state, &policy) else {
+            return;
+        };
+        if let Err(err) = writer::write(&self.db, &LIVE, &[rows], None, Mode::Guarded).await {
+            tracing::error!(error = %err, family.id = %family_id, "read model update failed; the worker will catch up");
         }
     }
 
@@ -317,58 +341,18 @@ impl Cases {
         }))
     }
 
-    /// The case as the read model holds it, or — if the row is missing or
-    /// behind — folded from the log and written back.
+    /// The case as the read model holds it, or — if the row is missing —
+    /// folded from the log and written back.
     pub async fn load(&self, family_id: Uuid) -> Result<Option<StoredCase>, ExecError> {
         if let Some(stored) = case_file::get(&self.db, family_id).await? {
             return Ok(Some(stored));
         }
-        let context = self.store.load_aggregate(&family_id.to_string()).await?;
-        if !context.aggregate.registered {
+        let (version, state) = self.fold(family_id).await?;
+        if !state.registered {
             return Ok(None);
         }
-        let version = context.current_sequence as u64;
-        self.project(family_id, version, &context.aggregate).await;
-        Ok(Some(StoredCase {
-            version,
-            state: context.aggregate,
-        }))
-    }
-
-    /// Brings the case file rows up to the head of the log: every family
-    /// with an event after the checkpoint is refolded and rewritten. Run at
-    /// start, so an update lost to a crash between commit and projection is
-    /// repaired.
-    pub async fn catch_up(&self) -> Result<usize, ExecError> {
-        let from = case_file::checkpoint(&self.db, CASE_FILES).await?;
-        let sql = "SELECT aggregate_id, MAX(position) AS head FROM events \
-                   WHERE aggregate_type = $1 AND position > $2 GROUP BY aggregate_id";
-        let rows: Vec<(String, i64)> = on_pool!(&self.db, pool => {
-            sqlx::query_as(sql)
-                .bind(FamilyCase::TYPE)
-                .bind(from)
-                .fetch_all(pool)
-                .await?
-        });
-        let head = rows.iter().map(|r| r.1).max().unwrap_or(from);
-        for (aggregate_id, _) in &rows {
-            let Ok(family_id) = aggregate_id.parse::<Uuid>() else {
-                continue;
-            };
-            let context = self.store.load_aggregate(aggregate_id).await?;
-            let version = context.current_sequence as u64;
-            case_file::upsert(
-                &self.db,
-                family_id,
-                version,
-                &context.aggregate,
-                self.services.today(),
-                &self.policy,
-            )
-            .await?;
-        }
-        case_file::set_checkpoint(&self.db, CASE_FILES, head).await?;
-        Ok(rows.len())
+        self.project(family_id, version, state.clone()).await;
+        Ok(Some(StoredCase { version, state }))
     }
 
     /// The number of the last event in the log (0 when empty).

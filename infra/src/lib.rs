@@ -1,8 +1,12 @@
 //! Infrastructure: the event store on SQLite (default) or PostgreSQL, our
 //! migrations, configuration, and users with their tokens.
 
+pub mod audit;
 pub mod cases;
 pub mod config;
+pub mod generate;
+pub mod projector;
+pub mod rebuild;
 pub mod repo;
 pub mod users;
 

@@ -319,47 +319,6 @@ pub struct StoredCase {
     pub state: FamilyCase,
 }
 
-/// Writes the row for `family_id` at `version`, unless a newer version is
-/// already there (concurrent writers and replays may arrive out of order).
-pub async fn upsert(
-    db: &Db,
-    family_id: Uuid,
-    version: u64,
-    case: &FamilyCase,
-    on: NaiveDate,
-    policy: &VisitPolicy,
-) -> Result<(), sqlx::Error> {
-    let Some(view) = CaseFileView::build(family_id, version, case, on, policy) else {
-        return Ok(());
-    };
-    let sql = "INSERT INTO case_files (family_id, version, village_code, status, key_person, \
-               village_contact_name, township_contact_name, village_next_due_on, township_next_due_on, state) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-               ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
-               village_code = excluded.village_code, status = excluded.status, \
-               key_person = excluded.key_person, village_contact_name = excluded.village_contact_name, \
-               township_contact_name = excluded.township_contact_name, \
-               village_next_due_on = excluded.village_next_due_on, \
-               township_next_due_on = excluded.township_next_due_on, state = excluded.state \
-               WHERE case_files.version < excluded.version";
-    on_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(family_id.to_string())
-            .bind(version as i64)
-            .bind(&view.village_code)
-            .bind(&view.status)
-            .bind(view.key_person)
-            .bind(view.contacts.village.as_ref().map(|c| c.person.name.clone()))
-            .bind(view.contacts.township.as_ref().map(|c| c.person.name.clone()))
-            .bind(view.visits.village.next_due_on)
-            .bind(view.visits.township.next_due_on)
-            .bind(Json(case))
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
-}
-
 /// The stored case of `family_id`, if the read model has it.
 pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
     let sql = "SELECT version, state FROM case_files WHERE family_id = $1";
@@ -377,31 +336,55 @@ pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::E
     })
 }
 
-/// One page of the case list, ordered by family id.
-pub async fn list(db: &Db, filter: &CaseListFilter) -> Result<Vec<CaseSummary>, sqlx::Error> {
+/// One page of the case list, ordered by family id. Key status and due
+/// dates are those of day `on`.
+pub async fn list(
+    db: &Db,
+    filter: &CaseListFilter,
+    on: NaiveDate,
+) -> Result<Vec<CaseSummary>, sqlx::Error> {
     let mut sql = String::from(
-        "SELECT family_id, version, village_code, status, key_person, village_contact_name, \
-         township_contact_name, village_next_due_on, township_next_due_on \
-         FROM case_files WHERE village_code LIKE $1",
+        "SELECT cf.family_id, cf.version, cf.village_code, cf.status, cf.village_contact_name, \
+         cf.township_contact_name, COALESCE(kp.key_person, FALSE) AS key_person, \
+         sv.due_on AS village_due_on, st.due_on AS township_due_on \
+         FROM case_files cf \
+         LEFT JOIN family_key_periods kp ON kp.family_id = cf.family_id AND kp.valid_from <= $1 AND kp.valid_to > $2 \
+         LEFT JOIN visit_schedule sv ON sv.family_id = cf.family_id AND sv.role = 'village' \
+           AND sv.valid_from <= $3 AND sv.valid_to > $4 \
+         LEFT JOIN visit_schedule st ON st.family_id = cf.family_id AND st.role = 'township' \
+           AND st.valid_from <= $5 AND st.valid_to > $6 \
+         WHERE 1 = 1",
     );
-    let mut n = 1;
+    let mut n = 6;
     let mut next = || {
         n += 1;
         format!("${n}")
     };
+    let prefix = &filter.village_code_prefix;
+    if !prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(
+            " AND cf.village_code >= {a} AND cf.village_code < {b}"
+        ));
+    }
     if filter.status.is_some() {
-        sql.push_str(&format!(" AND status = {}", next()));
+        sql.push_str(&format!(" AND cf.status = {}", next()));
     }
     if filter.key_person.is_some() {
-        sql.push_str(&format!(" AND key_person = {}", next()));
+        sql.push_str(&format!(" AND COALESCE(kp.key_person, FALSE) = {}", next()));
     }
     if filter.after.is_some() {
-        sql.push_str(&format!(" AND family_id > {}", next()));
+        sql.push_str(&format!(" AND cf.family_id > {}", next()));
     }
-    sql.push_str(&format!(" ORDER BY family_id LIMIT {}", next()));
-    let like = format!("{}%", filter.village_code_prefix);
+    sql.push_str(&format!(" ORDER BY cf.family_id LIMIT {}", next()));
     on_pool!(db, pool => {
-        let mut q = sqlx::query(&sql).bind(like);
+        let mut q = sqlx::query(&sql);
+        for _ in 0..6 {
+            q = q.bind(on);
+        }
+        if !prefix.is_empty() {
+            q = q.bind(prefix.clone()).bind(crate::schedule::prefix_upper(prefix));
+        }
         if let Some(s) = &filter.status {
             q = q.bind(s.clone());
         }
@@ -418,35 +401,17 @@ pub async fn list(db: &Db, filter: &CaseListFilter) -> Result<Vec<CaseSummary>, 
                 let id: String = row.try_get("family_id")?;
                 let version: i64 = row.try_get("version")?;
                 Ok(CaseSummary {
-                    id: id.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    id: crate::schedule::parse_uuid(&id)?,
                     version: version as u64,
                     village_code: row.try_get("village_code")?,
                     status: row.try_get("status")?,
                     key_person: row.try_get("key_person")?,
                     village_contact_name: row.try_get("village_contact_name")?,
                     township_contact_name: row.try_get("township_contact_name")?,
-                    village_next_due_on: row.try_get("village_next_due_on")?,
-                    township_next_due_on: row.try_get("township_next_due_on")?,
+                    village_next_due_on: row.try_get("village_due_on")?,
+                    township_next_due_on: row.try_get("township_due_on")?,
                 })
             })
             .collect()
-    })
-}
-
-/// The position up to which a projection has processed the event log.
-pub async fn checkpoint(db: &Db, name: &str) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT position FROM projection_checkpoints WHERE name = $1";
-    on_pool!(db, pool => {
-        let row: Option<(i64,)> = sqlx::query_as(sql).bind(name).fetch_optional(pool).await?;
-        Ok(row.map(|r| r.0).unwrap_or(0))
-    })
-}
-
-pub async fn set_checkpoint(db: &Db, name: &str, position: i64) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2) \
-               ON CONFLICT (name) DO UPDATE SET position = excluded.position \
-               WHERE projection_checkpoints.position < excluded.position";
-    on_pool!(db, pool => {
-        sqlx::query(sql).bind(name).bind(position).execute(pool).await.map(|_| ())
     })
 }

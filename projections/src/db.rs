@@ -68,6 +68,20 @@ pub enum Db {
 /// compiled once per backend, so it may use any type both drivers encode.
 #[macro_export]
 macro_rules! on_pool {
+    ($db:expr, $pool:ident, $dbty:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Sqlite;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Postgres;
+                $body
+            }
+        }
+    };
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite($pool) => $body,

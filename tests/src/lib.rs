@@ -249,8 +249,12 @@ impl TestApp {
         token: &str,
         body: impl Into<reqwest::Body>,
     ) -> Response {
-        let resp = self
-            .client
+        // A connection of its own: a server that refuses a body early (413)
+        // closes the connection, which a pooled client would reuse.
+        let resp = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
             .post(format!("{}{}", self.base, path))
             .bearer_auth(token)
             .header("content-type", "application/json")

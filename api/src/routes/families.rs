@@ -1,7 +1,7 @@
-//! `/api/v1/families`: every care action as a command, the case file, the
-//! case list and the history. Role and scope are checked here and in
-//! `Cases::execute`; a family outside the caller's scope is answered 404 so
-//! its existence does not leak.
+//! `/api/v1/families`: every care action as a command, the case file and
+//! the case list (the history is in [`super::audit`]). Role and scope are
+//! checked here and in `Cases::execute`; a family outside the caller's
+//! scope is answered 404 so its existence does not leak.
 
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::{FamilyCommand, Scope};
-use nuanxin_infra::cases::metadata_of;
 use nuanxin_infra::CommandRequest;
 use nuanxin_projections::case_file::{self, CaseFileView, CaseListFilter, CaseSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::audit;
 use super::dto::*;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Caller, CommandHeaders, Path, Query};
@@ -28,7 +28,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/families", post(register).get(list))
         .route("/families/{id}", get(case_file))
-        .route("/families/{id}/history", get(history))
         .route(
             "/families/{id}/members/{member_id}/status",
             post(member_status),
@@ -457,52 +456,43 @@ fn visible(case: &FamilyCase, scope: &Scope) -> bool {
 pub async fn case_file(
     State(state): State<AppState>,
     Caller(user): Caller,
+    request_id: audit::RequestId,
     Path(id): Path<Uuid>,
     Query(q): Query<CaseFileQuery>,
 ) -> Result<Json<CaseFileView>, ApiError> {
     let cases = state.cases();
     let today = cases.services().today();
-    let (version, case) = match q.as_of {
+    // As of an instant: the family must lie in scope as it stands now, and
+    // derived fields (key person, due dates) are computed for that day.
+    let (version, case, on, endpoint) = match q.as_of {
         None => {
             let stored = cases.load(id).await?.ok_or_else(ApiError::not_found)?;
-            (stored.version, stored.state)
+            if !visible(&stored.state, &user.scope) {
+                return Err(ApiError::not_found());
+            }
+            (
+                stored.version,
+                stored.state,
+                today,
+                audit::endpoint::CASE_FILE,
+            )
         }
         Some(as_of) => {
             let at: DateTime<Utc> = DateTime::parse_from_rfc3339(&as_of)
                 .map_err(|_| ApiError::BadRequest("as_of must be an RFC 3339 instant".into()))?
                 .with_timezone(&Utc);
-            case_as_of(&state, id, at).await?
+            let (version, case) = audit::case_as_of(&state, id, at, &user.scope).await?;
+            let then = at
+                .with_timezone(&cases.services().offset)
+                .date_naive()
+                .min(today);
+            (version, case, then, audit::endpoint::CASE_FILE_AS_OF)
         }
     };
-    if !visible(&case, &user.scope) {
-        return Err(ApiError::not_found());
-    }
-    CaseFileView::build(id, version, &case, today, cases.policy())
-        .map(Json)
-        .ok_or_else(ApiError::not_found)
-}
-
-/// Folds the family's events recorded at or before `at`.
-async fn case_as_of(
-    state: &AppState,
-    id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<(u64, FamilyCase), ApiError> {
-    use cqrs_es::Aggregate;
-    let mut case = FamilyCase::default();
-    let mut version = 0;
-    for envelope in state.cases().events(id).await? {
-        let recorded_at = metadata_of(&envelope.metadata).map(|m| m.recorded_at);
-        if recorded_at.is_some_and(|r| r > at) {
-            break;
-        }
-        version = envelope.sequence as u64;
-        case.apply(envelope.payload);
-    }
-    if !case.registered {
-        return Err(ApiError::not_found());
-    }
-    Ok((version, case))
+    let view = CaseFileView::build(id, version, &case, on, &cases.policy())
+        .ok_or_else(ApiError::not_found)?;
+    audit::record_read(&state, &user, id, endpoint, &request_id).await?;
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -587,112 +577,10 @@ pub async fn list(
         after,
         limit,
     };
-    let items = case_file::list(state.db(), &filter).await?;
+    let today = state.cases().services().today();
+    let items = case_file::list(state.db(), &filter, today).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|i| i.id.to_string()))
         .flatten();
     Ok(Json(CaseList { items, next_cursor }))
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RecordedBy {
-    pub id: Uuid,
-    pub name: String,
-    pub role: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct HistoryItem {
-    pub sequence: u64,
-    pub event_type: String,
-    pub event_version: String,
-    pub recorded_at: Option<DateTime<Utc>>,
-    pub recorded_by: Option<RecordedBy>,
-    pub request_id: Option<String>,
-    pub action_id: Uuid,
-    /// The event payload; ID numbers are masked.
-    pub data: serde_json::Value,
-    /// The action that voided this one, if any.
-    pub voided_by: Option<Uuid>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct History {
-    pub items: Vec<HistoryItem>,
-    pub next_cursor: Option<String>,
-}
-
-/// Replaces every `id_number` string in `value` with its masked form.
-fn mask_id_numbers(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if k == "id_number" {
-                    if let Some(s) = v.as_str() {
-                        *v = nuanxin_domain::IdNumber::parse(s)
-                            .map(|n| n.masked().into())
-                            .unwrap_or_else(|_| "********".into());
-                    }
-                } else {
-                    mask_id_numbers(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_id_numbers),
-        _ => {}
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/families/{id}/history", tag = "families",
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = History), (status = 404, body = Problem)))]
-/// Every event of the case in order, with who recorded it and when.
-pub async fn history(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<History>, ApiError> {
-    let stored = state
-        .cases()
-        .load(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if !visible(&stored.state, &user.scope) {
-        return Err(ApiError::not_found());
-    }
-    let events = state.cases().events(id).await?;
-    let mut folded = FamilyCase::default();
-    for envelope in &events {
-        cqrs_es::Aggregate::apply(&mut folded, envelope.payload.clone());
-    }
-    let mut items = Vec::with_capacity(events.len());
-    for envelope in events {
-        let md = metadata_of(&envelope.metadata);
-        let action_id = envelope.payload.action_id();
-        let event_type = envelope.payload.name().to_owned();
-        let mut data = serde_json::to_value(&envelope.payload)
-            .ok()
-            .and_then(|v| v.get(&event_type).cloned())
-            .unwrap_or_default();
-        mask_id_numbers(&mut data);
-        items.push(HistoryItem {
-            sequence: envelope.sequence as u64,
-            event_version: nuanxin_domain::events::EVENT_VERSION.into(),
-            recorded_at: md.as_ref().map(|m| m.recorded_at),
-            recorded_by: md.as_ref().map(|m| RecordedBy {
-                id: m.recorded_by.id,
-                name: m.recorded_by.name.clone(),
-                role: m.recorded_by.role.as_str().into(),
-            }),
-            request_id: md.map(|m| m.request_id),
-            voided_by: folded.actions.get(&action_id).and_then(|a| a.voided_by),
-            action_id,
-            event_type,
-            data,
-        });
-    }
-    Ok(Json(History {
-        items,
-        next_cursor: None,
-    }))
 }

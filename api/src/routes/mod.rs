@@ -1,6 +1,8 @@
 //! One router per resource.
 
+pub mod audit;
 pub mod dto;
 pub mod families;
 pub mod ops;
+pub mod schedule;
 pub mod users;

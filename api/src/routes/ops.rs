@@ -22,12 +22,17 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// The store answers.
+/// The store answers; also says how many events the read models have yet
+/// to reflect (normally 0: a lag that stays up means the projection worker
+/// is failing — see the logs).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.db().ping().await {
+        let lag = state.cases().projection_lag().await.unwrap_or(-1);
         (
             StatusCode::OK,
-            Json(json!({"status": "ready", "store": state.db().kind()})),
+            Json(
+                json!({"status": "ready", "store": state.db().kind(), "projection_lag_events": lag}),
+            ),
         )
     } else {
         (
@@ -39,11 +44,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let head = state.cases().head_position().await.unwrap_or(-1);
-    let body = state.metrics().render(&[(
-        "nuanxin_event_log_head",
-        "Position of the newest event in the log.",
-        head,
-    )]);
+    let lag = state.cases().projection_lag().await.unwrap_or(-1);
+    let body = state.metrics().render(&[
+        (
+            "nuanxin_event_log_head",
+            "Position of the newest event in the log.",
+            head,
+        ),
+        (
+            "nuanxin_projection_lag_events",
+            "Events the read models do not reflect yet (-1: unknown).",
+            lag,
+        ),
+    ]);
     (
         [(
             header::CONTENT_TYPE,

@@ -13,8 +13,13 @@ CREATE TABLE events
     payload        jsonb       NOT NULL,
     metadata       jsonb       NOT NULL,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
+    -- The writing transaction's id. Projections read only events of
+    -- transactions older than the oldest one still running, in (tx_id,
+    -- position) order, so an event committed late is never skipped.
+    tx_id          bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
     PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 );
+CREATE INDEX events_tx_position ON events (tx_id, position);
 
 -- One action per (user, idempotency key): a retried request finds its first
 -- answer here, and two racing retries cannot both append.
@@ -59,28 +64,4 @@ CREATE TABLE users
     scope      text        NOT NULL,
     token_hash text        NOT NULL UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now()
-);
-
--- The case file read model: one row per family. `state` is the folded
--- FamilyCase; the other columns serve the list filters.
-CREATE TABLE case_files
-(
-    family_id             text PRIMARY KEY,
-    version               bigint  NOT NULL,
-    village_code          text    NOT NULL,
-    status                text    NOT NULL,
-    key_person            boolean NOT NULL,
-    village_contact_name  text,
-    township_contact_name text,
-    village_next_due_on   date,
-    township_next_due_on  date,
-    state                 jsonb   NOT NULL,
-    updated_at            timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX case_files_village ON case_files (village_code text_pattern_ops, family_id);
-
-CREATE TABLE projection_checkpoints
-(
-    name     text PRIMARY KEY,
-    position bigint NOT NULL
 );

@@ -53,25 +53,3 @@ CREATE TABLE users
     token_hash TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
-
-CREATE TABLE case_files
-(
-    family_id             TEXT PRIMARY KEY,
-    version               INTEGER NOT NULL,
-    village_code          TEXT    NOT NULL,
-    status                TEXT    NOT NULL,
-    key_person            INTEGER NOT NULL,
-    village_contact_name  TEXT,
-    township_contact_name TEXT,
-    village_next_due_on   TEXT,
-    township_next_due_on  TEXT,
-    state                 TEXT    NOT NULL,
-    updated_at            TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-) STRICT;
-CREATE INDEX case_files_village ON case_files (village_code, family_id);
-
-CREATE TABLE projection_checkpoints
-(
-    name     TEXT PRIMARY KEY,
-    position INTEGER NOT NULL
-) STRICT;

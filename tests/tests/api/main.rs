@@ -1,6 +1,8 @@
 //! End-to-end tests: every scenario runs against SQLite and PostgreSQL.
 
+mod audit;
 mod bad_input;
 mod commands;
 mod ops;
+mod schedule;
 mod store;

@@ -14,6 +14,7 @@ async fn health_ready_metrics(app: TestApp) {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["projection_lag_events"], 0);
     let cw = app.user("caseworker", "45").await;
     app.register(&cw, "450305001001").await;
     let m = app
@@ -27,6 +28,11 @@ async fn health_ready_metrics(app: TestApp) {
         m.text
     );
     assert!(m.text.contains("nuanxin_event_log_head 1"), "{}", m.text);
+    assert!(
+        m.text.contains("nuanxin_projection_lag_events "),
+        "{}",
+        m.text
+    );
     let unknown = app
         .send(reqwest::Method::GET, "/nope", None, None, &[])
         .await;

@@ -55,17 +55,26 @@ async fn case_files_catch_up_from_the_log(app: TestApp) {
         json!({"NoteAdded": {"action_id": uuid::Uuid::new_v4(), "text": "written before a crash"}});
     let metadata = json!({"recorded_by_id": uuid::Uuid::new_v4(), "recorded_by_name": "x",
         "recorded_by_role": "caseworker", "recorded_at": "2026-06-30T03:00:00Z", "request_id": "r"});
-    on_pool!(&db, pool => {
-        sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                     VALUES ('FamilyCase', $1, 3, 'NoteAdded', '1', $2, $3)")
-            .bind(&id)
-            .bind(&payload)
-            .bind(&metadata)
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
-    .unwrap();
+    let contact = json!({"ContactAssigned": {"action_id": uuid::Uuid::new_v4(), "role": "village",
+        "person": {"id": uuid::Uuid::new_v4(), "name": "Li Si", "phone": "13900139000"},
+        "assigned_on": "2026-01-12"}});
+    for (sequence, event_type, payload) in
+        [(3, "NoteAdded", &payload), (4, "ContactAssigned", &contact)]
+    {
+        on_pool!(&db, pool => {
+            sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                         VALUES ('FamilyCase', $1, $2, $3, '1', $4, $5)")
+                .bind(&id)
+                .bind(sequence)
+                .bind(event_type)
+                .bind(payload)
+                .bind(&metadata)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .unwrap();
+    }
     db.close().await;
 
     let store = if matches!(db_handle.url, nuanxin_infra::DatabaseUrl::Sqlite(_)) {
@@ -76,7 +85,7 @@ async fn case_files_catch_up_from_the_log(app: TestApp) {
     let app = TestApp::start(store, db_handle, |_| {}).await;
     let file = app.get(&format!("/api/v1/families/{id}"), &cw).await;
     assert_eq!(file.status, 200, "{}", file.text);
-    assert_eq!(file.body["version"], 3);
+    assert_eq!(file.body["version"], 4);
     let notes: Vec<_> = file.body["notes"]
         .as_array()
         .unwrap()
@@ -84,4 +93,18 @@ async fn case_files_catch_up_from_the_log(app: TestApp) {
         .map(|n| n["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(notes, vec!["first", "written before a crash"]);
+    // The lists caught up too: the key family's new contact is overdue
+    // since 01-12 + 7 days.
+    let overdue = app.get("/api/v1/overdue-visits?on=2026-06-30", &cw).await;
+    assert_eq!(
+        overdue.body["items"][0]["family_id"],
+        id.as_str(),
+        "{}",
+        overdue.text
+    );
+    assert_eq!(overdue.body["items"][0]["due_on"], "2026-01-19");
+    let ready = app
+        .send(reqwest::Method::GET, "/readyz", None, None, &[])
+        .await;
+    assert_eq!(ready.body["projection_lag_events"], 0);
 }

@@ -1,0 +1,439 @@
+//! The visit schedule read model: for every open family and role with a
+//! contact, the day the next visit is due — as rows an overdue or due list
+//! reads with one index range scan.
+//!
+//! A family's due date depends on the day asked only through its key-person
+//! status (a parent's 80th birthday makes the family key from that day; a
+//! death can end it). So the rows are cut into windows of days
+//! `[valid_from, valid_to)` with one key status each, computed by the pure
+//! policy functions of the domain; usually there is one window, at most a
+//! few. "Overdue on D" is `valid_from <= D < valid_to AND due_on < D`.
+
+use chrono::{Datelike, NaiveDate};
+use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_domain::policy::{self, VisitPolicy};
+use nuanxin_domain::Role;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::on_pool;
+
+/// The first and last representable days of a window (stored as dates on
+/// both stores, compared as ISO text on SQLite).
+pub fn min_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date")
+}
+
+pub fn max_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date")
+}
+
+/// Key-person status over a window of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPeriod {
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub key_person: bool,
+}
+
+/// One row of the schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub role: Role,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub village_code: String,
+    pub contact_id: Uuid,
+    pub contact_name: String,
+    pub last_visit_on: Option<NaiveDate>,
+    pub last_home_on: Option<NaiveDate>,
+    pub due_on: NaiveDate,
+    pub key_person: bool,
+    pub urgent: bool,
+}
+
+/// The first day a person born on `birth` is `age` years old (a 29 February
+/// birthday falls on 1 March in common years, as in `policy::age_on`).
+fn birthday(birth: NaiveDate, age: u32) -> Option<NaiveDate> {
+    let year = birth.year().checked_add(i32::try_from(age).ok()?)?;
+    NaiveDate::from_ymd_opt(year, birth.month(), birth.day())
+        .or_else(|| NaiveDate::from_ymd_opt(year, 3, 1))
+}
+
+/// The days on which the family's key status may change.
+fn breakpoints(case: &FamilyCase, policy: &VisitPolicy) -> Vec<NaiveDate> {
+    let mut days: Vec<NaiveDate> = case
+        .members
+        .iter()
+        .flat_map(|m| [birthday(m.member.birth_date, policy.key_age), m.deceased_on])
+        .flatten()
+        .filter(|d| *d > min_date() && *d < max_date())
+        .collect();
+    days.sort();
+    days.dedup();
+    days
+}
+
+/// The family's key-person status as windows covering every day.
+pub fn key_periods(case: &FamilyCase, policy: &VisitPolicy) -> Vec<KeyPeriod> {
+    let mut starts = vec![min_date()];
+    starts.extend(breakpoints(case, policy));
+    let mut periods: Vec<KeyPeriod> = Vec::new();
+    for (i, from) in starts.iter().enumerate() {
+        let to = starts.get(i + 1).copied().unwrap_or(max_date());
+        let key_person = policy::is_key(case, *from, policy);
+        match periods.last_mut() {
+            Some(last) if last.key_person == key_person => last.valid_to = to,
+            _ => periods.push(KeyPeriod {
+                valid_from: *from,
+                valid_to: to,
+                key_person,
+            }),
+        }
+    }
+    periods
+}
+
+/// The schedule rows of a family: none when closed or unregistered; per
+/// role with a contact, one row per key period.
+pub fn schedule_rows(
+    case: &FamilyCase,
+    periods: &[KeyPeriod],
+    policy: &VisitPolicy,
+) -> Vec<ScheduleRow> {
+    let Some(village_code) = case.village_code.as_ref() else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for role in Role::ALL {
+        let Some(contact) = case.contacts.get(*role) else {
+            continue;
+        };
+        for period in periods {
+            let Some(s) = policy::schedule(case, *role, period.valid_from, policy) else {
+                continue;
+            };
+            rows.push(ScheduleRow {
+                role: *role,
+                valid_from: period.valid_from,
+                valid_to: period.valid_to,
+                village_code: village_code.to_string(),
+                contact_id: contact.person.id,
+                contact_name: contact.person.name.clone(),
+                last_visit_on: s.last_on,
+                last_home_on: s.last_home_on,
+                due_on: s.next_due_on,
+                key_person: period.key_person,
+                urgent: s.urgent,
+            });
+        }
+    }
+    rows
+}
+
+/// One item of the overdue and due lists.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ContactRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct DueItem {
+    pub family_id: Uuid,
+    pub village_code: String,
+    #[schema(example = "village")]
+    pub role: String,
+    pub contact: ContactRef,
+    /// The last qualifying visit for the role, if any.
+    pub last_visit_on: Option<NaiveDate>,
+    pub last_home_visit_on: Option<NaiveDate>,
+    pub due_on: NaiveDate,
+    /// Days past `due_on` on the day asked (0 when not overdue).
+    pub days_overdue: i64,
+    pub overdue: bool,
+    pub key_person: bool,
+    /// The due date comes from an emergency or death awaiting a home visit.
+    pub urgent: bool,
+}
+
+/// Where a page of the due list starts: after this item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCursor {
+    pub due_on: NaiveDate,
+    pub family_id: String,
+    pub role: String,
+}
+
+impl DueCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.due_on, self.family_id, self.role)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.splitn(3, '.');
+        let due_on = NaiveDate::parse_from_str(parts.next()?, "%Y-%m-%d").ok()?;
+        let family_id = parts.next()?.parse::<Uuid>().ok()?.to_string();
+        let role = Role::parse(parts.next()?).ok()?.as_str().to_owned();
+        Some(Self {
+            due_on,
+            family_id,
+            role,
+        })
+    }
+}
+
+/// A question to the schedule: items due on or before `due_until`, as seen
+/// on day `on`, within a village-code prefix, oldest due first.
+#[derive(Debug, Clone)]
+pub struct DueQuery {
+    pub on: NaiveDate,
+    pub due_until: NaiveDate,
+    pub village_code_prefix: String,
+    pub role: Option<Role>,
+    pub contact_id: Option<Uuid>,
+    pub after: Option<DueCursor>,
+    pub limit: u32,
+}
+
+/// The exclusive upper bound of codes starting with `prefix` ('~' sorts
+/// after every digit, in SQLite and in PostgreSQL's "C" collation).
+pub fn prefix_upper(prefix: &str) -> String {
+    format!("{prefix}~")
+}
+
+/// One page of due items.
+pub async fn due(db: &Db, q: &DueQuery) -> Result<Vec<DueItem>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT family_id, village_code, role, contact_id, contact_name, last_visit_on, last_home_on, \
+         due_on, key_person, urgent FROM visit_schedule \
+         WHERE valid_from <= $1 AND valid_to > $2 AND due_on <= $3",
+    );
+    let mut n = 3;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !q.village_code_prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
+    }
+    if q.role.is_some() {
+        sql.push_str(&format!(" AND role = {}", next()));
+    }
+    if q.contact_id.is_some() {
+        sql.push_str(&format!(" AND contact_id = {}", next()));
+    }
+    if q.after.is_some() {
+        let (a, b, c) = (next(), next(), next());
+        sql.push_str(&format!(" AND (due_on, family_id, role) > ({a}, {b}, {c})"));
+    }
+    sql.push_str(&format!(
+        " ORDER BY due_on, family_id, role LIMIT {}",
+        next()
+    ));
+    on_pool!(db, pool => {
+        let mut query = sqlx::query(&sql).bind(q.on).bind(q.on).bind(q.due_until);
+        if !q.village_code_prefix.is_empty() {
+            query = query
+                .bind(q.village_code_prefix.clone())
+                .bind(prefix_upper(&q.village_code_prefix));
+        }
+        if let Some(role) = q.role {
+            query = query.bind(role.as_str());
+        }
+        if let Some(c) = q.contact_id {
+            query = query.bind(c.to_string());
+        }
+        if let Some(a) = &q.after {
+            query = query.bind(a.due_on).bind(a.family_id.clone()).bind(a.role.clone());
+        }
+        let rows = query.bind(i64::from(q.limit)).fetch_all(pool).await?;
+        rows.iter()
+            .map(|row| {
+                let due_on: NaiveDate = row.try_get("due_on")?;
+                let family_id: String = row.try_get("family_id")?;
+                let contact_id: String = row.try_get("contact_id")?;
+                let days = (q.on - due_on).num_days();
+                Ok(DueItem {
+                    family_id: parse_uuid(&family_id)?,
+                    village_code: row.try_get("village_code")?,
+                    role: row.try_get("role")?,
+                    contact: ContactRef {
+                        id: parse_uuid(&contact_id)?,
+                        name: row.try_get("contact_name")?,
+                    },
+                    last_visit_on: row.try_get("last_visit_on")?,
+                    last_home_visit_on: row.try_get("last_home_on")?,
+                    due_on,
+                    days_overdue: days.max(0),
+                    overdue: days > 0,
+                    key_person: row.try_get("key_person")?,
+                    urgent: row.try_get("urgent")?,
+                })
+            })
+            .collect()
+    })
+}
+
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, sqlx::Error> {
+    s.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// An open family missing a contact for one or both roles.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct CoverageGap {
+    pub family_id: Uuid,
+    pub village_code: String,
+    pub missing_roles: Vec<String>,
+}
+
+/// One page of coverage gaps, ordered by family id.
+pub async fn coverage_gaps(
+    db: &Db,
+    prefix: &str,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<CoverageGap>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT family_id, village_code, village_contact_name, township_contact_name FROM case_files \
+         WHERE status = 'open' AND (village_contact_name IS NULL OR township_contact_name IS NULL)",
+    );
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
+    }
+    if after.is_some() {
+        sql.push_str(&format!(" AND family_id > {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY family_id LIMIT {}", next()));
+    on_pool!(db, pool => {
+        let mut query = sqlx::query(&sql);
+        if !prefix.is_empty() {
+            query = query.bind(prefix.to_owned()).bind(prefix_upper(prefix));
+        }
+        if let Some(a) = after {
+            query = query.bind(a.to_string());
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(pool).await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("family_id")?;
+                let village: Option<String> = row.try_get("village_contact_name")?;
+                let township: Option<String> = row.try_get("township_contact_name")?;
+                let mut missing_roles = Vec::new();
+                if village.is_none() {
+                    missing_roles.push("village".to_owned());
+                }
+                if township.is_none() {
+                    missing_roles.push("township".to_owned());
+                }
+                Ok(CoverageGap {
+                    family_id: parse_uuid(&id)?,
+                    village_code: row.try_get("village_code")?,
+                    missing_roles,
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nuanxin_domain::aggregate::MemberState;
+    use nuanxin_domain::events::Member;
+    use nuanxin_domain::{SelfCare, Sex};
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn member(birth: NaiveDate, deceased_on: Option<NaiveDate>) -> MemberState {
+        MemberState {
+            member: Member {
+                id: Uuid::new_v4(),
+                name: "x".into(),
+                sex: Sex::Female,
+                birth_date: birth,
+                id_number: None,
+                phone: None,
+                living_alone: false,
+                self_care: SelfCare::Independent,
+            },
+            deceased_on,
+        }
+    }
+
+    #[test]
+    fn eightieth_birthday_splits_the_key_status() {
+        let case = FamilyCase {
+            registered: true,
+            members: vec![member(d(1946, 7, 15), None)],
+            ..Default::default()
+        };
+        let p = key_periods(&case, &VisitPolicy::default());
+        assert_eq!(
+            p,
+            vec![
+                KeyPeriod {
+                    valid_from: min_date(),
+                    valid_to: d(2026, 7, 15),
+                    key_person: false
+                },
+                KeyPeriod {
+                    valid_from: d(2026, 7, 15),
+                    valid_to: max_date(),
+                    key_person: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_death_ends_the_key_status_and_leap_day_births_count_from_march_first() {
+        let case = FamilyCase {
+            registered: true,
+            members: vec![member(d(1944, 2, 29), Some(d(2025, 1, 1)))],
+            ..Default::default()
+        };
+        let p = key_periods(&case, &VisitPolicy::default());
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            p[1],
+            KeyPeriod {
+                valid_from: d(2024, 2, 29),
+                valid_to: d(2025, 1, 1),
+                key_person: true
+            }
+        );
+        assert!(!p[2].key_person);
+        let case = FamilyCase {
+            registered: true,
+            members: vec![member(d(1947, 2, 28), None), member(d(1948, 2, 29), None)],
+            ..Default::default()
+        };
+        // 2027 is a common year: the leap-day parent turns 80 on 2028-02-29.
+        let p = key_periods(&case, &VisitPolicy::default());
+        assert_eq!(p[1].valid_from, d(2027, 2, 28));
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = DueCursor {
+            due_on: d(2026, 1, 2),
+            family_id: Uuid::new_v4().to_string(),
+            role: "village".into(),
+        };
+        assert_eq!(DueCursor::decode(&c.encode()), Some(c));
+        assert_eq!(DueCursor::decode("garbage"), None);
+    }
+}

@@ -45,7 +45,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             routes::families::router()
                 .merge(routes::users::router())
                 .merge(routes::schedule::router())
-                .merge(routes::audit::router()),
+                .merge(routes::audit::router())
+                .merge(routes::alerts::router()),
         )
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
@@ -92,33 +93,17 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     response
 }
 
-/// Brings the read models up to the head of the log before serving. On
-/// PostgreSQL a transaction still running elsewhere in the cluster holds the
-/// worker back (it never reads past an unfinished transaction), so wait a
-/// little for the lag to clear; the worker finishes the job if it does not.
+/// Brings the read models up to the head of the log before serving; if
+/// they cannot get there within a few seconds, the worker finishes the job.
 async fn catch_up_at_start(cases: &Cases) -> anyhow::Result<usize> {
-    let started = std::time::Instant::now();
-    let mut total = cases
-        .catch_up()
+    let (events, settled) = cases
+        .settle(std::time::Duration::from_secs(10))
         .await
         .context("catching up the read models")?;
-    while cases
-        .projection_lag()
-        .await
-        .context("reading the projection lag")?
-        > 0
-    {
-        if started.elapsed() > std::time::Duration::from_secs(10) {
-            tracing::warn!("read models still behind the log at start; the worker will catch up");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        total += cases
-            .catch_up()
-            .await
-            .context("catching up the read models")?;
+    if !settled {
+        tracing::warn!("read models still behind the log at start; the worker will catch up");
     }
-    Ok(total)
+    Ok(events)
 }
 
 /// A built server, bound and ready to run.
@@ -126,6 +111,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    alerts: nuanxin_infra::alerts::AlertConfig,
 }
 
 impl Application {
@@ -163,6 +149,7 @@ impl Application {
             listener,
             router,
             state,
+            alerts: settings.alerts.clone(),
         })
     }
 
@@ -180,8 +167,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves (with the projection worker beside it) until `shutdown`
-    /// completes, then stops the worker and closes the store.
+    /// Serves (with the projection worker, the daily alert scan and the
+    /// alert delivery worker beside it) until `shutdown` completes, then
+    /// stops the workers and closes the store.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -189,6 +177,16 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(nuanxin_infra::projector::run_worker(
             self.state.cases_arc(),
+            stopped.clone(),
+        ));
+        let scheduler = tokio::spawn(nuanxin_infra::alerts::scheduler::run_scheduler(
+            self.state.cases_arc(),
+            self.alerts.clone(),
+            stopped.clone(),
+        ));
+        let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(
+            self.state.db().clone(),
+            self.alerts,
             stopped,
         ));
         let served = axum::serve(self.listener, self.router)
@@ -197,6 +195,8 @@ impl Application {
             .context("serving HTTP");
         let _ = stop.send(true);
         let _ = worker.await;
+        let _ = scheduler.await;
+        let _ = delivery.await;
         self.state.db().close().await;
         served
     }

@@ -44,6 +44,25 @@ pub enum Command {
     /// Check the tamper-evident event log; export a family's history.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Overdue-visit alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Run the alert scan of a day (today by default): raise, escalate and
+    /// resolve overdue-visit alerts, and print what changed. Idempotent;
+    /// running servers deliver the webhook messages it writes.
+    Scan {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The day to scan (YYYY-MM-DD).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +79,61 @@ pub enum BenchCommand {
         /// Timed page requests per query.
         #[arg(long, default_value_t = 1000)]
         runs: usize,
+    },
+    /// Generate N synthetic families into an EMPTY store (or, with
+    /// `--reuse`, take the families already there and forget its alerts),
+    /// then time one alert scan and report its peak memory.
+    Alerts {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Scan the families of a store generated before.
+        #[arg(long)]
+        reuse: bool,
+        /// Scan this day (default: the latest day with at most
+        /// `--overdue-share` of the families overdue).
+        #[arg(long)]
+        on: Option<chrono::NaiveDate>,
+        /// The share of families overdue on the scan day.
+        #[arg(long, default_value_t = 0.10)]
+        overdue_share: f64,
+    },
+    /// Generate N families into an EMPTY store, start `nuanxin serve` as a
+    /// child process and drive it over HTTP with the caseworker mix; in the
+    /// same run measure raw single-row INSERTs into an events-shaped table
+    /// and aggregate load time against history length. Writes
+    /// `<out>/<store>-<timestamp>.{md,json}` (see bench/README.md).
+    Load {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Concurrent HTTP clients (and raw-insert connections).
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Measured seconds of each load phase.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Seconds of HTTP load before the measured window.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// The child server's store pool (`NUANXIN_DB_CONNECTIONS`).
+        #[arg(long, default_value_t = 10)]
+        server_connections: u32,
+        /// The `nuanxin` binary to serve with (default: this one).
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+        /// Directory of the report files.
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+        /// Timed folds per history length.
+        #[arg(long, default_value_t = 31)]
+        fold_reps: usize,
     },
 }
 
@@ -112,6 +186,67 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "NUANXIN_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// Overdue-visit alerts: where they are posted and when the daily scan runs.
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Comma-separated URLs that receive every alert as signed JSON.
+    #[arg(long, env = "NUANXIN_ALERT_WEBHOOKS", value_delimiter = ',')]
+    pub alert_webhooks: Vec<String>,
+    /// The HMAC-SHA256 key of the `X-Nuanxin-Signature: sha256=<hex>` header.
+    #[arg(long, env = "NUANXIN_ALERT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub alert_webhook_secret: Option<String>,
+    /// Local time (HH:MM, the policy's time zone) of the daily alert scan.
+    #[arg(long, env = "NUANXIN_ALERT_SCAN_AT", default_value = "06:00", value_parser = parse_time)]
+    pub alert_scan_at: chrono::NaiveTime,
+    /// Delay before the first retry of a failed webhook post, in
+    /// milliseconds; each further retry waits twice as long.
+    #[arg(long, env = "NUANXIN_ALERT_RETRY_BASE_MS", default_value_t = 1000)]
+    pub alert_retry_base_ms: u64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long, env = "NUANXIN_ALERT_RETRY_MAX_SECS", default_value_t = 600)]
+    pub alert_retry_max_secs: u64,
+}
+
+fn parse_time(s: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S"))
+        .map_err(|_| "expected a local time as HH:MM".to_owned())
+}
+
+impl AlertArgs {
+    fn config(self) -> anyhow::Result<nuanxin_infra::alerts::AlertConfig> {
+        let webhooks: Vec<String> = self
+            .alert_webhooks
+            .iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        for url in &webhooks {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "NUANXIN_ALERT_WEBHOOKS: every URL must start with http:// or https://"
+            );
+        }
+        anyhow::ensure!(
+            self.alert_retry_base_ms > 0,
+            "NUANXIN_ALERT_RETRY_BASE_MS must be at least 1"
+        );
+        Ok(nuanxin_infra::alerts::AlertConfig {
+            webhooks,
+            secret: self
+                .alert_webhook_secret
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
+            scan_at: self.alert_scan_at,
+            retry_base: std::time::Duration::from_millis(self.alert_retry_base_ms),
+            retry_max: std::time::Duration::from_secs(self.alert_retry_max_secs),
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +320,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(Secret::new);
             s.policy = policy_from(args.policy.policy.as_ref())?;
             s.body_limit_bytes = args.body_limit;
+            s.alerts = args.alerts.config()?;
             tracing::info!(store = s.database_url.kind(), "starting");
             let app = Application::build(s).await?;
             tracing::info!(addr = %app.local_addr(), "listening");
@@ -221,6 +357,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit(command).await,
+        Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
+            let mut s = settings(&store)?;
+            let db = app::open_store(&s).await?;
+            // The policy the servers run with, if one was stored.
+            s.policy = match nuanxin_infra::projector::stored_policy(&db).await? {
+                Some(stored) => stored,
+                None => policy_from(policy.policy.as_ref())?,
+            };
+            let cases = app::cases(db, &s);
+            let on = on.unwrap_or_else(|| cases.services().today());
+            let report = nuanxin_infra::alerts::run_scan(
+                &cases,
+                on,
+                nuanxin_infra::alerts::ScanMode::Always,
+            )
+            .await
+            .context("scanning for alerts")?;
+            cases.db().close().await;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Alerts {
+            store,
+            families,
+            seed,
+            reuse,
+            on,
+            overdue_share,
+        }) => {
+            let s = settings(&store)?;
+            let day = on.map_or(
+                crate::bench_alerts::ScanDay::OverdueShare(overdue_share),
+                crate::bench_alerts::ScanDay::On,
+            );
+            let report = crate::bench_alerts::alerts(&s, families, seed, reuse, day).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Policy(PolicyCommand::Reload { store, policy }) => {
             let mut s = settings(&store)?;
             s.policy = policy_from(policy.policy.as_ref())?;
@@ -263,6 +438,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.seconds,
                 report.events as f64 / report.seconds.max(1e-9)
             );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Load {
+            store,
+            families,
+            seed,
+            clients,
+            seconds,
+            warmup,
+            server_connections,
+            server_bin,
+            out,
+            fold_reps,
+        }) => {
+            let s = settings(&store)?;
+            let opts = crate::bench_load::LoadOptions {
+                database_url: store.database_url.clone(),
+                families,
+                seed,
+                clients,
+                seconds,
+                warmup_seconds: warmup,
+                server_connections,
+                server_bin,
+                out_dir: out,
+                fold_reps,
+            };
+            let report = crate::bench_load::load(&s, &opts).await?;
+            let (md, json) = report.write(&opts.out_dir)?;
+            println!("{}", report.markdown());
+            eprintln!("report: {} and {}", md.display(), json.display());
             Ok(())
         }
         Command::Bench(BenchCommand::ReadModels {

@@ -4,6 +4,8 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_alerts;
+pub mod bench_load;
 pub mod cli;
 pub mod error;
 pub mod extract;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, dto, families, schedule, users};
+use crate::routes::{alerts, audit, dto, families, schedule, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use crate::routes::{audit, dto, families, schedule, users};
         families::reopen, users::create_user, users::me,
         schedule::overdue_visits, schedule::due_visits, schedule::coverage_gaps,
         audit::history, audit::history_csv, audit::access_log,
+        alerts::scan, alerts::list, alerts::detail, alerts::acknowledge,
     ),
     components(schemas(dto::CommandResponse, crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),

@@ -9,6 +9,7 @@ use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_domain::{Clock, SystemClock};
 use nuanxin_projections::DatabaseUrl;
 
+use crate::alerts::AlertConfig;
 use crate::users::Secret;
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,10 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// The server clock (fixed in tests).
     pub clock: Arc<dyn Clock>,
+    /// Overdue-visit alerts: webhook URLs and secret, the daily scan time,
+    /// retry backoff. The escalation period is the policy's
+    /// `escalate_after_days`.
+    pub alerts: AlertConfig,
 }
 
 impl Settings {
@@ -39,6 +44,7 @@ impl Settings {
             max_connections: 10,
             body_limit_bytes: 256 * 1024,
             clock: Arc::new(SystemClock),
+            alerts: AlertConfig::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Infrastructure: the event store on SQLite (default) or PostgreSQL, our
 //! migrations, configuration, and users with their tokens.
 
+pub mod alerts;
 pub mod audit;
 pub mod cases;
 pub mod config;

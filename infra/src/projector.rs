@@ -160,6 +160,25 @@ impl Cases {
         }
     }
 
+    /// Catches up, then waits up to `limit` for the lag to clear (on
+    /// PostgreSQL a transaction still running anywhere in the cluster holds
+    /// the worker back). Returns the events projected and whether the lag
+    /// cleared.
+    pub async fn settle(&self, limit: std::time::Duration) -> Result<(usize, bool), ExecError> {
+        let started = std::time::Instant::now();
+        let mut total = self.catch_up().await?;
+        loop {
+            if self.projection_lag().await? == 0 {
+                return Ok((total, true));
+            }
+            if started.elapsed() > limit {
+                return Ok((total, false));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            total += self.catch_up().await?;
+        }
+    }
+
     /// Events in the log that the read models do not reflect yet.
     pub async fn projection_lag(&self) -> Result<i64, ExecError> {
         let cp = writer::checkpoint(self.db(), READ_MODELS).await?;

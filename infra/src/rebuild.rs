@@ -14,7 +14,6 @@
 //! reporting success.
 
 use cqrs_es::Aggregate;
-use futures::TryStreamExt;
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::FamilyEvent;
 use nuanxin_projections::writer::{
@@ -22,13 +21,12 @@ use nuanxin_projections::writer::{
 };
 use nuanxin_projections::Db;
 use sqlx::types::Json;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::cases::{Cases, ExecError};
 
-/// Families folded per write batch.
-const FAMILIES_PER_BATCH: usize = 500;
+/// Families read, folded and written per batch.
+const FAMILIES_PER_BATCH: usize = 1000;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,13 +119,6 @@ async fn execute_all(db: &Db, statements: &[String]) -> Result<(), sqlx::Error> 
     })
 }
 
-/// Folds a family's events in order.
-struct Folding {
-    family_id: Option<Uuid>,
-    version: u64,
-    case: FamilyCase,
-}
-
 impl Cases {
     /// Replays every event into fresh tables and swaps them in.
     pub async fn rebuild(&self, progress: Progress<'_>) -> Result<RebuildReport, ExecError> {
@@ -138,165 +129,120 @@ impl Cases {
         let policy = self.policy();
         let mut report = RebuildReport::default();
 
-        let select = "SELECT aggregate_id, sequence, payload FROM events \
-                      WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence";
-        let (checkpoint, total) = match db {
+        // The set of events to replay is fixed up front without holding a
+        // snapshot open for the whole rebuild (a long read transaction would
+        // stop SQLite from checkpointing its WAL and hold back PostgreSQL's
+        // xmin): on SQLite every event up to the head position (one writer,
+        // commits in position order); on PostgreSQL every event of a
+        // transaction older than the oldest one running now. Both sets never
+        // change, so they can be read in keyset pages.
+        let (checkpoint, total, bound) = match db {
             Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                let (xmin, total): (i64, i64) = sqlx::query_as(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
-                     (SELECT COUNT(*) FROM events)",
-                )
-                .fetch_one(&mut *tx)
-                .await?;
-                let mut rows = sqlx::query(select).bind(FamilyCase::TYPE).fetch(&mut *tx);
-                let mut folding = Folding {
-                    family_id: None,
-                    version: 0,
-                    case: FamilyCase::default(),
-                };
-                let mut batch = Vec::new();
-                while let Some(row) = rows.try_next().await? {
-                    let id: String = row.try_get("aggregate_id")?;
-                    let seq: i64 = row.try_get("sequence")?;
-                    let payload: serde_json::Value = row.try_get("payload")?;
-                    self.feed(
-                        &mut folding,
-                        &mut batch,
-                        &mut report,
-                        &id,
-                        seq,
-                        payload,
-                        &policy,
-                        progress,
-                        total as u64,
+                // Fresh statistics, or after a bulk load the planner may sort
+                // the whole log for every page instead of walking the key.
+                sqlx::query("ANALYZE events").execute(pool).await?;
+                // Wait (a little) until every transaction that wrote an event
+                // so far has finished, so the replay includes them all: the
+                // oldest running transaction is cluster-wide, and one in
+                // another database can hold it back.
+                let waiting = std::time::Instant::now();
+                loop {
+                    let (xmin, newest): (i64, i64) = sqlx::query_as(
+                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                         COALESCE((SELECT MAX(tx_id) FROM events), 0)",
                     )
+                    .fetch_one(pool)
                     .await?;
+                    if xmin > newest || waiting.elapsed() > std::time::Duration::from_secs(30) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
-                drop(rows);
-                self.finish(&mut folding, &mut batch, &mut report, &policy)
-                    .await?;
-                tx.commit().await?;
-                // Everything of transactions older than the snapshot's xmin is
-                // in; newer ones are replayed by the worker (idempotently).
+                let (xmin, total): (i64, i64) = sqlx::query_as(
+                    "SELECT x, (SELECT COUNT(*) FROM events WHERE tx_id < x) \
+                     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x) s",
+                )
+                .fetch_one(pool)
+                .await?;
+                // Everything of older transactions is replayed here; newer
+                // ones are projected by the worker (idempotently).
                 (
                     Checkpoint {
                         tx_id: xmin - 1,
                         position: i64::MAX,
                     },
                     total,
+                    xmin,
                 )
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
                 let (head, total): (i64, i64) =
                     sqlx::query_as("SELECT COALESCE(MAX(position), 0), COUNT(*) FROM events")
-                        .fetch_one(&mut *tx)
+                        .fetch_one(pool)
                         .await?;
-                let bounded = format!(
-                    "SELECT aggregate_id, sequence, payload FROM events \
-                     WHERE aggregate_type = $1 AND position <= {head} ORDER BY aggregate_id, sequence"
-                );
-                let mut rows = sqlx::query(&bounded).bind(FamilyCase::TYPE).fetch(&mut *tx);
-                let mut folding = Folding {
-                    family_id: None,
-                    version: 0,
-                    case: FamilyCase::default(),
-                };
-                let mut batch = Vec::new();
-                while let Some(row) = rows.try_next().await? {
-                    let id: String = row.try_get("aggregate_id")?;
-                    let seq: i64 = row.try_get("sequence")?;
-                    let Json(payload): Json<serde_json::Value> = row.try_get("payload")?;
-                    self.feed(
-                        &mut folding,
-                        &mut batch,
-                        &mut report,
-                        &id,
-                        seq,
-                        payload,
-                        &policy,
-                        progress,
-                        total as u64,
-                    )
-                    .await?;
-                }
-                drop(rows);
-                self.finish(&mut folding, &mut batch, &mut report, &policy)
-                    .await?;
-                tx.commit().await?;
                 (
                     Checkpoint {
                         tx_id: 0,
                         position: head,
                     },
                     total,
+                    head,
                 )
             }
         };
+        // One row per family, its events as a JSON array in order: rows
+        // cross from the SQLite worker thread one at a time, so a row per
+        // event would cost a thread wake-up per event.
+        let page_sql = match db {
+            Db::Postgres(_) => "SELECT aggregate_id, MAX(sequence), json_agg(payload ORDER BY sequence) \
+                 FROM events WHERE aggregate_type = $1 AND tx_id < $2 AND aggregate_id > $3 \
+                 GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4",
+            Db::Sqlite(_) => "SELECT aggregate_id, MAX(sequence), json_group_array(json(payload) ORDER BY sequence) \
+                 FROM events WHERE aggregate_type = $1 AND position <= $2 AND aggregate_id > $3 \
+                 GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4",
+        };
+        let bulk = db
+            .bulk_writer()
+            .await
+            .map_err(|e| ExecError::Store(e.into()))?;
+        let mut after = String::new();
+        loop {
+            let page: Vec<(String, i64, Json<Vec<FamilyEvent>>)> = nuanxin_projections::on_pool!(db, pool => {
+                sqlx::query_as(page_sql)
+                    .bind(FamilyCase::TYPE)
+                    .bind(bound)
+                    .bind(&after)
+                    .bind(FAMILIES_PER_BATCH as i64)
+                    .fetch_all(pool)
+                    .await?
+            });
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.0.clone();
+            let mut batch = Vec::with_capacity(page.len());
+            for (id, version, Json(events)) in page {
+                report.events += events.len() as u64;
+                let Ok(family_id) = id.parse::<Uuid>() else {
+                    continue;
+                };
+                let mut case = FamilyCase::default();
+                for event in events {
+                    case.apply(event);
+                }
+                if let Some(rows) = FamilyRows::build(family_id, version as u64, case, &policy) {
+                    batch.push(rows);
+                    report.families += 1;
+                }
+            }
+            writer::write(&bulk, &REBUILD, &batch, None, Mode::Fresh).await?;
+            progress(report.events, total as u64);
+        }
+        bulk.close().await;
         progress(total as u64, total as u64);
         self.swap(checkpoint).await?;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site per store, all state of one fold"
-    )]
-    async fn feed(
-        &self,
-        folding: &mut Folding,
-        batch: &mut Vec<FamilyRows>,
-        report: &mut RebuildReport,
-        id: &str,
-        sequence: i64,
-        payload: serde_json::Value,
-        policy: &nuanxin_domain::policy::VisitPolicy,
-        progress: Progress<'_>,
-        total: u64,
-    ) -> Result<(), ExecError> {
-        let Ok(family_id) = id.parse::<Uuid>() else {
-            return Ok(());
-        };
-        if folding.family_id != Some(family_id) {
-            self.finish(folding, batch, report, policy).await?;
-            folding.family_id = Some(family_id);
-        }
-        let event: FamilyEvent =
-            serde_json::from_value(payload).map_err(|e| ExecError::Store(Box::new(e)))?;
-        folding.case.apply(event);
-        folding.version = sequence as u64;
-        report.events += 1;
-        if report.events.is_multiple_of(10_000) {
-            progress(report.events, total);
-        }
-        Ok(())
-    }
-
-    /// Closes the family being folded and writes a full batch.
-    async fn finish(
-        &self,
-        folding: &mut Folding,
-        batch: &mut Vec<FamilyRows>,
-        report: &mut RebuildReport,
-        policy: &nuanxin_domain::policy::VisitPolicy,
-    ) -> Result<(), ExecError> {
-        if let Some(id) = folding.family_id.take() {
-            let case = std::mem::take(&mut folding.case);
-            if let Some(rows) = FamilyRows::build(id, folding.version, case, policy) {
-                batch.push(rows);
-                report.families += 1;
-            }
-        }
-        if batch.len() >= FAMILIES_PER_BATCH || (folding.family_id.is_none() && !batch.is_empty()) {
-            writer::write(self.db(), &REBUILD, batch, None, Mode::Fresh).await?;
-            batch.clear();
-        }
-        Ok(())
     }
 
     /// Puts the rebuilt tables in place of the live ones, atomically.

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
+
+/// Statements slower than this are logged (SQL text only, never values).
+const SLOW_STATEMENT: Duration = Duration::from_secs(5);
 
 /// Where the events live: parsed from `DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,7 +105,14 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(Duration::from_secs(10))
+                    // Reads through a memory map, and a larger page cache:
+                    // replaying the log in family order reads the events
+                    // table out of row order, which through read() calls is
+                    // several times slower.
+                    .pragma("mmap_size", "8589934592")
+                    .pragma("cache_size", "-32768")
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
@@ -113,13 +123,45 @@ impl Db {
             }
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
                     .context("connecting to PostgreSQL")?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// A one-connection pool for bulk writes of disposable rows (a rebuild's
+    /// fresh tables): commits there do not wait for the disk. Nothing that
+    /// must survive a crash may be written through it; the rebuild's swap
+    /// goes through the normal pool.
+    pub async fn bulk_writer(&self) -> anyhow::Result<Db> {
+        match self {
+            Db::Sqlite(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .synchronous(SqliteSynchronous::Off);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .context("opening a bulk-write connection")?;
+                Ok(Db::Sqlite(pool))
+            }
+            Db::Postgres(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .context("opening a bulk-write connection")?;
                 Ok(Db::Postgres(pool))
             }
         }

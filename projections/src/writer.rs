@@ -7,7 +7,6 @@
 use chrono::NaiveDate;
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::policy::VisitPolicy;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::case_file::CaseFileView;
@@ -91,10 +90,23 @@ impl FamilyRows {
 /// 32,766 bound parameters).
 const BATCH: usize = 800;
 
-fn upsert_case_file_sql(t: &Tables, guarded: bool) -> String {
+/// How a bound text parameter becomes the `state` column: PostgreSQL's
+/// column is `json` (a text parameter needs a cast), SQLite's is text.
+fn state_cast(db: &Db) -> &'static str {
+    match db {
+        Db::Postgres(_) => "::json",
+        Db::Sqlite(_) => "",
+    }
+}
+
+fn state_text(state: &FamilyCase) -> String {
+    serde_json::to_string(state).unwrap_or_else(|_| "{}".into())
+}
+
+fn upsert_case_file_sql(t: &Tables, guarded: bool, cast: &str) -> String {
     format!(
         "INSERT INTO {cf} (family_id, version, village_code, status, village_contact_name, \
-         township_contact_name, state) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         township_contact_name, state) VALUES ($1, $2, $3, $4, $5, $6, $7{cast}) \
          ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
          village_code = excluded.village_code, status = excluded.status, \
          village_contact_name = excluded.village_contact_name, \
@@ -158,7 +170,8 @@ pub async fn write(
     advance: Option<Advance<'_>>,
     mode: Mode,
 ) -> Result<usize, WriteError> {
-    let upsert = upsert_case_file_sql(t, mode == Mode::Guarded);
+    let cast = state_cast(db);
+    let upsert = upsert_case_file_sql(t, mode == Mode::Guarded, cast);
     let delete_periods = format!("DELETE FROM {} WHERE family_id = $1", t.key_periods);
     let delete_schedule = format!("DELETE FROM {} WHERE family_id = $1", t.schedule);
     on_pool!(db, pool, DB => {
@@ -178,7 +191,8 @@ pub async fn write(
                         .push_bind(f.status.clone())
                         .push_bind(f.village_contact_name.clone())
                         .push_bind(f.township_contact_name.clone())
-                        .push_bind(Json(f.state.clone()));
+                        .push_bind(state_text(&f.state))
+                        .push_unseparated(cast);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -192,7 +206,7 @@ pub async fn write(
                 .bind(&f.status)
                 .bind(&f.village_contact_name)
                 .bind(&f.township_contact_name)
-                .bind(Json(&f.state))
+                .bind(state_text(&f.state))
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {

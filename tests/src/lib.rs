@@ -208,6 +208,13 @@ impl TestApp {
         Self::start(store, db, |_| {}).await
     }
 
+    /// Restarts the server on the same store with changed settings.
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let store = self.store;
+        let db = self.stop().await;
+        Self::start(store, db, tweak).await
+    }
+
     /// Sends a request; `token` None sends no Authorization header.
     pub async fn send(
         &self,

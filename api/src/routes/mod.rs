@@ -1,5 +1,6 @@
 //! One router per resource.
 
+pub mod alerts;
 pub mod audit;
 pub mod dto;
 pub mod families;

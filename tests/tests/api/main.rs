@@ -1,5 +1,6 @@
 //! End-to-end tests: every scenario runs against SQLite and PostgreSQL.
 
+mod alerts;
 mod audit;
 mod bad_input;
 mod commands;

@@ -1,0 +1,413 @@
+//! `/api/v1/alerts`: overdue-visit alerts within the caller's scope — the
+//! list by status, one alert with its recipients and webhook deliveries,
+//! acknowledging with a note, and triggering the day's scan.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use nuanxin_domain::UserRole;
+use nuanxin_infra::alerts::{self, Alert, AlertStatus, ScanMode};
+use nuanxin_projections::schedule::ContactRef;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::families::{effective_prefix, limit_of};
+use crate::error::{ApiError, Problem};
+use crate::extract::{parse_json, Body, Caller, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/alerts", get(list))
+        .route("/alerts/scan", post(scan))
+        .route("/alerts/{id}", get(detail))
+        .route("/alerts/{id}/ack", post(acknowledge))
+}
+
+/// Longest acknowledgement note, in characters.
+const NOTE_MAX_CHARS: usize = 2000;
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such alert in your scope".into())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The day to scan (YYYY-MM-DD); today (local) by default.
+    pub on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScanResponse {
+    pub on: NaiveDate,
+    /// Alerts raised by this scan.
+    pub raised: u64,
+    /// Alerts moved one or more levels up.
+    pub escalated: u64,
+    /// Alerts whose item is no longer overdue with its due date.
+    pub resolved: u64,
+    /// Resolved alerts overdue again with the same due date (the visit that
+    /// resolved them was voided).
+    pub reopened: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/scan", tag = "alerts", request_body(content = ScanRequest, description = "optional; an empty body scans today"),
+    responses((status = 200, body = ScanResponse), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+/// Runs the overdue-visit scan of a day (admin, supervisor). The scan covers
+/// every family; running it again for the same day raises nothing new.
+pub async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ScanResponse>, ApiError> {
+    if !matches!(caller.0.role, UserRole::Admin | UserRole::Supervisor) {
+        return Err(ApiError::Forbidden(
+            "scanning for alerts needs the admin or supervisor role".into(),
+        ));
+    }
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("the body could not be read".into())
+        }
+    })?;
+    let req: ScanRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ScanRequest::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    let on = req.on.unwrap_or_else(|| state.cases().services().today());
+    let report = alerts::run_scan(state.cases(), on, ScanMode::Always)
+        .await?
+        .unwrap_or_else(|| alerts::ScanReport {
+            on,
+            ..Default::default()
+        });
+    Ok(Json(ScanResponse {
+        on: report.on,
+        raised: report.raised,
+        escalated: report.escalated,
+        resolved: report.resolved,
+        reopened: report.reopened,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `open`, `acknowledged` or `resolved`; all when absent.
+    pub status: Option<String>,
+    pub village_code_prefix: Option<String>,
+    /// 1 to 500, default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One alert of the list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertItem {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub village_code: String,
+    #[schema(example = "village")]
+    pub role: String,
+    /// The due date the alert is about: one alert per family, role and due date.
+    pub due_on: NaiveDate,
+    pub raised_on: NaiveDate,
+    /// 0 = the contact / village, 1 = township, 2 = county, 3 = city, 4 = province.
+    pub level: i32,
+    #[schema(example = "village")]
+    pub level_name: String,
+    #[schema(example = "open")]
+    pub status: String,
+}
+
+impl From<&Alert> for AlertItem {
+    fn from(a: &Alert) -> Self {
+        Self {
+            id: a.id,
+            family_id: a.family_id,
+            village_code: a.village_code.clone(),
+            role: a.role.clone(),
+            due_on: a.due_on,
+            raised_on: a.raised_on,
+            level: a.level,
+            level_name: alerts::level_name(a.level).into(),
+            status: a.status.as_str().into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertList {
+    pub items: Vec<AlertItem>,
+    pub next_cursor: Option<String>,
+}
+
+fn bad(what: &str) -> ApiError {
+    ApiError::BadRequest(format!("the query parameter `{what}` is invalid"))
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams),
+    responses((status = 200, body = AlertList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+/// Alerts within the caller's scope, in the order they were raised.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> Result<Json<AlertList>, ApiError> {
+    let status = p
+        .status
+        .as_deref()
+        .map(|s| AlertStatus::parse(s).ok_or_else(|| bad("status")))
+        .transpose()?;
+    let limit = limit_of(p.limit)?;
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<Uuid>().map_err(|_| bad("cursor")))
+        .transpose()?;
+    let Some(prefix) = effective_prefix(&caller.0.scope, p.village_code_prefix.as_deref())? else {
+        return Ok(Json(AlertList {
+            items: vec![],
+            next_cursor: None,
+        }));
+    };
+    let found = alerts::list(state.db(), status, &prefix, after, limit).await?;
+    let next_cursor = (found.len() == limit as usize)
+        .then(|| found.last().map(|a| a.id.to_string()))
+        .flatten();
+    Ok(Json(AlertList {
+        items: found.iter().map(AlertItem::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Acknowledgement {
+    /// The user who acknowledged.
+    pub by: Uuid,
+    pub at: DateTime<Utc>,
+    pub note: String,
+}
+
+/// A user an alert goes to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecipientUser {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub scope: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Recipients {
+    /// The responsible contact of the role.
+    pub contact: ContactRef,
+    /// Supervisors and admins whose scope covers the family and is no
+    /// narrower than the alert's level (at level 0 also caseworkers).
+    pub users: Vec<RecipientUser>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<i32>,
+    /// Why there was no answer (timeout, connection failed, …).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// The webhook URL, without query string or credentials.
+    pub url: String,
+    /// `pending` (retrying) or `delivered`.
+    pub status: String,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One webhook message about the alert.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// The message id (the `id` of the posted body).
+    pub id: Uuid,
+    /// `raised`, `escalated` or `reopened`.
+    pub kind: String,
+    pub level: i32,
+    /// One per webhook URL.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One alert with its recipients and the delivery of its webhook messages.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertDetail {
+    #[serde(flatten)]
+    pub alert: AlertItem,
+    /// The jurisdiction code that receives the alert at its level.
+    pub jurisdiction: String,
+    pub escalated_on: Option<NaiveDate>,
+    pub resolved_on: Option<NaiveDate>,
+    pub acknowledgement: Option<Acknowledgement>,
+    pub recipients: Recipients,
+    pub messages: Vec<MessageView>,
+}
+
+/// A URL as shown to users: no credentials, no query string.
+fn redact_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn detail_of(state: &AppState, a: Alert) -> Result<AlertDetail, ApiError> {
+    let users = alerts::recipients(state.db(), &a).await?;
+    let messages = alerts::messages(state.db(), a.id).await?;
+    Ok(AlertDetail {
+        alert: AlertItem::from(&a),
+        jurisdiction: a.jurisdiction().to_owned(),
+        escalated_on: a.escalated_on,
+        resolved_on: a.resolved_on,
+        acknowledgement: match (a.acknowledged_by, a.acknowledged_at, a.ack_note.clone()) {
+            (Some(by), Some(at), Some(note)) => Some(Acknowledgement { by, at, note }),
+            _ => None,
+        },
+        recipients: Recipients {
+            contact: ContactRef {
+                id: a.contact_id,
+                name: a.contact_name.clone(),
+            },
+            users: users
+                .into_iter()
+                .map(|u| RecipientUser {
+                    id: u.id,
+                    name: u.name,
+                    role: u.role.as_str().into(),
+                    scope: u.scope,
+                })
+                .collect(),
+        },
+        messages: messages
+            .into_iter()
+            .map(|m| MessageView {
+                id: m.id,
+                kind: m.kind,
+                level: m.level,
+                deliveries: m
+                    .deliveries
+                    .into_iter()
+                    .map(|d| DeliveryView {
+                        url: redact_url(&d.url),
+                        status: (if d.delivered { "delivered" } else { "pending" }).into(),
+                        delivered_at: d.delivered_at,
+                        attempts: d
+                            .attempts
+                            .into_iter()
+                            .map(|t| AttemptView {
+                                attempt: t.attempt,
+                                at: t.at,
+                                status_code: t.status_code,
+                                error: t.error,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// The alert `id` if it lies within the caller's scope.
+async fn alert_in_scope(state: &AppState, caller: &Caller, id: Uuid) -> Result<Alert, ApiError> {
+    alerts::get(state.db(), id)
+        .await?
+        .filter(|a| a.is_within(&caller.0.scope))
+        .ok_or_else(not_found)
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AlertDetail), (status = 401, body = Problem), (status = 404, body = Problem)))]
+/// One alert: its recipients at its level and the delivery of each of its
+/// webhook messages to every URL, attempt by attempt.
+pub async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let alert = alert_in_scope(&state, &caller, id).await?;
+    Ok(Json(detail_of(&state, alert).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// What was done or will be done about it (required).
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", params(("id" = Uuid, Path)), request_body = AckRequest,
+    responses((status = 200, body = AlertDetail), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+/// Acknowledges an open alert with a note (any role, within scope). An
+/// acknowledged alert still escalates and resolves like an open one.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Body<AckRequest>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let alert = alert_in_scope(&state, &caller, id).await?;
+    let note = body.value.note.trim();
+    if note.is_empty() {
+        return Err(ApiError::field("note", "must not be empty"));
+    }
+    if note.chars().count() > NOTE_MAX_CHARS {
+        return Err(ApiError::field(
+            "note",
+            format!("must be at most {NOTE_MAX_CHARS} characters"),
+        ));
+    }
+    let now = state.cases().services().clock.now();
+    match alerts::acknowledge(state.db(), alert.id, caller.0.id, note, now).await? {
+        alerts::Ack::Done(a) => Ok(Json(detail_of(&state, a).await?)),
+        alerts::Ack::NotOpen(status) => Err(ApiError::Conflict(format!(
+            "the alert is {}, not open",
+            status.as_str()
+        ))),
+        alerts::Ack::NotFound => Err(not_found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_credentials_and_queries() {
+        assert_eq!(
+            redact_url("https://u:p@hooks.example/a/b?token=x#f"),
+            "https://hooks.example/a/b"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/hook"),
+            "http://127.0.0.1:9/hook"
+        );
+        assert_eq!(redact_url("http://h"), "http://h");
+    }
+}

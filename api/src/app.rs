@@ -127,7 +127,7 @@ impl Application {
         }
         let cases = cases(db, &settings);
         if cases
-            .apply_policy(settings.policy.clone())
+            .adopt_policy(settings.policy_configured.then(|| settings.policy.clone()))
             .await
             .context("applying the visit policy")?
         {

@@ -268,7 +268,8 @@ pub enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Print the policy in force as TOML.
+    /// Print the policy of the file given (or the built-in defaults) as
+    /// TOML; the policy stored in a database by `reload` is not read.
     Show(PolicyArgs),
     /// Make the policy file the one in force: stores it; running servers
     /// pick it up within seconds and recompute every due date (no event
@@ -319,6 +320,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .filter(|t| !t.is_empty())
                 .map(Secret::new);
             s.policy = policy_from(args.policy.policy.as_ref())?;
+            s.policy_configured = args.policy.policy.is_some();
             s.body_limit_bytes = args.body_limit;
             s.alerts = args.alerts.config()?;
             tracing::info!(store = s.database_url.kind(), "starting");
@@ -417,7 +419,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             s.policy = policy_from(policy.policy.as_ref())?;
             let db = app::open_store(&s).await?;
             let cases = app::cases(db, &s);
-            cases.apply_policy(s.policy.clone()).await?;
+            cases
+                .adopt_policy(policy.policy.is_some().then(|| s.policy.clone()))
+                .await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

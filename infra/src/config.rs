@@ -20,8 +20,13 @@ pub struct Settings {
     pub bind: String,
     /// Creates the first admin on an empty user table.
     pub bootstrap_token: Option<Secret>,
-    /// The visit policy in force.
+    /// The visit policy from the configuration (`NUANXIN_POLICY`).
     pub policy: VisitPolicy,
+    /// Whether `policy` was configured (a file was given). If not, the
+    /// policy stored in the database by an earlier start or by
+    /// `nuanxin policy reload` stays in force, and the defaults apply only
+    /// to a store that has none.
+    pub policy_configured: bool,
     /// Connections in the store pool.
     pub max_connections: u32,
     /// Largest accepted request body, in bytes.
@@ -41,6 +46,7 @@ impl Settings {
             bind: "127.0.0.1:8080".into(),
             bootstrap_token: None,
             policy: VisitPolicy::default(),
+            policy_configured: false,
             max_connections: 10,
             body_limit_bytes: 256 * 1024,
             clock: Arc::new(SystemClock),

@@ -215,6 +215,22 @@ impl Cases {
         Ok(true)
     }
 
+    /// Puts the policy in force at start: the configured one if any (stored
+    /// and applied), else the one stored in the database, else the
+    /// defaults. Returns whether derived rows were recomputed.
+    pub async fn adopt_policy(&self, configured: Option<VisitPolicy>) -> Result<bool, ExecError> {
+        if let Some(policy) = configured {
+            return self.apply_policy(policy).await;
+        }
+        match stored_policy(self.db()).await? {
+            Some(stored) => {
+                self.set_policy(stored);
+                Ok(false)
+            }
+            None => self.apply_policy(VisitPolicy::default()).await,
+        }
+    }
+
     /// Adopts the stored policy if another process changed it; returns
     /// whether it did (and recomputed the derived rows).
     pub async fn follow_stored_policy(&self) -> Result<bool, ExecError> {

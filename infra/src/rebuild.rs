@@ -1,11 +1,11 @@
 //! `nuanxin projections rebuild`: replay the whole log into fresh tables and
 //! swap them in while servers keep serving.
 //!
-//! The events are read from one consistent snapshot, ordered by family and
-//! sequence (the store's primary key), folded family by family and written
-//! in batches into `rebuild_*` tables. The swap drops the live tables,
-//! renames the fresh ones and sets the checkpoint to the snapshot, all in one
-//! transaction; events committed during the rebuild are then projected by
+//! The set of events to replay is fixed at the start (see `rebuild`), read
+//! in keyset pages of families (each family's events aggregated in SQL, in
+//! sequence order), folded and written in batches into `rebuild_*` tables.
+//! The swap drops the live tables, renames the fresh ones and sets the
+//! checkpoint to the end of that set, all in one transaction; events committed during the rebuild are then projected by
 //! the worker. A rebuild killed midway leaves the live tables untouched; the
 //! next one starts again from empty `rebuild_*` tables.
 //!

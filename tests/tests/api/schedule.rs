@@ -493,7 +493,11 @@ async fn policy_change_moves_due_dates_without_replay(app: TestApp) {
     let db = app.stop().await;
     let mut policy = VisitPolicy::default();
     policy.village.ordinary_days = 20;
-    let app = TestApp::start(store, db, |s| s.policy = policy.clone()).await;
+    let app = TestApp::start(store, db, |s| {
+        s.policy = policy.clone();
+        s.policy_configured = true;
+    })
+    .await;
     assert_eq!(
         items(&app, &fx.cw, &path).await,
         vec![item(&fx.f1, "village", "2026-02-21", 4)]

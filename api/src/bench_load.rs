@@ -102,6 +102,12 @@ pub struct ServerMemory {
     pub peak_method: String,
     /// The process's lifetime peak (start-up catch-up included), MiB.
     pub lifetime_vm_hwm_mib: f64,
+    /// Peak of the anonymous part of RSS (heap, stacks) sampled every
+    /// 100 ms during the load, MiB: RSS also counts pages of files the
+    /// server maps (SQLite reads the database through `mmap`).
+    pub peak_rss_anon_mib: f64,
+    /// File-backed RSS at the end of the load, MiB.
+    pub rss_file_at_end_mib: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -494,17 +500,21 @@ async fn client(run: Arc<Run>, http: reqwest::Client, seed: u64) -> ClientResult
     }
 }
 
-/// Polls the server's VmRSS every 100 ms until `stop`.
-fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<f64> {
+/// Polls the server's VmRSS and RssAnon every 100 ms until `stop`; their
+/// peaks.
+fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(f64, f64)> {
     tokio::spawn(async move {
-        let mut max = 0.0f64;
+        let (mut max, mut anon) = (0.0f64, 0.0f64);
         while !stop.load(Ordering::Relaxed) {
             if let Some(rss) = proc_mib(pid, "VmRSS") {
                 max = max.max(rss);
             }
+            if let Some(rss) = proc_mib(pid, "RssAnon") {
+                anon = anon.max(rss);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        max
+        (max, anon)
     })
 }
 
@@ -619,14 +629,17 @@ async fn drive_server(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let sampled = sampler.await.unwrap_or(0.0);
+    let (sampled, peak_rss_anon_mib) = sampler.await.unwrap_or((0.0, 0.0));
     let hwm = proc_mib(server.pid, "VmHWM").unwrap_or(0.0);
+    let rss_file_at_end_mib = proc_mib(server.pid, "RssFile").unwrap_or(0.0);
     let memory = if peak_reset {
         ServerMemory {
             rss_at_start_mib,
             peak_rss_during_load_mib: hwm.max(sampled),
             peak_method: "VmHWM after clear_refs".into(),
             lifetime_vm_hwm_mib: lifetime_before.max(hwm),
+            peak_rss_anon_mib,
+            rss_file_at_end_mib,
         }
     } else {
         ServerMemory {
@@ -634,6 +647,8 @@ async fn drive_server(
             peak_rss_during_load_mib: sampled,
             peak_method: "VmRSS sampled every 100 ms".into(),
             lifetime_vm_hwm_mib: hwm,
+            peak_rss_anon_mib,
+            rss_file_at_end_mib,
         }
     };
     Ok(HttpResult {
@@ -1096,7 +1111,7 @@ impl LoadReport {
         out.push_str(&format!(
             "\nCommand throughput / raw insert throughput: **{:.1}%** ({:.1} / {:.1} per s).\n\n\
              Server memory: {:.1} MiB at the start of the load, peak {:.1} MiB during it ({}); \
-             lifetime peak {:.1} MiB.\n\n\
+             lifetime peak {:.1} MiB; anonymous (heap) peak {:.1} MiB, file-backed {:.1} MiB at the end.\n\n\
              | history (events) | fold p50 ms | fold p95 ms | command p50 ms |\n|---|---|---|---|\n",
             self.command_to_raw_ratio * 100.0,
             self.commands.per_second,
@@ -1105,6 +1120,8 @@ impl LoadReport {
             self.server_memory.peak_rss_during_load_mib,
             self.server_memory.peak_method,
             self.server_memory.lifetime_vm_hwm_mib,
+            self.server_memory.peak_rss_anon_mib,
+            self.server_memory.rss_file_at_end_mib,
         ));
         for p in &self.fold {
             out.push_str(&format!(

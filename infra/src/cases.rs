@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use nuanxin_domain::aggregate::{CaseError, CaseServices, FamilyCase};
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
@@ -99,6 +99,9 @@ pub struct Outcome {
 pub struct Cases {
     db: Db,
     store: PersistedEventStore<Repo, FamilyCase>,
+    /// A second handle on the same repository, for reading the events
+    /// after a snapshot (the store above owns its own).
+    repo: Repo,
     services: CaseServices,
     policy: std::sync::RwLock<Arc<VisitPolicy>>,
     locks: Vec<tokio::sync::Mutex<()>>,
@@ -109,6 +112,7 @@ impl Cases {
     pub fn new(db: Db, services: CaseServices, policy: Arc<VisitPolicy>) -> Self {
         let store = PersistedEventStore::new_event_store(Repo::new(&db));
         Self {
+            repo: Repo::new(&db),
             db,
             store,
             services,
@@ -153,6 +157,47 @@ impl Cases {
         self.wake.clone()
     }
 
+    /// The aggregate context a command runs against. The case file row
+    /// holds the case folded up to its version (written after each commit,
+    /// version-guarded), so it serves as a snapshot: only the events after
+    /// it are read and applied. Load time then no longer grows with the
+    /// family's history. Without a usable row, the whole stream is folded.
+    pub async fn load_for_command(
+        &self,
+        family_id: Uuid,
+    ) -> Result<EventStoreAggregateContext<FamilyCase>, ExecError> {
+        use cqrs_es::persist::PersistedEventRepository;
+        let id = family_id.to_string();
+        let snapshot = match case_file::get(&self.db, family_id).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, family.id = %family_id, "case file unreadable; folding the stream");
+                None
+            }
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(self.store.load_aggregate(&id).await?);
+        };
+        let newer = self
+            .repo
+            .get_last_events::<FamilyCase>(&id, snapshot.version as usize)
+            .await
+            .map_err(|e| ExecError::Store(Box::new(e)))?;
+        let mut context = EventStoreAggregateContext {
+            aggregate_id: id,
+            aggregate: snapshot.state,
+            current_sequence: snapshot.version as usize,
+            current_snapshot: None,
+        };
+        for event in newer {
+            let payload: nuanxin_domain::FamilyEvent =
+                serde_json::from_value(event.payload).map_err(|e| ExecError::Store(Box::new(e)))?;
+            context.current_sequence = event.sequence;
+            context.aggregate.apply(payload);
+        }
+        Ok(context)
+    }
+
     /// The family folded from its events: (version, case).
     pub async fn fold(&self, family_id: Uuid) -> Result<(u64, FamilyCase), ExecError> {
         let context = self.store.load_aggregate(&family_id.to_string()).await?;
@@ -172,7 +217,7 @@ impl Cases {
         let id = req.family_id.to_string();
         let _serialized = self.lock_for(req.family_id).lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut context = self.store.load_aggregate(&id).await?;
+            let mut context = self.load_for_command(req.family_id).await?;
             let current = context.current_sequence as u64;
             let aggregate = context.aggregate();
             self.check_scope(aggregate, &command, &req.scope)?;

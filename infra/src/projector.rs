@@ -349,11 +349,20 @@ pub async fn run_worker(cases: Arc<Cases>, mut shutdown: tokio::sync::watch::Rec
                 None => std::future::pending::<()>().await,
             }
         };
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = notified => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => {}
+        let woken = tokio::select! {
+            _ = wake.notified() => true,
+            _ = notified => true,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => false,
+            _ = shutdown.changed() => false,
+        };
+        if woken {
+            // The command path has already written its rows; gather the
+            // commits of the next moment into one batch rather than a
+            // checkpoint transaction per commit.
+            tokio::time::sleep(COALESCE).await;
         }
     }
 }
+
+/// How long the worker lets commits accumulate after a wake-up.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(50);

@@ -5,7 +5,11 @@ use nuanxin_projections::on_pool;
 use nuanxin_tests::*;
 use serde_json::json;
 
-both_stores!(events_are_append_only, case_files_catch_up_from_the_log);
+both_stores!(
+    events_are_append_only,
+    case_files_catch_up_from_the_log,
+    command_snapshot_equals_the_full_fold,
+);
 
 async fn events_are_append_only(app: TestApp) {
     let cw = app.user("caseworker", "45").await;
@@ -107,4 +111,68 @@ async fn case_files_catch_up_from_the_log(app: TestApp) {
         .send(reqwest::Method::GET, "/readyz", None, None, &[])
         .await;
     assert_eq!(ready.body["projection_lag_events"], 0);
+}
+
+/// Commands load the case from its case-file row plus the newer events;
+/// that must be exactly the fold of the whole stream, also when the row is
+/// behind the log.
+async fn command_snapshot_equals_the_full_fold(app: TestApp) {
+    let cw = app.user("caseworker", "45").await;
+    let id = app.register(&cw, "450305001001").await;
+    let p = |s: &str| format!("/api/v1/families/{id}/{s}");
+    app.post(&p("contacts"), &cw, contact_body("village", "2026-01-12"))
+        .await;
+    let visit = app
+        .post(
+            &p("visits"),
+            &cw,
+            visit_body("village", "home", "2026-02-01"),
+        )
+        .await;
+    app.post(
+        &p("voids"),
+        &cw,
+        json!({"action_id": visit.body["action_id"], "reason": "typo"}),
+    )
+    .await;
+    app.post(&p("notes"), &cw, json!({"text": "x"})).await;
+    let family_id: uuid::Uuid = id.parse().unwrap();
+
+    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    let db = nuanxin_api::app::open_store(&settings).await.unwrap();
+    let cases = nuanxin_api::app::cases(db.clone(), &settings);
+    let compare = |label: &'static str| {
+        let cases = &cases;
+        async move {
+            let loaded = cases.load_for_command(family_id).await.unwrap();
+            let (version, folded) = cases.fold(family_id).await.unwrap();
+            assert_eq!(loaded.current_sequence as u64, version, "{label}");
+            assert_eq!(
+                serde_json::to_value(&loaded.aggregate).unwrap(),
+                serde_json::to_value(&folded).unwrap(),
+                "{label}"
+            );
+        }
+    };
+    compare("row up to date").await;
+
+    // An event the case-file row does not reflect yet.
+    let note = json!({"NoteAdded": {"action_id": uuid::Uuid::new_v4(), "text": "behind the row"}});
+    let metadata = json!({"recorded_by_id": uuid::Uuid::new_v4(), "recorded_by_name": "x",
+        "recorded_by_role": "caseworker", "recorded_at": "2026-06-30T03:00:00Z", "request_id": "r"});
+    on_pool!(&db, pool => {
+        sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                     VALUES ('FamilyCase', $1, 6, 'NoteAdded', '1', $2, $3)")
+            .bind(&id)
+            .bind(&note)
+            .bind(&metadata)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
+    compare("row behind the log").await;
+    let loaded = cases.load_for_command(family_id).await.unwrap();
+    assert_eq!(loaded.current_sequence, 6);
+    assert_eq!(loaded.aggregate.notes.len(), 2);
 }

@@ -280,6 +280,27 @@ impl Aggregate for FamilyCase {
 }
 
 impl FamilyCase {
+    /// The contact holding `role`, for an action of theirs dated `on`: no
+    /// contact, a date outside registration..today, or a date before the
+    /// assignment is refused, in that order.
+    fn contact_acting(
+        &self,
+        role: Role,
+        field: &'static str,
+        on: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<&AssignedContact, CaseError> {
+        let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
+        self.check_date(field, on, today)?;
+        if on < contact.assigned_on {
+            return Err(CaseError::Invalid {
+                field,
+                message: "is before the contact was assigned",
+            });
+        }
+        Ok(contact)
+    }
+
     /// Checks `command` against the current state and returns the one event
     /// that records it. `today` is the local calendar date; `offset` the
     /// local UTC offset (to turn instants into local days).
@@ -418,14 +439,7 @@ impl FamilyCase {
                 released_on,
                 reason,
             } => {
-                let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
-                check("released_on", released_on)?;
-                if released_on < contact.assigned_on {
-                    return Err(CaseError::Invalid {
-                        field: "released_on",
-                        message: "is before the contact was assigned",
-                    });
-                }
+                let contact = self.contact_acting(role, "released_on", released_on, today)?;
                 E::ContactReleased {
                     action_id,
                     role,
@@ -442,14 +456,7 @@ impl FamilyCase {
                 findings,
                 needs,
             } => {
-                let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
-                check("visited_on", visited_on)?;
-                if visited_on < contact.assigned_on {
-                    return Err(CaseError::Invalid {
-                        field: "visited_on",
-                        message: "is before the contact was assigned",
-                    });
-                }
+                let contact = self.contact_acting(role, "visited_on", visited_on, today)?;
                 E::VisitRecorded {
                     action_id,
                     role,

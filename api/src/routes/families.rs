@@ -199,59 +199,33 @@ pub async fn member_status(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/families/{id}/contacts", tag = "families",
-    request_body = AssignContactRequest, params(("id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
-/// Assign the village or township contact (replaces the current holder).
-pub async fn assign_contact(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: CommandHeaders,
-    Path(id): Path<Uuid>,
-    body: Body<AssignContactRequest>,
-) -> Result<Response, ApiError> {
-    caller.require_recorder()?;
-    let command = body.value.into_command(new_action_id())?;
-    run(
-        &state,
-        &caller,
-        headers,
-        id,
-        body.hash,
-        command,
-        StatusCode::OK,
-    )
-    .await
-}
+command_handler!(
+    #[utoipa::path(post, path = "/api/v1/families/{id}/contacts", tag = "families",
+        request_body = AssignContactRequest, params(("id" = Uuid, Path),
+            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
+            (status = 409, body = Problem), (status = 422, body = Problem)))]
+    /// Assign the village or township contact (replaces the current holder).
+    assign_contact,
+    "/families/{id}/contacts",
+    AssignContactRequest,
+    StatusCode::OK,
+    |b, a| b.into_command(a)
+);
 
-#[utoipa::path(post, path = "/api/v1/families/{id}/contacts/{role}/release", tag = "families",
-    request_body = ReleaseContactRequest, params(("id" = Uuid, Path), ("role" = String, Path),
-        ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
-/// Release the contact holding a role.
-pub async fn release_contact(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: CommandHeaders,
-    Path((id, role)): Path<(Uuid, String)>,
-    body: Body<ReleaseContactRequest>,
-) -> Result<Response, ApiError> {
-    caller.require_recorder()?;
-    let command = body.value.into_command(new_action_id(), &role)?;
-    run(
-        &state,
-        &caller,
-        headers,
-        id,
-        body.hash,
-        command,
-        StatusCode::OK,
-    )
-    .await
-}
+command_handler!(
+    #[utoipa::path(post, path = "/api/v1/families/{id}/contacts/{role}/release", tag = "families",
+        request_body = ReleaseContactRequest, params(("id" = Uuid, Path), ("role" = String, Path),
+            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
+            (status = 409, body = Problem), (status = 422, body = Problem)))]
+    /// Release the contact holding a role.
+    release_contact,
+    "/families/{id}/contacts/{role}/release",
+    ReleaseContactRequest,
+    StatusCode::OK,
+    |b, a, role: String| b.into_command(a, &role)
+);
 
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/visits", tag = "families",
@@ -281,40 +255,29 @@ command_handler!(
     |b, a| b.into_command(a)
 );
 
-#[utoipa::path(post, path = "/api/v1/families/{id}/emergency-contacts/{contact_id}/remove", tag = "families",
-    request_body = ReasonRequest, params(("id" = Uuid, Path), ("contact_id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
-/// Remove an emergency contact.
-pub async fn remove_emergency_contact(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: CommandHeaders,
-    Path((id, contact_id)): Path<(Uuid, Uuid)>,
-    body: Body<ReasonRequest>,
-) -> Result<Response, ApiError> {
-    caller.require_recorder()?;
-    let mut f = Fields::default();
-    let command = match f.text("reason", &body.value.reason) {
-        Some(reason) => FamilyCommand::RemoveEmergencyContact {
-            action_id: new_action_id(),
-            emergency_contact_id: contact_id,
-            reason,
-        },
-        None => return Err(f.error()),
-    };
-    run(
-        &state,
-        &caller,
-        headers,
-        id,
-        body.hash,
-        command,
-        StatusCode::OK,
-    )
-    .await
-}
+command_handler!(
+    #[utoipa::path(post, path = "/api/v1/families/{id}/emergency-contacts/{contact_id}/remove", tag = "families",
+        request_body = ReasonRequest, params(("id" = Uuid, Path), ("contact_id" = Uuid, Path),
+            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
+            (status = 409, body = Problem), (status = 422, body = Problem)))]
+    /// Remove an emergency contact.
+    remove_emergency_contact,
+    "/families/{id}/emergency-contacts/{contact_id}/remove",
+    ReasonRequest,
+    StatusCode::OK,
+    |b, a, contact_id: Uuid| {
+        let mut f = Fields::default();
+        match f.text("reason", &b.reason) {
+            Some(reason) => Ok(FamilyCommand::RemoveEmergencyContact {
+                action_id: a,
+                emergency_contact_id: contact_id,
+                reason,
+            }),
+            None => Err(f.error()),
+        }
+    }
+);
 
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/emergencies", tag = "families",

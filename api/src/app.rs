@@ -10,8 +10,7 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use nuanxin_domain::aggregate::CaseServices;
-use nuanxin_infra::{users, Cases, Db, Settings};
+use nuanxin_infra::{users, Nuanxin, Projector, Settings};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -21,34 +20,11 @@ use crate::extract::REQUEST_ID;
 use crate::routes;
 use crate::state::AppState;
 
-/// Opens the store named in `settings`, migrated and ready.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Db> {
-    let db = Db::connect(&settings.database_url, settings.max_connections).await?;
-    nuanxin_infra::migrate(&db).await?;
-    Ok(db)
-}
-
-/// The case service over `db` with the settings' clock and policy.
-pub fn cases(db: Db, settings: &Settings) -> Cases {
-    let offset = chrono::FixedOffset::east_opt(settings.policy.timezone_offset_hours * 3600)
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid"));
-    let services = CaseServices::new(settings.clock.clone(), offset);
-    Cases::new(db, services, std::sync::Arc::new(settings.policy.clone()))
-}
-
 /// The whole HTTP application over `state`.
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    Router::new()
-        .nest(
-            "/api/v1",
-            routes::families::router()
-                .merge(routes::users::router())
-                .merge(routes::schedule::router())
-                .merge(routes::audit::router())
-                .merge(routes::alerts::router()),
-        )
-        .merge(routes::ops::router())
+    let (api, _) = routes::api().split_for_parts();
+    api.merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
@@ -95,8 +71,8 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 
 /// Brings the read models up to the head of the log before serving; if
 /// they cannot get there within a few seconds, the worker finishes the job.
-async fn catch_up_at_start(cases: &Cases) -> anyhow::Result<usize> {
-    let (events, settled) = cases
+async fn catch_up_at_start(projector: &Projector) -> anyhow::Result<usize> {
+    let (events, settled) = projector
         .settle(std::time::Duration::from_secs(10))
         .await
         .context("catching up the read models")?;
@@ -116,31 +92,31 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = open_store(&settings).await?;
+        let app = Nuanxin::open(&settings).await?;
         if let Some(token) = &settings.bootstrap_token {
-            if users::bootstrap(&db, token)
+            if users::bootstrap(app.db(), token)
                 .await
                 .context("bootstrapping the admin")?
             {
                 tracing::info!("created the bootstrap admin from NUANXIN_BOOTSTRAP_TOKEN");
             }
         }
-        let cases = cases(db, &settings);
-        if cases
+        if app
+            .projector
             .adopt_policy(settings.policy_configured.then(|| settings.policy.clone()))
             .await
             .context("applying the visit policy")?
         {
             tracing::info!("visit policy changed since the last start; schedules recomputed");
         }
-        let caught_up = catch_up_at_start(&cases).await?;
+        let caught_up = catch_up_at_start(&app.projector).await?;
         if caught_up > 0 {
             tracing::info!(
                 events = caught_up,
                 "read models caught up from the event log"
             );
         }
-        let state = AppState::new(std::sync::Arc::new(cases));
+        let state = AppState::new(app);
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -175,12 +151,10 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(nuanxin_infra::projector::run_worker(
-            self.state.cases_arc(),
-            stopped.clone(),
-        ));
+        let worker = tokio::spawn(self.state.projector().clone().run_worker(stopped.clone()));
         let scheduler = tokio::spawn(nuanxin_infra::alerts::scheduler::run_scheduler(
-            self.state.cases_arc(),
+            self.state.core().clone(),
+            self.state.projector().clone(),
             self.alerts.clone(),
             stopped.clone(),
         ));

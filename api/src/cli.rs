@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use nuanxin_domain::{Scope, UserRole};
 use nuanxin_infra::config::policy_from;
 use nuanxin_infra::users::{self, Secret};
-use nuanxin_infra::{DatabaseUrl, Settings};
+use nuanxin_infra::{DatabaseUrl, Db, Nuanxin, Settings};
 
-use crate::app::{self, Application};
+use crate::app::Application;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,9 +38,13 @@ pub enum Command {
     /// Maintain the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
-    /// Benchmarks (write into a scratch store only).
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Benchmarks: runs `nuanxin-bench` (built beside this binary) with the
+    /// same arguments — see `nuanxin bench --help` once built.
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Check the tamper-evident event log; export a family's history.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -62,78 +66,6 @@ pub enum AlertsCommand {
         /// The day to scan (YYYY-MM-DD).
         #[arg(long)]
         on: Option<chrono::NaiveDate>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Generate N synthetic families into an EMPTY store, rebuild the read
-    /// models and time overdue-visit pages (county prefix, one contact).
-    ReadModels {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long, default_value_t = 100_000)]
-        families: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Timed page requests per query.
-        #[arg(long, default_value_t = 1000)]
-        runs: usize,
-    },
-    /// Generate N synthetic families into an EMPTY store (or, with
-    /// `--reuse`, take the families already there and forget its alerts),
-    /// then time one alert scan and report its peak memory.
-    Alerts {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long, default_value_t = 100_000)]
-        families: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Scan the families of a store generated before.
-        #[arg(long)]
-        reuse: bool,
-        /// Scan this day (default: the latest day with at most
-        /// `--overdue-share` of the families overdue).
-        #[arg(long)]
-        on: Option<chrono::NaiveDate>,
-        /// The share of families overdue on the scan day.
-        #[arg(long, default_value_t = 0.10)]
-        overdue_share: f64,
-    },
-    /// Generate N families into an EMPTY store, start `nuanxin serve` as a
-    /// child process and drive it over HTTP with the caseworker mix; in the
-    /// same run measure raw single-row INSERTs into an events-shaped table
-    /// and aggregate load time against history length. Writes
-    /// `<out>/<store>-<timestamp>.{md,json}` (see bench/README.md).
-    Load {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long, default_value_t = 100_000)]
-        families: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Concurrent HTTP clients (and raw-insert connections).
-        #[arg(long, default_value_t = 16)]
-        clients: usize,
-        /// Measured seconds of each load phase.
-        #[arg(long, default_value_t = 30)]
-        seconds: u64,
-        /// Seconds of HTTP load before the measured window.
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
-        /// The child server's store pool (`NUANXIN_DB_CONNECTIONS`).
-        #[arg(long, default_value_t = 10)]
-        server_connections: u32,
-        /// The `nuanxin` binary to serve with (default: this one).
-        #[arg(long)]
-        server_bin: Option<PathBuf>,
-        /// Directory of the report files.
-        #[arg(long, default_value = "bench/results")]
-        out: PathBuf,
-        /// Timed folds per history length.
-        #[arg(long, default_value_t = 31)]
-        fold_reps: usize,
     },
 }
 
@@ -331,7 +263,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(store) => {
             let s = settings(&store)?;
-            app::open_store(&s).await?;
+            Db::open(&s.database_url, s.max_connections).await?;
             println!("migrated {:?}", s.database_url);
             Ok(())
         }
@@ -344,7 +276,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = UserRole::parse(&role).map_err(|e| anyhow::anyhow!("--role {e}"))?;
             let scope = Scope::parse(&scope).map_err(|e| anyhow::anyhow!("--scope {e}"))?;
             let s = settings(&store)?;
-            let db = app::open_store(&s).await?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
             let (user, token) = users::create(&db, &name, role, &scope, None)
                 .await
                 .context("creating the user")?;
@@ -361,49 +293,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => audit(command).await,
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
-            let db = app::open_store(&s).await?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
             // The policy the servers run with, if one was stored.
-            s.policy = match nuanxin_infra::projector::stored_policy(&db).await? {
+            s.policy = match nuanxin_infra::store::checkpoints::stored_policy(&db).await? {
                 Some(stored) => stored,
                 None => policy_from(policy.policy.as_ref())?,
             };
-            let cases = app::cases(db, &s);
-            let on = on.unwrap_or_else(|| cases.services().today());
+            let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+            let on = on.unwrap_or_else(|| app.core.today());
             let report = nuanxin_infra::alerts::run_scan(
-                &cases,
+                &app.core,
+                &app.projector,
                 on,
+                "",
                 nuanxin_infra::alerts::ScanMode::Always,
             )
             .await
             .context("scanning for alerts")?;
-            cases.db().close().await;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
-        }
-        Command::Bench(BenchCommand::Alerts {
-            store,
-            families,
-            seed,
-            reuse,
-            on,
-            overdue_share,
-        }) => {
-            let s = settings(&store)?;
-            let day = on.map_or(
-                crate::bench_alerts::ScanDay::OverdueShare(overdue_share),
-                crate::bench_alerts::ScanDay::On,
-            );
-            let report = crate::bench_alerts::alerts(&s, families, seed, reuse, day).await?;
-            println!("{}", report.markdown());
+            app.db().close().await;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Policy(PolicyCommand::Reload { store, policy }) => {
             let mut s = settings(&store)?;
             s.policy = policy_from(policy.policy.as_ref())?;
-            let db = app::open_store(&s).await?;
-            let cases = app::cases(db, &s);
-            let changed = cases.apply_policy(s.policy.clone()).await?;
+            let app = Nuanxin::open(&s).await?;
+            let changed = app.projector.apply_policy(s.policy.clone()).await?;
             println!(
                 "{}",
                 if changed {
@@ -417,9 +332,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(ProjectionsCommand::Rebuild { store, policy }) => {
             let mut s = settings(&store)?;
             s.policy = policy_from(policy.policy.as_ref())?;
-            let db = app::open_store(&s).await?;
-            let cases = app::cases(db, &s);
-            cases
+            let app = Nuanxin::open(&s).await?;
+            app.projector
                 .adopt_policy(policy.policy.is_some().then(|| s.policy.clone()))
                 .await?;
             let bar = indicatif::ProgressBar::new(0);
@@ -433,7 +347,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let report = cases.rebuild(&progress).await?;
+            let report = nuanxin_infra::rebuild::rebuild(&app.core, &progress).await?;
             bar.finish_and_clear();
             println!(
                 "rebuilt {} families from {} events in {:.2} s ({:.0} events/s)",
@@ -444,54 +358,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench(BenchCommand::Load {
-            store,
-            families,
-            seed,
-            clients,
-            seconds,
-            warmup,
-            server_connections,
-            server_bin,
-            out,
-            fold_reps,
-        }) => {
-            let s = settings(&store)?;
-            let opts = crate::bench_load::LoadOptions {
-                database_url: store.database_url.clone(),
-                families,
-                seed,
-                clients,
-                seconds,
-                warmup_seconds: warmup,
-                server_connections,
-                server_bin,
-                out_dir: out,
-                fold_reps,
-            };
-            let report = crate::bench_load::load(&s, &opts).await?;
-            let (md, json) = report.write(&opts.out_dir)?;
-            println!("{}", report.markdown());
-            eprintln!("report: {} and {}", md.display(), json.display());
-            Ok(())
-        }
-        Command::Bench(BenchCommand::ReadModels {
-            store,
-            families,
-            seed,
-            runs,
-        }) => {
-            let s = settings(&store)?;
-            let report = crate::bench::read_models(&s, families, seed, runs).await?;
-            println!("{}", report.markdown());
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
-        }
+        Command::Bench { args } => bench(args),
         Command::Projections(ProjectionsCommand::Lag { store }) => {
             let s = settings(&store)?;
-            let db = app::open_store(&s).await?;
-            let cases = app::cases(db, &s);
-            println!("{}", cases.projection_lag().await?);
+            let app = Nuanxin::open(&s).await?;
+            println!("{}", app.projector.lag().await?);
             Ok(())
         }
         Command::Policy(PolicyCommand::Show(args)) => {
@@ -561,6 +432,24 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `nuanxin bench …`: the benchmarks live in their own binary
+/// (`nuanxin-bench`, crate `bench/`), built beside this one.
+fn bench(args: Vec<String>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let bench = exe.with_file_name("nuanxin-bench");
+    anyhow::ensure!(
+        bench.exists(),
+        "{} is not built: run `cargo build --release --workspace` first",
+        bench.display()
+    );
+    let status = std::process::Command::new(&bench)
+        .args(&args)
+        .status()
+        .with_context(|| format!("running {}", bench.display()))?;
+    anyhow::ensure!(status.success(), "nuanxin-bench failed ({status})");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -7,7 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nuanxin_domain::CaseError;
-use nuanxin_infra::ExecError;
+use nuanxin_infra::{ExecError, ProjectError, ReadError, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -114,6 +114,31 @@ impl From<ExecError> for ApiError {
             e @ ExecError::IdempotencyMismatch => ApiError::field("Idempotency-Key", e.to_string()),
             ExecError::Store(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::NotFound => ApiError::not_found(),
+            e @ ReadError::Invalid { .. } => {
+                ApiError::BadRequest(format!("the query parameter {e}"))
+            }
+            e @ ReadError::AccessLog(_) => ApiError::Internal(Box::new(e)),
+            ReadError::Store(e) => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Internal(Box::new(err))
+    }
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(err: ProjectError) -> Self {
+        ApiError::Internal(Box::new(err))
     }
 }
 

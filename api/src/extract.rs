@@ -1,6 +1,9 @@
 //! Extractors: the caller behind the bearer token, JSON bodies with
-//! problem+json rejections, path and query parameters, and the command
-//! headers (`If-Match`, `Idempotency-Key`, request id).
+//! problem+json rejections, path and query parameters, a list's page
+//! (`limit`, `cursor`), and the command headers (`If-Match`,
+//! `Idempotency-Key`, request id).
+
+use std::convert::Infallible;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -9,6 +12,10 @@ use bytes::Bytes;
 use nuanxin_infra::users::{self, User};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+
+use nuanxin_infra::Viewer;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,6 +48,14 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// The caller as a reader of personal data, for `Reads`.
+    pub fn viewer<'a>(&'a self, request_id: &'a RequestId) -> Viewer<'a> {
+        Viewer {
+            user: &self.0,
+            request_id: &request_id.0,
+        }
+    }
+
     /// Recording is for caseworkers and admins.
     pub fn require_recorder(&self) -> Result<(), ApiError> {
         if self.0.role.may_record() {
@@ -233,4 +248,111 @@ fn from_headers(headers: &HeaderMap) -> Result<CommandHeaders, ApiError> {
         idempotency_key,
         request_id,
     })
+}
+
+/// The request id (`x-request-id`, set by the server when the client sent
+/// none).
+#[derive(Debug, Clone, Default)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(RequestId(
+            parts
+                .headers
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        ))
+    }
+}
+
+/// Where a page of a list starts and how long it is: the `limit` and
+/// `cursor` query parameters every list takes.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The page size asked for.
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(Self::DEFAULT_LIMIT)
+    }
+
+    /// The cursor decoded by `decode`; a cursor that does not decode → 400.
+    pub fn after<T>(&self, decode: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| decode(c).ok_or_else(|| bad_query("cursor")))
+            .transpose()
+    }
+
+    /// The cursor of the next page: the last item's, when the page is full.
+    pub fn next_cursor<I>(&self, items: &[I], cursor: impl FnOnce(&I) -> String) -> Option<String> {
+        (items.len() == self.limit() as usize)
+            .then(|| items.last().map(cursor))
+            .flatten()
+    }
+}
+
+/// `400` naming a query parameter (never its value).
+pub fn bad_query(name: &str) -> ApiError {
+    ApiError::BadRequest(format!("the query parameter `{name}` is invalid"))
+}
+
+/// A list's query string: its [`Page`] and its own parameters `T` (which
+/// reject unknown names). Any malformed parameter → 400.
+pub struct ListQuery<T> {
+    pub page: Page,
+    pub params: T,
+}
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ListQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        let (paging, rest): (Vec<_>, Vec<_>) = pairs
+            .into_iter()
+            .partition(|(k, _)| k == "limit" || k == "cursor");
+        let single = |name: &str| -> Result<Option<String>, ApiError> {
+            let mut found = paging.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+            let first = found.next().cloned();
+            if found.next().is_some() {
+                return Err(bad_query(name));
+            }
+            Ok(first)
+        };
+        let limit = single("limit")?
+            .map(|l| match l.parse::<u32>() {
+                Ok(n @ 1..=Page::MAX_LIMIT) => Ok(n),
+                _ => Err(ApiError::BadRequest(
+                    "limit must be between 1 and 500".into(),
+                )),
+            })
+            .transpose()?;
+        let page = Page {
+            limit,
+            cursor: single("cursor")?,
+        };
+        let rest = serde_urlencoded::to_string(&rest)
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        let params = serde_urlencoded::from_str(&rest)
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        Ok(ListQuery { page, params })
+    }
 }

@@ -3,9 +3,6 @@
 //! `nuanxin` binary.
 
 pub mod app;
-pub mod bench;
-pub mod bench_alerts;
-pub mod bench_load;
 pub mod cli;
 pub mod error;
 pub mod extract;

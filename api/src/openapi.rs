@@ -1,24 +1,16 @@
-//! The OpenAPI document, generated from the handlers and types.
+//! The OpenAPI document: the operations come from the routes themselves
+//! (`routes::api`), this adds the title, shared schemas and security.
+
+use std::sync::LazyLock;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{alerts, audit, dto, families, schedule, users};
+use crate::routes::dto;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Nuanxin", description = "Case management for family-planning special families."),
-    paths(
-        families::register, families::list, families::case_file,
-        families::member_status, families::assign_contact, families::release_contact,
-        families::record_visit, families::set_emergency_contact, families::remove_emergency_contact,
-        families::record_emergency, families::record_elderly_care, families::record_assistance,
-        families::add_note, families::void_action, families::transfer, families::close,
-        families::reopen, users::create_user, users::me,
-        schedule::overdue_visits, schedule::due_visits, schedule::coverage_gaps,
-        audit::history, audit::history_csv, audit::access_log,
-        alerts::scan, alerts::list, alerts::detail, alerts::acknowledge,
-    ),
     components(schemas(dto::CommandResponse, crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -37,6 +29,10 @@ impl Modify for BearerAuth {
     }
 }
 
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+    LazyLock::new(|| crate::routes::api().split_for_parts().1);
+
+/// The document served at `/api/v1/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    DOCUMENT.clone()
 }

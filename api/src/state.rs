@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use nuanxin_infra::{Cases, Db};
+use nuanxin_infra::{Commands, Core, Db, Nuanxin, Projector, Reads};
 
 use crate::metrics::Metrics;
 
@@ -10,28 +10,36 @@ use crate::metrics::Metrics;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub cases: Arc<Cases>,
+    pub app: Nuanxin,
     pub metrics: Metrics,
 }
 
 impl AppState {
-    pub fn new(cases: Arc<Cases>) -> Self {
+    pub fn new(app: Nuanxin) -> Self {
         Self(Arc::new(Inner {
-            cases,
+            app,
             metrics: Metrics::default(),
         }))
     }
 
-    pub fn cases(&self) -> &Cases {
-        &self.0.cases
+    pub fn core(&self) -> &Arc<Core> {
+        &self.0.app.core
     }
 
-    pub fn cases_arc(&self) -> Arc<Cases> {
-        self.0.cases.clone()
+    pub fn commands(&self) -> &Commands {
+        &self.0.app.commands
+    }
+
+    pub fn reads(&self) -> &Reads {
+        &self.0.app.reads
+    }
+
+    pub fn projector(&self) -> &Arc<Projector> {
+        &self.0.app.projector
     }
 
     pub fn db(&self) -> &Db {
-        self.0.cases.db()
+        self.0.app.db()
     }
 
     pub fn metrics(&self) -> &Metrics {

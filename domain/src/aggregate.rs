@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::commands::FamilyCommand;
-use crate::events::{ContactPerson, FamilyEvent, Member};
+use crate::events::{ActionKind, ContactPerson, FamilyEvent, Member};
 use crate::values::*;
 
 /// The server clock, injectable so tests can fix "now".
@@ -217,9 +217,10 @@ pub struct Death {
 }
 
 /// What the aggregate remembers of every action, for voids and history.
+/// (`event_type` keeps its stored name: case-file rows hold this as JSON.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    pub event_type: String,
+    pub event_type: ActionKind,
     pub voided_by: Option<Uuid>,
 }
 
@@ -574,10 +575,10 @@ impl FamilyCase {
                 if record.voided_by.is_some() {
                     return Err(CaseError::AlreadyVoided);
                 }
-                if !VOIDABLE.contains(&record.event_type.as_str()) {
+                if !record.event_type.voidable() {
                     return Err(CaseError::NotVoidable);
                 }
-                if record.event_type == "ContactAssigned"
+                if record.event_type == ActionKind::ContactAssigned
                     && !self.is_current_assignment(voided_action_id)
                 {
                     return Err(CaseError::NotVoidable);
@@ -649,7 +650,7 @@ impl FamilyCase {
         self.actions.insert(
             event.action_id(),
             ActionRecord {
-                event_type: event.name().to_owned(),
+                event_type: event.kind(),
                 voided_by: None,
             },
         );
@@ -840,15 +841,15 @@ impl FamilyCase {
             return;
         };
         record.voided_by = Some(by);
-        let event_type = record.event_type.clone();
-        match event_type.as_str() {
-            "VisitRecorded" => self.visits.retain(|v| v.action_id != voided),
-            "EmergencyRecorded" => self.emergencies.retain(|e| e.action_id != voided),
-            "ElderlyCareRecorded" => self.elderly_care.retain(|e| e.action_id != voided),
-            "AssistanceRecorded" => self.assistance.retain(|a| a.action_id != voided),
-            "NoteAdded" => self.notes.retain(|n| n.action_id != voided),
-            "EmergencyContactSet" => self.emergency_contacts.retain(|c| c.action_id != voided),
-            "ContactAssigned" => {
+        use ActionKind as K;
+        match record.event_type {
+            K::VisitRecorded => self.visits.retain(|v| v.action_id != voided),
+            K::EmergencyRecorded => self.emergencies.retain(|e| e.action_id != voided),
+            K::ElderlyCareRecorded => self.elderly_care.retain(|e| e.action_id != voided),
+            K::AssistanceRecorded => self.assistance.retain(|a| a.action_id != voided),
+            K::NoteAdded => self.notes.retain(|n| n.action_id != voided),
+            K::EmergencyContactSet => self.emergency_contacts.retain(|c| c.action_id != voided),
+            K::ContactAssigned => {
                 for role in [Role::Village, Role::Township] {
                     let slot = self.contacts.slot(role);
                     if slot.as_ref().is_some_and(|c| c.action_id == voided) {
@@ -856,8 +857,16 @@ impl FamilyCase {
                     }
                 }
             }
-            "MemberStatusUpdated" => self.refold_members(),
-            _ => {}
+            K::MemberStatusUpdated => self.refold_members(),
+            // Not voidable (`ActionKind::voidable`): `decide` refuses a
+            // void of these, so no stored void refers to one.
+            K::FamilyRegistered
+            | K::ContactReleased
+            | K::EmergencyContactRemoved
+            | K::ActionVoided
+            | K::FamilyTransferred
+            | K::CaseClosed
+            | K::CaseReopened => {}
         }
     }
 
@@ -915,18 +924,6 @@ impl FamilyCase {
         self.deaths = deaths;
     }
 }
-
-/// The event types a `VoidAction` may refer to.
-const VOIDABLE: &[&str] = &[
-    "VisitRecorded",
-    "EmergencyRecorded",
-    "ElderlyCareRecorded",
-    "AssistanceRecorded",
-    "NoteAdded",
-    "EmergencyContactSet",
-    "ContactAssigned",
-    "MemberStatusUpdated",
-];
 
 fn command_action_id(command: &FamilyCommand) -> Uuid {
     use FamilyCommand as C;

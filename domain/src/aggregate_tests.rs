@@ -1165,7 +1165,7 @@ fn registration_sets_the_state_and_records_the_action() {
     assert_eq!(
         case.actions.get(&id(REG)),
         Some(&ActionRecord {
-            event_type: "FamilyRegistered".into(),
+            event_type: crate::events::ActionKind::FamilyRegistered,
             voided_by: None
         })
     );
@@ -1196,7 +1196,10 @@ fn void_of_a_visit_removes_it() {
     assert_eq!(case.visits.len(), 1);
     assert_eq!(case.visits[0].action_id, id(3));
     assert_eq!(case.actions[&id(4)].voided_by, Some(id(50)));
-    assert_eq!(case.actions[&id(50)].event_type, "ActionVoided");
+    assert_eq!(
+        case.actions[&id(50)].event_type,
+        crate::events::ActionKind::ActionVoided
+    );
 }
 
 #[test]

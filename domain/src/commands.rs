@@ -1,6 +1,7 @@
 //! Commands: what a caseworker asks to record, in the imperative. Fields are
-//! already-validated value types (the API turns request bodies into commands
-//! with `TryFrom`); the aggregate checks them against the case's state.
+//! already-validated value types (the API's request bodies parse each field
+//! into its value type and build the command, collecting every invalid field
+//! for one answer); the aggregate checks them against the case's state.
 //!
 //! Every command carries the `action_id` the resulting event will carry; the
 //! caller generates it so that it can answer with it.

@@ -167,26 +167,126 @@ impl FamilyEvent {
         }
     }
 
-    /// The event's name as stored in the `event_type` column.
-    pub fn name(&self) -> &'static str {
+    /// What kind of care action this event records.
+    pub fn kind(&self) -> ActionKind {
         use FamilyEvent::*;
         match self {
-            FamilyRegistered { .. } => "FamilyRegistered",
-            MemberStatusUpdated { .. } => "MemberStatusUpdated",
-            ContactAssigned { .. } => "ContactAssigned",
-            ContactReleased { .. } => "ContactReleased",
-            VisitRecorded { .. } => "VisitRecorded",
-            EmergencyContactSet { .. } => "EmergencyContactSet",
-            EmergencyContactRemoved { .. } => "EmergencyContactRemoved",
-            EmergencyRecorded { .. } => "EmergencyRecorded",
-            ElderlyCareRecorded { .. } => "ElderlyCareRecorded",
-            AssistanceRecorded { .. } => "AssistanceRecorded",
-            NoteAdded { .. } => "NoteAdded",
-            ActionVoided { .. } => "ActionVoided",
-            FamilyTransferred { .. } => "FamilyTransferred",
-            CaseClosed { .. } => "CaseClosed",
-            CaseReopened { .. } => "CaseReopened",
+            FamilyRegistered { .. } => ActionKind::FamilyRegistered,
+            MemberStatusUpdated { .. } => ActionKind::MemberStatusUpdated,
+            ContactAssigned { .. } => ActionKind::ContactAssigned,
+            ContactReleased { .. } => ActionKind::ContactReleased,
+            VisitRecorded { .. } => ActionKind::VisitRecorded,
+            EmergencyContactSet { .. } => ActionKind::EmergencyContactSet,
+            EmergencyContactRemoved { .. } => ActionKind::EmergencyContactRemoved,
+            EmergencyRecorded { .. } => ActionKind::EmergencyRecorded,
+            ElderlyCareRecorded { .. } => ActionKind::ElderlyCareRecorded,
+            AssistanceRecorded { .. } => ActionKind::AssistanceRecorded,
+            NoteAdded { .. } => ActionKind::NoteAdded,
+            ActionVoided { .. } => ActionKind::ActionVoided,
+            FamilyTransferred { .. } => ActionKind::FamilyTransferred,
+            CaseClosed { .. } => ActionKind::CaseClosed,
+            CaseReopened { .. } => ActionKind::CaseReopened,
         }
+    }
+
+    /// The event's name as stored in the `event_type` column.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The kinds of care action, one per [`FamilyEvent`] variant. Every
+/// question about a kind (its stored name, whether it can be voided) is an
+/// exhaustive `match` here, so a new care action does not compile until each
+/// is answered. Serialized as the stored event name (`"VisitRecorded"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ActionKind {
+    FamilyRegistered,
+    MemberStatusUpdated,
+    ContactAssigned,
+    ContactReleased,
+    VisitRecorded,
+    EmergencyContactSet,
+    EmergencyContactRemoved,
+    EmergencyRecorded,
+    ElderlyCareRecorded,
+    AssistanceRecorded,
+    NoteAdded,
+    ActionVoided,
+    FamilyTransferred,
+    CaseClosed,
+    CaseReopened,
+}
+
+impl ActionKind {
+    pub const ALL: &'static [ActionKind] = &[
+        ActionKind::FamilyRegistered,
+        ActionKind::MemberStatusUpdated,
+        ActionKind::ContactAssigned,
+        ActionKind::ContactReleased,
+        ActionKind::VisitRecorded,
+        ActionKind::EmergencyContactSet,
+        ActionKind::EmergencyContactRemoved,
+        ActionKind::EmergencyRecorded,
+        ActionKind::ElderlyCareRecorded,
+        ActionKind::AssistanceRecorded,
+        ActionKind::NoteAdded,
+        ActionKind::ActionVoided,
+        ActionKind::FamilyTransferred,
+        ActionKind::CaseClosed,
+        ActionKind::CaseReopened,
+    ];
+
+    /// The name stored in the `event_type` column.
+    pub fn name(self) -> &'static str {
+        use ActionKind::*;
+        match self {
+            FamilyRegistered => "FamilyRegistered",
+            MemberStatusUpdated => "MemberStatusUpdated",
+            ContactAssigned => "ContactAssigned",
+            ContactReleased => "ContactReleased",
+            VisitRecorded => "VisitRecorded",
+            EmergencyContactSet => "EmergencyContactSet",
+            EmergencyContactRemoved => "EmergencyContactRemoved",
+            EmergencyRecorded => "EmergencyRecorded",
+            ElderlyCareRecorded => "ElderlyCareRecorded",
+            AssistanceRecorded => "AssistanceRecorded",
+            NoteAdded => "NoteAdded",
+            ActionVoided => "ActionVoided",
+            FamilyTransferred => "FamilyTransferred",
+            CaseClosed => "CaseClosed",
+            CaseReopened => "CaseReopened",
+        }
+    }
+
+    /// The kind stored under `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Whether a `VoidAction` may refer to an action of this kind. Kinds
+    /// that change the case's standing (registration, release, transfer,
+    /// close, reopen, a removal, a void) are undone by recording the
+    /// opposite action instead.
+    pub fn voidable(self) -> bool {
+        use ActionKind::*;
+        match self {
+            VisitRecorded | EmergencyRecorded | ElderlyCareRecorded | AssistanceRecorded
+            | NoteAdded | EmergencyContactSet | ContactAssigned | MemberStatusUpdated => true,
+            FamilyRegistered
+            | ContactReleased
+            | EmergencyContactRemoved
+            | ActionVoided
+            | FamilyTransferred
+            | CaseClosed
+            | CaseReopened => false,
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -201,5 +301,22 @@ impl DomainEvent for FamilyEvent {
 
     fn event_version(&self) -> String {
         EVENT_VERSION.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_kinds_round_trip_their_stored_names() {
+        for kind in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(kind.name()), Some(*kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.name())
+            );
+        }
+        assert_eq!(ActionKind::parse("Nonsense"), None);
     }
 }

@@ -87,6 +87,28 @@ impl Scope {
     pub fn covers(&self, other: &Scope) -> bool {
         other.0.starts_with(&self.0)
     }
+
+    /// The part of this scope a question about `asked` (a village-code
+    /// prefix of up to 12 digits, or everything when `None`) may see: the
+    /// narrower of the two, or `None` when they do not overlap (the answer
+    /// is then empty, not forbidden: the question itself is legitimate).
+    pub fn effective_prefix(&self, asked: Option<&str>) -> Result<Option<String>, ValueError> {
+        let Some(asked) = asked else {
+            return Ok(Some(self.0.clone()));
+        };
+        if asked.len() > 12 || !asked.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ValueError(
+                "must be a village-code prefix of up to 12 digits",
+            ));
+        }
+        Ok(if asked.starts_with(&self.0) {
+            Some(asked.to_owned())
+        } else if self.0.starts_with(asked) {
+            Some(self.0.clone())
+        } else {
+            None
+        })
+    }
 }
 
 /// A resident identity card number (居民身份证号码, GB 11643-1999):
@@ -313,6 +335,22 @@ mod tests {
         assert!(v.is_within(&Scope::parse("4503").unwrap()));
         assert!(!v.is_within(&Scope::parse("4504").unwrap()));
         assert!(v.is_within(&Scope::everything()));
+    }
+
+    #[test]
+    fn effective_prefix_is_the_narrower_overlap() {
+        let county = Scope::parse("450305").unwrap();
+        let p = |asked| county.effective_prefix(asked);
+        assert_eq!(p(None), Ok(Some("450305".into())));
+        assert_eq!(p(Some("45")), Ok(Some("450305".into())));
+        assert_eq!(p(Some("450305001")), Ok(Some("450305001".into())));
+        assert_eq!(p(Some("4504")), Ok(None));
+        assert!(p(Some("45a")).is_err());
+        assert!(p(Some("4503050010011")).is_err());
+        assert_eq!(
+            Scope::everything().effective_prefix(Some("")),
+            Ok(Some(String::new()))
+        );
     }
 
     #[test]

@@ -22,14 +22,14 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use nuanxin_domain::{Scope, UserRole};
-use nuanxin_projections::schedule::prefix_upper;
-use nuanxin_projections::{on_pool, Db};
 use uuid::Uuid;
 
-use crate::cases::{Cases, ExecError};
-use crate::users::Secret;
+use crate::core::Core;
+use crate::projector::{ProjectError, Projector};
+use crate::store::{self, Db};
+use crate::users::{Secret, User};
 
+pub use crate::store::alerts::{Alert, AlertStatus};
 pub use scan::{ScanMode, ScanReport};
 
 /// The highest level: the province.
@@ -111,215 +111,38 @@ pub(crate) fn woken() -> &'static tokio::sync::Notify {
     &WAKE
 }
 
-/// Scans `on` with the policy in force, after bringing the schedule up to
-/// the head of the log. `Ok(None)`: mode [`ScanMode::IfNotRun`] and the day
-/// was already scanned.
+/// Scans `on` for the families within `scope_prefix` ("" for all) with the
+/// policy in force, after bringing the schedule up to the head of the log.
+/// `Ok(None)`: mode [`ScanMode::IfNotRun`] and the day was already scanned.
 pub async fn run_scan(
-    cases: &Cases,
+    core: &Core,
+    projector: &Projector,
     on: NaiveDate,
+    scope_prefix: &str,
     mode: ScanMode,
-) -> Result<Option<ScanReport>, ExecError> {
-    if let Err(e) = cases.catch_up().await {
+) -> Result<Option<ScanReport>, ProjectError> {
+    if let Err(e) = projector.catch_up().await {
         tracing::warn!(error = %e, "catching up the schedule before an alert scan failed");
     }
-    let policy = cases.policy();
-    let report = scan::scan(cases.db(), on, policy.escalate_after_days, mode).await?;
+    let policy = core.policy();
+    let report = scan::scan(
+        core.db(),
+        on,
+        scope_prefix,
+        policy.escalate_after_days,
+        mode,
+    )
+    .await?;
     if report.is_some() {
         wake_delivery();
     }
     Ok(report)
 }
 
-/// The state of an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertStatus {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Open => "open",
-            AlertStatus::Acknowledged => "acknowledged",
-            AlertStatus::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(AlertStatus::Open),
-            "acknowledged" => Some(AlertStatus::Acknowledged),
-            "resolved" => Some(AlertStatus::Resolved),
-            _ => None,
-        }
-    }
-}
-
-/// One alert as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub id: Uuid,
-    pub family_id: Uuid,
-    pub role: String,
-    pub due_on: NaiveDate,
-    pub village_code: String,
-    pub contact_id: Uuid,
-    pub contact_name: String,
-    pub raised_on: NaiveDate,
-    pub level: i32,
-    pub escalated_on: Option<NaiveDate>,
-    pub status: AlertStatus,
-    pub resolved_on: Option<NaiveDate>,
-    pub acknowledged_by: Option<Uuid>,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub ack_note: Option<String>,
-}
-
-impl Alert {
-    /// The jurisdiction code that receives the alert at its level.
-    pub fn jurisdiction(&self) -> &str {
-        let n = level_prefix_len(self.level).min(self.village_code.len());
-        &self.village_code[..n]
-    }
-
-    pub fn is_within(&self, scope: &Scope) -> bool {
-        self.village_code.starts_with(scope.as_str())
-    }
-}
-
-const ALERT_COLUMNS: &str = "id, family_id, role, due_on, village_code, contact_id, contact_name, \
-     raised_on, level, escalated_on, status, resolved_on, acknowledged_by, acknowledged_at, ack_note";
-
-fn bad(what: &'static str) -> sqlx::Error {
-    sqlx::Error::Decode(what.into())
-}
-
-fn uuid_of(s: &str, what: &'static str) -> Result<Uuid, sqlx::Error> {
-    s.parse().map_err(|_| bad(what))
-}
-
-/// An `alerts` row in [`ALERT_COLUMNS`] order.
-type AlertRow = (
-    String,
-    String,
-    String,
-    NaiveDate,
-    String,
-    String,
-    String,
-    NaiveDate,
-    i32,
-    Option<NaiveDate>,
-    String,
-    Option<NaiveDate>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
-
-fn alert_from_row(row: AlertRow) -> Result<Alert, sqlx::Error> {
-    let (
-        id,
-        family_id,
-        role,
-        due_on,
-        village_code,
-        contact_id,
-        contact_name,
-        raised_on,
-        level,
-        escalated_on,
-        status,
-        resolved_on,
-        acknowledged_by,
-        acknowledged_at,
-        ack_note,
-    ) = row;
-    Ok(Alert {
-        id: uuid_of(&id, "alerts.id is not a UUID")?,
-        family_id: uuid_of(&family_id, "alerts.family_id is not a UUID")?,
-        role,
-        due_on,
-        village_code,
-        contact_id: uuid_of(&contact_id, "alerts.contact_id is not a UUID")?,
-        contact_name,
-        raised_on,
-        level,
-        escalated_on,
-        status: AlertStatus::parse(&status).ok_or_else(|| bad("alerts.status is unknown"))?,
-        resolved_on,
-        acknowledged_by: acknowledged_by
-            .map(|s| uuid_of(&s, "alerts.acknowledged_by is not a UUID"))
-            .transpose()?,
-        acknowledged_at,
-        ack_note,
-    })
-}
-
-/// One page of alerts within `prefix`, in the order they were raised
-/// (ids are UUIDv7), after the alert `after`.
-pub async fn list(
-    db: &Db,
-    status: Option<AlertStatus>,
-    prefix: &str,
-    after: Option<Uuid>,
-    limit: u32,
-) -> Result<Vec<Alert>, sqlx::Error> {
-    let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    if status.is_some() {
-        sql.push_str(&format!(" AND status = {}", next()));
-    }
-    if !prefix.is_empty() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
-    }
-    if after.is_some() {
-        sql.push_str(&format!(" AND id > {}", next()));
-    }
-    sql.push_str(&format!(" ORDER BY id LIMIT {}", next()));
-    on_pool!(db, pool => {
-        let mut query = sqlx::query_as::<_, AlertRow>(&sql);
-        if let Some(s) = status {
-            query = query.bind(s.as_str());
-        }
-        if !prefix.is_empty() {
-            query = query.bind(prefix.to_owned()).bind(prefix_upper(prefix));
-        }
-        if let Some(a) = after {
-            query = query.bind(a.to_string());
-        }
-        let rows = query.bind(i64::from(limit)).fetch_all(pool).await?;
-        rows.into_iter().map(alert_from_row).collect()
-    })
-}
-
-/// One alert.
-pub async fn get(db: &Db, id: Uuid) -> Result<Option<Alert>, sqlx::Error> {
-    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1");
-    on_pool!(db, pool => {
-        sqlx::query_as::<_, AlertRow>(&sql)
-            .bind(id.to_string())
-            .fetch_optional(pool)
-            .await?
-            .map(alert_from_row)
-            .transpose()
-    })
-}
-
-/// A user who receives an alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub id: Uuid,
-    pub name: String,
-    pub role: UserRole,
-    pub scope: String,
+/// The jurisdiction code that receives `alert` at its level.
+pub fn jurisdiction(alert: &Alert) -> &str {
+    let n = level_prefix_len(alert.level).min(alert.village_code.len());
+    &alert.village_code[..n]
 }
 
 /// The scopes that cover `village_code` with at most `max_len` digits.
@@ -335,37 +158,14 @@ fn covering_scopes(village_code: &str, max_len: usize) -> Vec<String> {
 /// scope covers the family and is no narrower than the level's
 /// jurisdiction; at level 0 also the caseworkers whose scope covers it.
 /// Widest scope last.
-pub async fn recipients(db: &Db, alert: &Alert) -> Result<Vec<Recipient>, sqlx::Error> {
+pub async fn recipients(db: &Db, alert: &Alert) -> Result<Vec<User>, sqlx::Error> {
     let scopes = covering_scopes(&alert.village_code, level_prefix_len(alert.level));
-    let rows: Vec<(String, String, String, String)> = on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> =
-            sqlx::QueryBuilder::new("SELECT id, name, role, scope FROM users WHERE scope IN (");
-        let mut sep = qb.separated(", ");
-        for s in &scopes {
-            sep.push_bind(s.clone());
-        }
-        qb.push(") AND role IN ('supervisor', 'admin'");
-        if alert.level == 0 {
-            qb.push(", 'caseworker'");
-        }
-        qb.push(")");
-        qb.build_query_as().fetch_all(pool).await?
-    });
-    let mut out = rows
-        .into_iter()
-        .map(|(id, name, role, scope)| {
-            Ok(Recipient {
-                id: uuid_of(&id, "users.id is not a UUID")?,
-                name,
-                role: UserRole::parse(&role).map_err(|_| bad("users.role is unknown"))?,
-                scope,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut out = store::users::with_scopes(db, &scopes, alert.level == 0).await?;
     out.sort_by(|a, b| {
         b.scope
+            .as_str()
             .len()
-            .cmp(&a.scope.len())
+            .cmp(&a.scope.as_str().len())
             .then_with(|| a.role.as_str().cmp(b.role.as_str()))
             .then_with(|| a.id.cmp(&b.id))
     });
@@ -381,8 +181,7 @@ pub enum Ack {
     NotFound,
 }
 
-/// Acknowledges an open alert with a note (a conditional UPDATE: two
-/// acknowledgements at once, one wins).
+/// Acknowledges an open alert with a note (of two at once, one wins).
 pub async fn acknowledge(
     db: &Db,
     id: Uuid,
@@ -390,22 +189,11 @@ pub async fn acknowledge(
     note: &str,
     at: DateTime<Utc>,
 ) -> Result<Ack, sqlx::Error> {
-    let sql = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
-               acknowledged_at = $2, ack_note = $3 WHERE id = $4 AND status = 'open'";
-    let done = on_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(user.to_string())
-            .bind(at)
-            .bind(note)
-            .bind(id.to_string())
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    Ok(match (done, get(db, id).await?) {
+    let done = store::alerts::acknowledge(db, id, user, note, at).await?;
+    Ok(match (done, store::alerts::get(db, id).await?) {
         (_, None) => Ack::NotFound,
-        (1, Some(a)) => Ack::Done(a),
-        (_, Some(a)) => Ack::NotOpen(a.status),
+        (true, Some(a)) => Ack::Done(a),
+        (false, Some(a)) => Ack::NotOpen(a.status),
     })
 }
 
@@ -440,75 +228,44 @@ pub struct Message {
 /// The outbox messages of an alert, oldest first, with every delivery and
 /// attempt.
 pub async fn messages(db: &Db, alert_id: Uuid) -> Result<Vec<Message>, sqlx::Error> {
-    type Line = (
-        String,
-        String,
-        i32,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-        Option<i32>,
-        Option<DateTime<Utc>>,
-        Option<i32>,
-        Option<String>,
-    );
-    let sql = "SELECT o.id, o.kind, o.level, d.id, d.url, d.status, d.delivered_at, \
-               a.attempt, a.at, a.status_code, a.error \
-               FROM alert_outbox o \
-               LEFT JOIN alert_deliveries d ON d.outbox_id = o.id \
-               LEFT JOIN alert_delivery_attempts a ON a.delivery_id = d.id \
-               WHERE o.alert_id = $1 ORDER BY o.id, d.url, a.attempt";
-    let rows: Vec<Line> = on_pool!(db, pool => {
-        sqlx::query_as(sql).bind(alert_id.to_string()).fetch_all(pool).await?
-    });
     let mut out: Vec<Message> = Vec::new();
     let mut last_delivery: Option<String> = None;
-    for (oid, kind, level, did, url, status, delivered_at, attempt, at, code, error) in rows {
-        let id = uuid_of(&oid, "alert_outbox.id is not a UUID")?;
+    for line in store::alerts::message_lines(db, alert_id).await? {
+        let id = store::uuid(&line.outbox_id, "alert_outbox.id")?;
         if out.last().is_none_or(|m| m.id != id) {
             out.push(Message {
                 id,
-                kind,
-                level,
+                kind: line.kind,
+                level: line.level,
                 deliveries: Vec::new(),
             });
             last_delivery = None;
         }
         let message = out.last_mut().expect("pushed above");
-        let (Some(did), Some(url), Some(status)) = (did, url, status) else {
+        let (Some(did), Some(url), Some(status)) = (line.delivery_id, line.url, line.status) else {
             continue;
         };
         if last_delivery.as_deref() != Some(did.as_str()) {
             message.deliveries.push(Delivery {
                 url,
                 delivered: status == "delivered",
-                delivered_at,
+                delivered_at: line.delivered_at,
                 attempts: Vec::new(),
             });
             last_delivery = Some(did);
         }
-        if let (Some(attempt), Some(at)) = (attempt, at) {
-            if let Some(d) = message.deliveries.last_mut() {
-                d.attempts.push(Attempt {
-                    attempt,
-                    at,
-                    status_code: code,
-                    error,
-                });
-            }
+        if let (Some(attempt), Some(at), Some(d)) =
+            (line.attempt, line.at, message.deliveries.last_mut())
+        {
+            d.attempts.push(Attempt {
+                attempt,
+                at,
+                status_code: line.status_code,
+                error: line.error,
+            });
         }
     }
     Ok(out)
-}
-
-/// Whether the scan of `day` has run.
-pub async fn scanned(db: &Db, day: NaiveDate) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM alert_scans WHERE day = $1";
-    let n: i64 = on_pool!(db, pool => {
-        sqlx::query_scalar(sql).bind(day).fetch_one(pool).await?
-    });
-    Ok(n > 0)
 }
 
 #[cfg(test)]

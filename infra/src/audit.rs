@@ -35,15 +35,15 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::Aggregate;
-use futures::TryStreamExt;
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
-use nuanxin_domain::{FamilyEvent, IdNumber, Scope};
-use nuanxin_projections::{on_pool, Db};
+use nuanxin_domain::{FamilyEvent, IdNumber};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use uuid::Uuid;
+
+pub use crate::store::events::StoredEvent;
+use crate::store::{self, Db};
 
 /// Metadata key of an event's own hash.
 pub const HASH: &str = "hash";
@@ -173,115 +173,9 @@ pub fn seal(
     Ok(sealed)
 }
 
-/// The `hash` in the metadata of one stored event: `None` when there is no
-/// such event, `Some(None)` when it has no hash.
-pub async fn stored_hash(
-    db: &Db,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: i64,
-) -> Result<Option<Option<String>>, sqlx::Error> {
-    let sql = match db {
-        Db::Sqlite(_) => {
-            "SELECT json_extract(metadata, '$.hash') FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
-        }
-        Db::Postgres(_) => {
-            "SELECT metadata ->> 'hash' FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
-        }
-    };
-    on_pool!(db, pool => {
-        sqlx::query_scalar::<_, Option<String>>(sql)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(sequence)
-            .fetch_optional(pool)
-            .await
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Stored events and chain verification
 // ---------------------------------------------------------------------------
-
-/// One row of the event log, as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: u64,
-    pub event_type: String,
-    pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
-}
-
-impl StoredEvent {
-    fn metadata_str(&self, key: &str) -> Option<&str> {
-        self.metadata.get(key).and_then(Value::as_str)
-    }
-}
-
-const COLUMNS: &str =
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
-
-fn decode_err(e: serde_json::Error) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(e))
-}
-
-fn sqlite_row(row: sqlx::sqlite::SqliteRow) -> Result<StoredEvent, sqlx::Error> {
-    let payload: String = row.try_get("payload")?;
-    let metadata: String = row.try_get("metadata")?;
-    Ok(StoredEvent {
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get::<i64, _>("sequence")? as u64,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: serde_json::from_str(&payload).map_err(decode_err)?,
-        metadata: serde_json::from_str(&metadata).map_err(decode_err)?,
-    })
-}
-
-fn postgres_row(row: sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
-    Ok(StoredEvent {
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get::<i64, _>("sequence")? as u64,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
-    })
-}
-
-/// Every stored event of one family, in order.
-pub async fn family_events(db: &Db, family_id: Uuid) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-         ORDER BY sequence"
-    );
-    let id = family_id.to_string();
-    match db {
-        Db::Sqlite(pool) => sqlx::query(&sql)
-            .bind(FamilyCase::TYPE)
-            .bind(&id)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(sqlite_row)
-            .collect(),
-        Db::Postgres(pool) => sqlx::query(&sql)
-            .bind(FamilyCase::TYPE)
-            .bind(&id)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(postgres_row)
-            .collect(),
-    }
-}
 
 /// What is wrong at a broken link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,44 +346,7 @@ pub async fn verify(db: &Db, family: Option<Uuid>) -> Result<VerifyReport, sqlx:
             check.push(&event);
         }
     };
-    let (sql, id) = match family {
-        Some(id) => (
-            format!(
-                "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-                 ORDER BY sequence"
-            ),
-            Some(id.to_string()),
-        ),
-        None => (
-            format!("SELECT {COLUMNS} FROM events ORDER BY aggregate_type, aggregate_id, sequence"),
-            None,
-        ),
-    };
-    let mut events_seen = 0u64;
-    match db {
-        Db::Sqlite(pool) => {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = &id {
-                query = query.bind(FamilyCase::TYPE).bind(id);
-            }
-            let mut rows = query.fetch(pool);
-            while let Some(row) = rows.try_next().await? {
-                events_seen += 1;
-                take(sqlite_row(row)?);
-            }
-        }
-        Db::Postgres(pool) => {
-            let mut query = sqlx::query(&sql);
-            if let Some(id) = &id {
-                query = query.bind(FamilyCase::TYPE).bind(id);
-            }
-            let mut rows = query.fetch(pool);
-            while let Some(row) = rows.try_next().await? {
-                events_seen += 1;
-                take(postgres_row(row)?);
-            }
-        }
-    }
+    let events_seen = store::events::for_each(db, family, &mut take).await?;
     if let Some(done) = current.take() {
         report.add(done);
     }
@@ -554,7 +411,7 @@ pub fn mask_id_numbers(value: &mut Value) {
 /// The history of one family, read straight from the log (what is shown is
 /// what is stored, so a tampered row shows as tampered).
 pub async fn family_history(db: &Db, family_id: Uuid) -> Result<FamilyHistory, sqlx::Error> {
-    let stored = family_events(db, family_id).await?;
+    let stored = store::events::of_family(db, family_id).await?;
     let chain = check_chain(FamilyCase::TYPE, &family_id.to_string(), &stored);
     let mut case = FamilyCase::default();
     let mut entries = Vec::with_capacity(stored.len());
@@ -697,122 +554,6 @@ fn csv_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
         }
     }
     out.push_str("\r\n");
-}
-
-// ---------------------------------------------------------------------------
-// The access log
-// ---------------------------------------------------------------------------
-
-/// One read of a family's personal data by a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessRecord {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub family_id: Uuid,
-    /// What was read: `case_file`, `case_file_as_of`, `history`, `history.csv`.
-    pub endpoint: String,
-    /// When (server clock).
-    pub at: DateTime<Utc>,
-    pub request_id: String,
-}
-
-/// Appends one record to the access log.
-pub async fn record_access(db: &Db, record: &AccessRecord) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO access_log (id, user_id, family_id, endpoint, at, request_id) \
-               VALUES ($1, $2, $3, $4, $5, $6)";
-    on_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(record.id.to_string())
-            .bind(record.user_id.to_string())
-            .bind(record.family_id.to_string())
-            .bind(&record.endpoint)
-            .bind(record.at)
-            .bind(&record.request_id)
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
-}
-
-/// A listed access record, with the reader's name and role when the user
-/// still exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessEntry {
-    /// The record's place in the log (the page cursor).
-    pub position: i64,
-    pub record: AccessRecord,
-    pub user_name: Option<String>,
-    pub user_role: Option<String>,
-}
-
-/// Which access records to list.
-#[derive(Debug, Clone)]
-pub struct AccessFilter {
-    pub family_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    /// Only reads of families whose village code lies within this scope
-    /// (`""` for all, including families no longer in the case files).
-    pub scope: Scope,
-    /// Only records older than this position (the page cursor).
-    pub before: Option<i64>,
-    pub limit: u32,
-}
-
-/// Access records matching `filter`, newest first.
-pub async fn list_access(db: &Db, filter: &AccessFilter) -> Result<Vec<AccessEntry>, sqlx::Error> {
-    let sql = "SELECT a.position, a.id, a.user_id, a.family_id, a.endpoint, a.at, a.request_id, \
-               u.name AS user_name, u.role AS user_role \
-               FROM access_log a LEFT JOIN users u ON u.id = a.user_id \
-               WHERE ($1 IS NULL OR a.family_id = $1) \
-               AND ($2 IS NULL OR a.user_id = $2) \
-               AND ($3 = '' OR a.family_id IN \
-                    (SELECT family_id FROM case_files WHERE village_code LIKE $3 || '%')) \
-               AND ($4 IS NULL OR a.position < $4) \
-               ORDER BY a.position DESC LIMIT $5";
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        String,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = on_pool!(db, pool => {
-        sqlx::query_as(sql)
-            .bind(filter.family_id.map(|f| f.to_string()))
-            .bind(filter.user_id.map(|u| u.to_string()))
-            .bind(filter.scope.as_str())
-            .bind(filter.before)
-            .bind(i64::from(filter.limit))
-            .fetch_all(pool)
-            .await?
-    });
-    let uuid = |s: &str| {
-        s.parse::<Uuid>()
-            .map_err(|_| sqlx::Error::Decode("access_log holds an invalid UUID".into()))
-    };
-    rows.into_iter()
-        .map(
-            |(position, id, user_id, family_id, endpoint, at, request_id, user_name, user_role)| {
-                Ok(AccessEntry {
-                    position,
-                    record: AccessRecord {
-                        id: uuid(&id)?,
-                        user_id: uuid(&user_id)?,
-                        family_id: uuid(&family_id)?,
-                        endpoint,
-                        at,
-                        request_id,
-                    },
-                    user_name,
-                    user_role,
-                })
-            },
-        )
-        .collect()
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::store::DatabaseUrl;
 use anyhow::Context;
 use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_domain::{Clock, SystemClock};
-use nuanxin_projections::DatabaseUrl;
 
 use crate::alerts::AlertConfig;
 use crate::users::Secret;

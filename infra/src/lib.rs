@@ -1,34 +1,70 @@
-//! Infrastructure: the event store on SQLite (default) or PostgreSQL, our
-//! migrations, configuration, and users with their tokens.
+//! Infrastructure: everything that does I/O, in layers.
+//!
+//! - [`store`]: the database — connection, migrations, transactions, and
+//!   the SQL of every table (one module per table);
+//! - [`core`]: what every service shares (store, clock, policy in force);
+//! - [`commands`]: every care action, recorded exactly once
+//!   ([`Commands::execute`]); [`repo`] seals each event into its family's
+//!   hash chain on its way into the log;
+//! - [`reads`]: every read, limited to the reader's scope and written to the
+//!   access log ([`Reads`]);
+//! - [`projector`] and [`read_models`]: keeping the read models in step with
+//!   the log and the visit policy; [`rebuild`] replays the whole log;
+//! - [`audit`]: the hash chain, histories and their CSV;
+//! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
+//! - [`users`] and [`config`].
+//!
+//! [`Nuanxin`] puts the services together over one store.
 
 pub mod alerts;
 pub mod audit;
-pub mod cases;
+pub mod commands;
 pub mod config;
-pub mod generate;
+pub mod core;
 pub mod projector;
+pub mod read_models;
+pub mod reads;
 pub mod rebuild;
 pub mod repo;
+pub mod store;
 pub mod users;
 
-pub use cases::{Cases, CommandRequest, ExecError, Outcome};
+use std::sync::Arc;
+
+pub use crate::core::{Core, StoreError};
+pub use commands::{CommandRequest, Commands, ExecError, Outcome};
 pub use config::Settings;
-pub use nuanxin_projections::{DatabaseUrl, Db};
+pub use projector::{ProjectError, Projector};
+pub use reads::{ReadError, ReadKind, Reads, Viewer};
+pub use store::{DatabaseUrl, Db};
 
-use anyhow::Context;
+/// The services over one store: what `serve` runs and the CLI uses.
+pub struct Nuanxin {
+    pub core: Arc<Core>,
+    pub commands: Commands,
+    pub reads: Reads,
+    pub projector: Arc<Projector>,
+}
 
-/// Applies our migrations (idempotent): the same at start and with
-/// `nuanxin migrate`.
-pub async fn migrate(db: &Db) -> anyhow::Result<()> {
-    match db {
-        Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite")
-            .run(pool)
-            .await
-            .context("migrating the SQLite store")?,
-        Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
-            .run(pool)
-            .await
-            .context("migrating the PostgreSQL store")?,
+impl Nuanxin {
+    pub fn new(core: Core) -> Self {
+        let core = Arc::new(core);
+        Self {
+            commands: Commands::new(core.clone()),
+            reads: Reads::new(core.clone()),
+            projector: Arc::new(Projector::new(core.clone())),
+            core,
+        }
     }
-    Ok(())
+
+    /// Opens (and migrates) the store named in `settings` and builds the
+    /// services over it with the settings' clock and policy.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let db = Db::open(&settings.database_url, settings.max_connections).await?;
+        Ok(Self::new(Core::from_settings(db, settings)))
+    }
+
+    pub fn db(&self) -> &Db {
+        self.core.db()
+    }
 }

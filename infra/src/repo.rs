@@ -12,12 +12,12 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
-use nuanxin_projections::Db;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
 use crate::audit;
+use crate::store::{self, is_unique_violation, Db};
 
 pub struct Repo {
     db: Db,
@@ -58,7 +58,7 @@ impl Repo {
             String::new()
         } else {
             let previous = first.sequence as i64 - 1;
-            match audit::stored_hash(&self.db, A::TYPE, &first.aggregate_id, previous)
+            match store::events::stored_hash(&self.db, A::TYPE, &first.aggregate_id, previous)
                 .await
                 .map_err(|e| unknown(Box::new(e)))?
             {
@@ -71,19 +71,6 @@ impl Repo {
             }
         };
         audit::seal(events, prev_hash).map_err(|e| unknown(Box::new(e)))
-    }
-}
-
-/// SQLite extended codes for a PRIMARY KEY or UNIQUE violation.
-const SQLITE_CONSTRAINT_CODES: [&str; 2] = ["1555", "2067"];
-
-/// Whether `err` is a uniqueness violation in the database (any store).
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c == "23505" || SQLITE_CONSTRAINT_CODES.contains(&c.as_ref())),
-        _ => false,
     }
 }
 

@@ -3,10 +3,13 @@
 //! nothing to brute-force), and a leaked table reveals no usable token.
 
 use nuanxin_domain::{Scope, UserRole};
-use nuanxin_projections::{on_pool, Db};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::store::{self, Db};
+
+pub use crate::store::users::User;
 
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,14 +31,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: Uuid,
-    pub name: String,
-    pub role: UserRole,
-    pub scope: Scope,
-}
-
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -45,21 +40,6 @@ pub fn new_token() -> Secret {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     Secret(format!("nx_{}", hex::encode(bytes)))
-}
-
-fn user_from_row(
-    id: String,
-    name: String,
-    role: String,
-    scope: String,
-) -> Result<User, sqlx::Error> {
-    let bad = |what: &'static str| sqlx::Error::Decode(what.into());
-    Ok(User {
-        id: id.parse().map_err(|_| bad("users.id is not a UUID"))?,
-        name,
-        role: UserRole::parse(&role).map_err(|_| bad("users.role is unknown"))?,
-        scope: Scope::parse(&scope).map_err(|_| bad("users.scope is invalid"))?,
-    })
 }
 
 /// Creates a user with the given token (or a new one) and returns both.
@@ -77,40 +57,19 @@ pub async fn create(
         role,
         scope: scope.clone(),
     };
-    let sql = "INSERT INTO users (id, name, role, scope, token_hash) VALUES ($1, $2, $3, $4, $5)";
-    on_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(user.id.to_string())
-            .bind(&user.name)
-            .bind(user.role.as_str())
-            .bind(user.scope.as_str())
-            .bind(hash_token(token.expose()))
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })?;
+    store::users::insert(db, &user, &hash_token(token.expose())).await?;
     Ok((user, token))
 }
 
 /// The user holding `token`, if any.
 pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = "SELECT id, name, role, scope FROM users WHERE token_hash = $1";
-    let row: Option<(String, String, String, String)> = on_pool!(db, pool => {
-        sqlx::query_as(sql).bind(hash_token(token)).fetch_optional(pool).await?
-    });
-    row.map(|(id, name, role, scope)| user_from_row(id, name, role, scope))
-        .transpose()
-}
-
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM users";
-    on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
+    store::users::by_token_hash(db, &hash_token(token)).await
 }
 
 /// On an empty user table, creates the bootstrap admin (scope: everything)
 /// holding `token`. Returns whether it did.
 pub async fn bootstrap(db: &Db, token: &Secret) -> Result<bool, sqlx::Error> {
-    if count(db).await? > 0 {
+    if store::users::count(db).await? > 0 {
         return Ok(false);
     }
     match create(
@@ -124,7 +83,7 @@ pub async fn bootstrap(db: &Db, token: &Secret) -> Result<bool, sqlx::Error> {
     {
         Ok(_) => Ok(true),
         // Another process bootstrapped at the same moment.
-        Err(e) if crate::repo::is_unique_violation(&e) => Ok(false),
+        Err(e) if store::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -8,13 +8,8 @@ use nuanxin_domain::aggregate::{CaseStatus, FamilyCase};
 use nuanxin_domain::policy::{self, KeyReason, VisitPolicy};
 use nuanxin_domain::{Role, VisitMode};
 use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-use crate::db::Db;
-use crate::on_pool;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
@@ -301,7 +296,7 @@ pub struct CaseSummary {
 }
 
 /// Filters of the case list. `village_code_prefix` is already intersected
-/// with the caller's scope by the API.
+/// with the caller's scope (`Scope::effective_prefix`).
 #[derive(Debug, Clone, Default)]
 pub struct CaseListFilter {
     pub village_code_prefix: String,
@@ -317,101 +312,4 @@ pub struct CaseListFilter {
 pub struct StoredCase {
     pub version: u64,
     pub state: FamilyCase,
-}
-
-/// The stored case of `family_id`, if the read model has it.
-pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
-    let sql = "SELECT version, state FROM case_files WHERE family_id = $1";
-    on_pool!(db, pool => {
-        let row = sqlx::query(sql)
-            .bind(family_id.to_string())
-            .fetch_optional(pool)
-            .await?;
-        row.map(|row| {
-            let version: i64 = row.try_get("version")?;
-            let Json(state): Json<FamilyCase> = row.try_get("state")?;
-            Ok(StoredCase { version: version as u64, state })
-        })
-        .transpose()
-    })
-}
-
-/// One page of the case list, ordered by family id. Key status and due
-/// dates are those of day `on`.
-pub async fn list(
-    db: &Db,
-    filter: &CaseListFilter,
-    on: NaiveDate,
-) -> Result<Vec<CaseSummary>, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT cf.family_id, cf.version, cf.village_code, cf.status, cf.village_contact_name, \
-         cf.township_contact_name, COALESCE(kp.key_person, FALSE) AS key_person, \
-         sv.due_on AS village_due_on, st.due_on AS township_due_on \
-         FROM case_files cf \
-         LEFT JOIN family_key_periods kp ON kp.family_id = cf.family_id AND kp.valid_from <= $1 AND kp.valid_to > $2 \
-         LEFT JOIN visit_schedule sv ON sv.family_id = cf.family_id AND sv.role = 'village' \
-           AND sv.valid_from <= $3 AND sv.valid_to > $4 \
-         LEFT JOIN visit_schedule st ON st.family_id = cf.family_id AND st.role = 'township' \
-           AND st.valid_from <= $5 AND st.valid_to > $6 \
-         WHERE 1 = 1",
-    );
-    let mut n = 6;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    let prefix = &filter.village_code_prefix;
-    if !prefix.is_empty() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(
-            " AND cf.village_code >= {a} AND cf.village_code < {b}"
-        ));
-    }
-    if filter.status.is_some() {
-        sql.push_str(&format!(" AND cf.status = {}", next()));
-    }
-    if filter.key_person.is_some() {
-        sql.push_str(&format!(" AND COALESCE(kp.key_person, FALSE) = {}", next()));
-    }
-    if filter.after.is_some() {
-        sql.push_str(&format!(" AND cf.family_id > {}", next()));
-    }
-    sql.push_str(&format!(" ORDER BY cf.family_id LIMIT {}", next()));
-    on_pool!(db, pool => {
-        let mut q = sqlx::query(&sql);
-        for _ in 0..6 {
-            q = q.bind(on);
-        }
-        if !prefix.is_empty() {
-            q = q.bind(prefix.clone()).bind(crate::schedule::prefix_upper(prefix));
-        }
-        if let Some(s) = &filter.status {
-            q = q.bind(s.clone());
-        }
-        if let Some(k) = filter.key_person {
-            q = q.bind(k);
-        }
-        if let Some(a) = filter.after {
-            q = q.bind(a.to_string());
-        }
-        q = q.bind(i64::from(filter.limit));
-        let rows = q.fetch_all(pool).await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("family_id")?;
-                let version: i64 = row.try_get("version")?;
-                Ok(CaseSummary {
-                    id: crate::schedule::parse_uuid(&id)?,
-                    version: version as u64,
-                    village_code: row.try_get("village_code")?,
-                    status: row.try_get("status")?,
-                    key_person: row.try_get("key_person")?,
-                    village_contact_name: row.try_get("village_contact_name")?,
-                    township_contact_name: row.try_get("township_contact_name")?,
-                    village_next_due_on: row.try_get("village_due_on")?,
-                    township_next_due_on: row.try_get("township_due_on")?,
-                })
-            })
-            .collect()
-    })
 }

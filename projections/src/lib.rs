@@ -1,16 +1,12 @@
-//! Read models built from `FamilyCase` events. Each module turns a family's
-//! folded case into rows and answers the queries the API serves:
+//! Read models: pure functions from a family's folded case (and the visit
+//! policy, and a day) to what users read. No I/O — the store
+//! (`nuanxin_infra::store`) writes these rows and runs the queries.
 //!
-//! - [`case_file`]: the case file and the case list;
-//! - [`schedule`]: the visit schedule (overdue and due lists, coverage gaps);
-//! - [`writer`]: writing a family's rows in one guarded transaction, and the
-//!   checkpoints that record progress through the event log.
-//!
-//! [`db`] holds the store handle shared by every crate above the domain.
+//! - [`case_file`]: the case file a user reads, and the case-list types;
+//! - [`schedule`]: key-person periods and the visit schedule, cut into
+//!   windows of days, and the types of the overdue / due / coverage lists;
+//! - [`rows`]: everything one family contributes to the read-model tables.
 
 pub mod case_file;
-pub mod db;
+pub mod rows;
 pub mod schedule;
-pub mod writer;
-
-pub use db::{DatabaseUrl, Db};

@@ -14,12 +14,8 @@ use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::policy::{self, VisitPolicy};
 use nuanxin_domain::Role;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-use crate::db::Db;
-use crate::on_pool;
 
 /// The first and last representable days of a window (stored as dates on
 /// both stores, compared as ISO text on SQLite).
@@ -199,151 +195,12 @@ pub struct DueQuery {
     pub limit: u32,
 }
 
-/// The exclusive upper bound of codes starting with `prefix` ('~' sorts
-/// after every digit, in SQLite and in PostgreSQL's "C" collation).
-pub fn prefix_upper(prefix: &str) -> String {
-    format!("{prefix}~")
-}
-
-/// One page of due items.
-pub async fn due(db: &Db, q: &DueQuery) -> Result<Vec<DueItem>, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT family_id, village_code, role, contact_id, contact_name, last_visit_on, last_home_on, \
-         due_on, key_person, urgent FROM visit_schedule \
-         WHERE valid_from <= $1 AND valid_to > $2 AND due_on <= $3",
-    );
-    let mut n = 3;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    if !q.village_code_prefix.is_empty() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
-    }
-    if q.role.is_some() {
-        sql.push_str(&format!(" AND role = {}", next()));
-    }
-    if q.contact_id.is_some() {
-        sql.push_str(&format!(" AND contact_id = {}", next()));
-    }
-    if q.after.is_some() {
-        let (a, b, c) = (next(), next(), next());
-        sql.push_str(&format!(" AND (due_on, family_id, role) > ({a}, {b}, {c})"));
-    }
-    sql.push_str(&format!(
-        " ORDER BY due_on, family_id, role LIMIT {}",
-        next()
-    ));
-    on_pool!(db, pool => {
-        let mut query = sqlx::query(&sql).bind(q.on).bind(q.on).bind(q.due_until);
-        if !q.village_code_prefix.is_empty() {
-            query = query
-                .bind(q.village_code_prefix.clone())
-                .bind(prefix_upper(&q.village_code_prefix));
-        }
-        if let Some(role) = q.role {
-            query = query.bind(role.as_str());
-        }
-        if let Some(c) = q.contact_id {
-            query = query.bind(c.to_string());
-        }
-        if let Some(a) = &q.after {
-            query = query.bind(a.due_on).bind(a.family_id.clone()).bind(a.role.clone());
-        }
-        let rows = query.bind(i64::from(q.limit)).fetch_all(pool).await?;
-        rows.iter()
-            .map(|row| {
-                let due_on: NaiveDate = row.try_get("due_on")?;
-                let family_id: String = row.try_get("family_id")?;
-                let contact_id: String = row.try_get("contact_id")?;
-                let days = (q.on - due_on).num_days();
-                Ok(DueItem {
-                    family_id: parse_uuid(&family_id)?,
-                    village_code: row.try_get("village_code")?,
-                    role: row.try_get("role")?,
-                    contact: ContactRef {
-                        id: parse_uuid(&contact_id)?,
-                        name: row.try_get("contact_name")?,
-                    },
-                    last_visit_on: row.try_get("last_visit_on")?,
-                    last_home_visit_on: row.try_get("last_home_on")?,
-                    due_on,
-                    days_overdue: days.max(0),
-                    overdue: days > 0,
-                    key_person: row.try_get("key_person")?,
-                    urgent: row.try_get("urgent")?,
-                })
-            })
-            .collect()
-    })
-}
-
-pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, sqlx::Error> {
-    s.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
-}
-
 /// An open family missing a contact for one or both roles.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct CoverageGap {
     pub family_id: Uuid,
     pub village_code: String,
     pub missing_roles: Vec<String>,
-}
-
-/// One page of coverage gaps, ordered by family id.
-pub async fn coverage_gaps(
-    db: &Db,
-    prefix: &str,
-    after: Option<Uuid>,
-    limit: u32,
-) -> Result<Vec<CoverageGap>, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT family_id, village_code, village_contact_name, township_contact_name FROM case_files \
-         WHERE status = 'open' AND (village_contact_name IS NULL OR township_contact_name IS NULL)",
-    );
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    if !prefix.is_empty() {
-        let (a, b) = (next(), next());
-        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
-    }
-    if after.is_some() {
-        sql.push_str(&format!(" AND family_id > {}", next()));
-    }
-    sql.push_str(&format!(" ORDER BY family_id LIMIT {}", next()));
-    on_pool!(db, pool => {
-        let mut query = sqlx::query(&sql);
-        if !prefix.is_empty() {
-            query = query.bind(prefix.to_owned()).bind(prefix_upper(prefix));
-        }
-        if let Some(a) = after {
-            query = query.bind(a.to_string());
-        }
-        let rows = query.bind(i64::from(limit)).fetch_all(pool).await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("family_id")?;
-                let village: Option<String> = row.try_get("village_contact_name")?;
-                let township: Option<String> = row.try_get("township_contact_name")?;
-                let mut missing_roles = Vec::new();
-                if village.is_none() {
-                    missing_roles.push("village".to_owned());
-                }
-                if township.is_none() {
-                    missing_roles.push("township".to_owned());
-                }
-                Ok(CoverageGap {
-                    family_id: parse_uuid(&id)?,
-                    village_code: row.try_get("village_code")?,
-                    missing_roles,
-                })
-            })
-            .collect()
-    })
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ impl TestApp {
         let db = nuanxin_infra::Db::connect(&self.db.url, 1)
             .await
             .expect("connect");
-        let n = nuanxin_projections::on_pool!(&db, pool => {
+        let n = nuanxin_infra::on_pool!(&db, pool => {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(pool).await
         })
         .expect("count");

@@ -6,27 +6,28 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use nuanxin_domain::UserRole;
 use nuanxin_infra::alerts::{self, Alert, AlertStatus, ScanMode};
+use nuanxin_infra::ReadError;
 use nuanxin_projections::schedule::ContactRef;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::families::{effective_prefix, limit_of};
 use crate::error::{ApiError, Problem};
-use crate::extract::{parse_json, Body, Caller, Path, Query};
+use crate::extract::{bad_query as bad, parse_json, Body, Caller, ListQuery, Page, Path};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/alerts", get(list))
-        .route("/alerts/scan", post(scan))
-        .route("/alerts/{id}", get(detail))
-        .route("/alerts/{id}/ack", post(acknowledge))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(scan))
+        .routes(routes!(detail))
+        .routes(routes!(acknowledge))
 }
 
 /// Longest acknowledgement note, in characters.
@@ -84,8 +85,8 @@ pub async fn scan(
     } else {
         parse_json(&bytes)?
     };
-    let on = req.on.unwrap_or_else(|| state.cases().services().today());
-    let report = alerts::run_scan(state.cases(), on, ScanMode::Always)
+    let on = req.on.unwrap_or_else(|| state.core().today());
+    let report = alerts::run_scan(state.core(), state.projector(), on, "", ScanMode::Always)
         .await?
         .unwrap_or_else(|| alerts::ScanReport {
             on,
@@ -102,13 +103,11 @@ pub async fn scan(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `open`, `acknowledged` or `resolved`; all when absent.
     pub status: Option<String>,
     pub village_code_prefix: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
 }
 
 /// One alert of the list.
@@ -152,39 +151,31 @@ pub struct AlertList {
     pub next_cursor: Option<String>,
 }
 
-fn bad(what: &str) -> ApiError {
-    ApiError::BadRequest(format!("the query parameter `{what}` is invalid"))
-}
-
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams, Page),
     responses((status = 200, body = AlertList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Alerts within the caller's scope, in the order they were raised.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<ListParams>,
+    ListQuery { page, params: p }: ListQuery<ListParams>,
 ) -> Result<Json<AlertList>, ApiError> {
     let status = p
         .status
         .as_deref()
         .map(|s| AlertStatus::parse(s).ok_or_else(|| bad("status")))
         .transpose()?;
-    let limit = limit_of(p.limit)?;
-    let after = p
-        .cursor
-        .as_deref()
-        .map(|c| c.parse::<Uuid>().map_err(|_| bad("cursor")))
-        .transpose()?;
-    let Some(prefix) = effective_prefix(&caller.0.scope, p.village_code_prefix.as_deref())? else {
-        return Ok(Json(AlertList {
-            items: vec![],
-            next_cursor: None,
-        }));
-    };
-    let found = alerts::list(state.db(), status, &prefix, after, limit).await?;
-    let next_cursor = (found.len() == limit as usize)
-        .then(|| found.last().map(|a| a.id.to_string()))
-        .flatten();
+    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    let found = state
+        .reads()
+        .alerts(
+            &caller.0,
+            p.village_code_prefix.as_deref(),
+            status,
+            after,
+            page.limit(),
+        )
+        .await?;
+    let next_cursor = page.next_cursor(&found, |a| a.id.to_string());
     Ok(Json(AlertList {
         items: found.iter().map(AlertItem::from).collect(),
         next_cursor,
@@ -281,7 +272,7 @@ async fn detail_of(state: &AppState, a: Alert) -> Result<AlertDetail, ApiError> 
     let messages = alerts::messages(state.db(), a.id).await?;
     Ok(AlertDetail {
         alert: AlertItem::from(&a),
-        jurisdiction: a.jurisdiction().to_owned(),
+        jurisdiction: alerts::jurisdiction(&a).to_owned(),
         escalated_on: a.escalated_on,
         resolved_on: a.resolved_on,
         acknowledgement: match (a.acknowledged_by, a.acknowledged_at, a.ack_note.clone()) {
@@ -299,7 +290,7 @@ async fn detail_of(state: &AppState, a: Alert) -> Result<AlertDetail, ApiError> 
                     id: u.id,
                     name: u.name,
                     role: u.role.as_str().into(),
-                    scope: u.scope,
+                    scope: u.scope.as_str().into(),
                 })
                 .collect(),
         },
@@ -335,10 +326,10 @@ async fn detail_of(state: &AppState, a: Alert) -> Result<AlertDetail, ApiError> 
 
 /// The alert `id` if it lies within the caller's scope.
 async fn alert_in_scope(state: &AppState, caller: &Caller, id: Uuid) -> Result<Alert, ApiError> {
-    alerts::get(state.db(), id)
-        .await?
-        .filter(|a| a.is_within(&caller.0.scope))
-        .ok_or_else(not_found)
+    match state.reads().alert(&caller.0, id).await {
+        Err(ReadError::NotFound) => Err(not_found()),
+        other => Ok(other?),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = Uuid, Path)),
@@ -383,7 +374,7 @@ pub async fn acknowledge(
             format!("must be at most {NOTE_MAX_CHARS} characters"),
         ));
     }
-    let now = state.cases().services().clock.now();
+    let now = state.core().services().clock.now();
     match alerts::acknowledge(state.db(), alert.id, caller.0.id, note, now).await? {
         alerts::Ack::Done(a) => Ok(Json(detail_of(&state, a).await?)),
         alerts::Ack::NotOpen(status) => Err(ApiError::Conflict(format!(

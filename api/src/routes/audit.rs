@@ -1,136 +1,32 @@
 //! Auditing: a family's full history (JSON and CSV, with the state of its
-//! hash chain), the case file as of an instant, and the access log.
-//!
-//! Every successful read of a family's personal data — the case file, its
-//! history, the CSV export — is appended to the access log before the
-//! answer leaves; if that fails the reader gets a 500 and no data. Reads
-//! that end in 404 (unknown family, or outside the caller's scope) are not
-//! recorded. Admins list the log at `GET /api/v1/access-log`, newest first.
+//! hash chain) and the access log. Histories are read through `Reads`,
+//! which answers 404 outside the caller's scope and records the read in the
+//! access log first. Admins list the log at `GET /api/v1/access-log`,
+//! newest first.
 
-use std::convert::Infallible;
-
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
-use nuanxin_domain::aggregate::FamilyCase;
-use nuanxin_domain::Scope;
-use nuanxin_infra::audit::{self, AccessFilter, AccessRecord, HistoryEntry, HistoryFilter};
-use nuanxin_infra::cases::metadata_of;
-use nuanxin_infra::users::User;
+use nuanxin_infra::audit::{self, HistoryEntry, HistoryFilter};
+use nuanxin_infra::store::access_log::AccessFilter;
+use nuanxin_infra::ReadKind;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::families::limit_of;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Caller, Path, Query, REQUEST_ID};
+use crate::extract::{Caller, ListQuery, Page, Path, Query, RequestId};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/families/{id}/history", get(history))
-        .route("/families/{id}/history.csv", get(history_csv))
-        .route("/access-log", get(access_log))
-}
-
-/// What the access log calls each read.
-pub mod endpoint {
-    pub const CASE_FILE: &str = "case_file";
-    pub const CASE_FILE_AS_OF: &str = "case_file_as_of";
-    pub const HISTORY: &str = "history";
-    pub const HISTORY_CSV: &str = "history.csv";
-}
-
-/// The request id (`x-request-id`, set by the server when the client sent
-/// none).
-#[derive(Debug, Clone, Default)]
-pub struct RequestId(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(RequestId(
-            parts
-                .headers
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("recording a read in the access log failed: {0}")]
-struct AccessLogFailed(#[source] sqlx::Error);
-
-/// Appends `user`'s read of `family_id` to the access log. A failure is a
-/// 500 without the data (logged once, with no personal data): an
-/// unrecorded read must not happen.
-pub async fn record_read(
-    state: &AppState,
-    user: &User,
-    family_id: Uuid,
-    endpoint: &str,
-    request_id: &RequestId,
-) -> Result<(), ApiError> {
-    let record = AccessRecord {
-        id: Uuid::now_v7(),
-        user_id: user.id,
-        family_id,
-        endpoint: endpoint.to_owned(),
-        at: state.cases().services().clock.now(),
-        request_id: request_id.0.clone(),
-    };
-    audit::record_access(state.db(), &record)
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(AccessLogFailed(e))))
-}
-
-/// Whether `case` is registered and lies within `scope`.
-fn visible(case: &FamilyCase, scope: &Scope) -> bool {
-    case.registered
-        && case
-            .village_code
-            .as_ref()
-            .is_some_and(|v| v.is_within(scope))
-}
-
-/// The case as it stood at `at`: the family's events recorded at or
-/// before `at`, folded. 404 when the family is unknown, outside `scope` as
-/// it stands now, or not yet registered at `at`.
-pub async fn case_as_of(
-    state: &AppState,
-    id: Uuid,
-    at: DateTime<Utc>,
-    scope: &Scope,
-) -> Result<(u64, FamilyCase), ApiError> {
-    use cqrs_es::Aggregate;
-    let events = state.cases().events(id).await?;
-    let mut now = FamilyCase::default();
-    let mut then = FamilyCase::default();
-    let mut version = 0;
-    let mut past = true;
-    for envelope in events {
-        let recorded_at = metadata_of(&envelope.metadata).map(|m| m.recorded_at);
-        // The log is in recording order; the first event after `at` ends
-        // the past, whatever follows.
-        past = past && recorded_at.is_none_or(|r| r <= at);
-        if past {
-            version = envelope.sequence as u64;
-            then.apply(envelope.payload.clone());
-        }
-        now.apply(envelope.payload);
-    }
-    if !visible(&now, scope) || !then.registered {
-        return Err(ApiError::not_found());
-    }
-    Ok((version, then))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(history_csv))
+        .routes(routes!(access_log))
 }
 
 /// Parses an optional RFC 3339 instant from the query.
@@ -163,33 +59,13 @@ pub struct HistoryQuery {
     pub from: Option<String>,
     /// Only events recorded at or before this RFC 3339 instant.
     pub to: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryCsvQuery {
-    /// Only events recorded by this user (a user id).
-    pub recorded_by: Option<String>,
-    /// Only events recorded at or after this RFC 3339 instant.
-    pub from: Option<String>,
-    /// Only events recorded at or before this RFC 3339 instant.
-    pub to: Option<String>,
-}
-
-fn history_filter(
-    recorded_by: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<HistoryFilter, ApiError> {
+fn history_filter(q: &HistoryQuery) -> Result<HistoryFilter, ApiError> {
     let filter = HistoryFilter {
-        recorded_by: uuid_param("recorded_by", recorded_by)?,
-        from: instant("from", from)?,
-        to: instant("to", to)?,
+        recorded_by: uuid_param("recorded_by", q.recorded_by.as_deref())?,
+        from: instant("from", q.from.as_deref())?,
+        to: instant("to", q.to.as_deref())?,
         after_sequence: None,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to) {
@@ -260,25 +136,8 @@ pub struct History {
     pub chain_broken_at: Option<u64>,
 }
 
-/// The family's history, or 404 when it is unknown or outside `scope`.
-async fn load_history(
-    state: &AppState,
-    id: Uuid,
-    scope: &Scope,
-) -> Result<audit::FamilyHistory, ApiError> {
-    let history = audit::family_history(state.db(), id).await?;
-    if !visible(&history.case, scope) {
-        return Err(ApiError::not_found());
-    }
-    if let Err(link) = &history.chain {
-        tracing::warn!(family.id = %id, sequence = link.sequence, problem = %link.problem,
-            "the family's hash chain is broken");
-    }
-    Ok(history)
-}
-
 #[utoipa::path(get, path = "/api/v1/families/{id}/history", tag = "audit",
-    params(("id" = Uuid, Path), HistoryQuery),
+    params(("id" = Uuid, Path), HistoryQuery, Page),
     responses((status = 200, body = History), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 404, body = Problem)))]
 /// Every event of the case in order: who recorded it, when, what, whether it
@@ -287,29 +146,27 @@ async fn load_history(
 #[tracing::instrument(skip_all, fields(family.id = %id))]
 pub async fn history(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    caller: Caller,
     request_id: RequestId,
     Path(id): Path<Uuid>,
-    Query(q): Query<HistoryQuery>,
+    ListQuery { page, params: q }: ListQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    let limit = limit_of(q.limit)? as usize;
-    let mut filter = history_filter(q.recorded_by.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    filter.after_sequence = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<u64>()
-                .map_err(|_| ApiError::BadRequest("cursor is invalid".into()))
-        })
-        .transpose()?;
-    let history = load_history(&state, id, &user.scope).await?;
+    let mut filter = history_filter(&q)?;
+    filter.after_sequence = page.after(|c| c.parse::<u64>().ok())?;
+    let history = state
+        .reads()
+        .history(&caller.viewer(&request_id), id, ReadKind::History)
+        .await?;
     let mut matching = history.entries.into_iter().filter(|e| filter.matches(e));
-    let items: Vec<HistoryItem> = matching.by_ref().take(limit).map(Into::into).collect();
+    let items: Vec<HistoryItem> = matching
+        .by_ref()
+        .take(page.limit() as usize)
+        .map(Into::into)
+        .collect();
     let next_cursor = match (items.last(), matching.next()) {
         (Some(last), Some(_)) => Some(last.sequence.to_string()),
         _ => None,
     };
-    record_read(&state, &user, id, endpoint::HISTORY, &request_id).await?;
     Ok(Json(History {
         items,
         next_cursor,
@@ -319,7 +176,7 @@ pub async fn history(
 }
 
 #[utoipa::path(get, path = "/api/v1/families/{id}/history.csv", tag = "audit",
-    params(("id" = Uuid, Path), HistoryCsvQuery),
+    params(("id" = Uuid, Path), HistoryQuery),
     responses(
         (status = 200, description = "The history as CSV (RFC 4180): sequence, event_type, \
             recorded_at, recorded_by_id, recorded_by_name, recorded_by_role, action_id, \
@@ -331,15 +188,17 @@ pub async fn history(
 #[tracing::instrument(skip_all, fields(family.id = %id))]
 pub async fn history_csv(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    caller: Caller,
     request_id: RequestId,
     Path(id): Path<Uuid>,
-    Query(q): Query<HistoryCsvQuery>,
+    Query(q): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = history_filter(q.recorded_by.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    let history = load_history(&state, id, &user.scope).await?;
+    let filter = history_filter(&q)?;
+    let history = state
+        .reads()
+        .history(&caller.viewer(&request_id), id, ReadKind::HistoryCsv)
+        .await?;
     let csv = audit::history_csv(history.entries.iter().filter(|e| filter.matches(e)));
-    record_read(&state, &user, id, endpoint::HISTORY_CSV, &request_id).await?;
     let mut response = csv.into_response();
     let h = response.headers_mut();
     h.insert(
@@ -368,10 +227,6 @@ pub struct AccessLogQuery {
     pub family_id: Option<String>,
     /// Only reads by this user.
     pub user_id: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -396,7 +251,7 @@ pub struct AccessLog {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/access-log", tag = "audit", params(AccessLogQuery),
+#[utoipa::path(get, path = "/api/v1/access-log", tag = "audit", params(AccessLogQuery, Page),
     responses((status = 200, body = AccessLog), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 /// Who read which family's case file or history, and when — newest first.
@@ -404,29 +259,18 @@ pub struct AccessLog {
 pub async fn access_log(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<AccessLogQuery>,
+    ListQuery { page, params: q }: ListQuery<AccessLogQuery>,
 ) -> Result<Json<AccessLog>, ApiError> {
     caller.require_admin()?;
-    let limit = limit_of(q.limit)?;
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest("cursor is invalid".into()))
-        })
-        .transpose()?;
     let filter = AccessFilter {
         family_id: uuid_param("family_id", q.family_id.as_deref())?,
         user_id: uuid_param("user_id", q.user_id.as_deref())?,
         scope: caller.0.scope.clone(),
-        before,
-        limit,
+        before: page.after(|c| c.parse::<i64>().ok())?,
+        limit: page.limit(),
     };
-    let entries = audit::list_access(state.db(), &filter).await?;
-    let next_cursor = (entries.len() == limit as usize)
-        .then(|| entries.last().map(|e| e.position.to_string()))
-        .flatten();
+    let entries = state.reads().access_log(&caller.0, filter).await?;
+    let next_cursor = page.next_cursor(&entries, |e| e.position.to_string());
     let items = entries
         .into_iter()
         .map(|e| AccessLogItem {

@@ -1,9 +1,29 @@
-//! One router per resource.
+//! One router per resource. Each registers its handlers with `routes!`, so
+//! a route and its OpenAPI operation are one registration and cannot drift
+//! apart; [`api`] puts them together (and `crate::openapi` documents what it
+//! holds).
 
 pub mod alerts;
 pub mod audit;
+pub mod care_actions;
 pub mod dto;
 pub mod families;
 pub mod ops;
 pub mod schedule;
 pub mod users;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// Every `/api/v1` route with its OpenAPI operation.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .merge(families::router())
+        .merge(care_actions::router())
+        .merge(users::router())
+        .merge(schedule::router())
+        .merge(audit::router())
+        .merge(alerts::router())
+}

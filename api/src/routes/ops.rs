@@ -27,7 +27,7 @@ async fn healthz() -> impl IntoResponse {
 /// is failing — see the logs).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.db().ping().await {
-        let lag = state.cases().projection_lag().await.unwrap_or(-1);
+        let lag = state.projector().lag().await.unwrap_or(-1);
         (
             StatusCode::OK,
             Json(
@@ -43,8 +43,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let head = state.cases().head_position().await.unwrap_or(-1);
-    let lag = state.cases().projection_lag().await.unwrap_or(-1);
+    let head = nuanxin_infra::store::events::head_position(state.db())
+        .await
+        .unwrap_or(-1);
+    let lag = state.projector().lag().await.unwrap_or(-1);
     let body = state.metrics().render(&[
         (
             "nuanxin_event_log_head",

@@ -19,11 +19,11 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use nuanxin_projections::{on_pool, Db};
 use sha2::Sha256;
-use uuid::Uuid;
 
 use super::{woken, AlertConfig};
+use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery};
+use crate::store::Db;
 
 pub const SIGNATURE_HEADER: &str = "x-nuanxin-signature";
 pub const DELIVERY_HEADER: &str = "x-nuanxin-delivery";
@@ -69,124 +69,19 @@ pub async fn fan_out(db: &Db, urls: &[String]) -> Result<usize, sqlx::Error> {
     }
     let mut total = 0;
     loop {
-        let sql = "SELECT id FROM alert_outbox WHERE NOT fanned_out ORDER BY id LIMIT $1";
-        let ids: Vec<String> = on_pool!(db, pool => {
-            sqlx::query_scalar(sql).bind(FAN_OUT_BATCH).fetch_all(pool).await?
-        });
+        let ids = table::unfanned(db, FAN_OUT_BATCH).await?;
         if ids.is_empty() {
             return Ok(total);
         }
-        let now = now_ms();
-        let pairs: Vec<(&String, &String)> = ids
-            .iter()
-            .flat_map(|id| urls.iter().map(move |u| (id, u)))
-            .collect();
-        on_pool!(db, pool, DB => {
-            let mut tx = pool.begin().await?;
-            for chunk in pairs.chunks(500) {
-                let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-                    "INSERT INTO alert_deliveries (id, outbox_id, url, status, attempts, next_attempt_ms) ",
-                );
-                qb.push_values(chunk, |mut b, (outbox_id, url)| {
-                    b.push_bind(Uuid::now_v7().to_string())
-                        .push_bind((*outbox_id).clone())
-                        .push_bind((*url).clone())
-                        .push_bind("pending")
-                        .push_bind(0i32)
-                        .push_bind(now);
-                });
-                qb.push(" ON CONFLICT (outbox_id, url) DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
-            }
-            let mut qb: sqlx::QueryBuilder<'_, DB> =
-                sqlx::QueryBuilder::new("UPDATE alert_outbox SET fanned_out = ");
-            qb.push_bind(true).push(" WHERE id IN (");
-            let mut sep = qb.separated(", ");
-            for id in &ids {
-                sep.push_bind(id.clone());
-            }
-            qb.push(")");
-            qb.build().execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
+        table::fan_out(db, &ids, urls, now_ms()).await?;
         total += ids.len();
     }
-}
-
-/// A delivery that is due.
-#[derive(Debug, Clone)]
-struct Due {
-    id: String,
-    url: String,
-    attempts: i32,
-    next_attempt_ms: i64,
-    body: String,
-}
-
-/// Pending deliveries to `urls` due at `now`, oldest first.
-async fn due(db: &Db, urls: &[String], now: i64) -> Result<Vec<Due>, sqlx::Error> {
-    let rows: Vec<(String, String, i32, i64, String)> = on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "SELECT d.id, d.url, d.attempts, d.next_attempt_ms, o.body FROM alert_deliveries d \
-             JOIN alert_outbox o ON o.id = d.outbox_id WHERE d.status = 'pending' \
-             AND d.next_attempt_ms <= ",
-        );
-        qb.push_bind(now).push(" AND d.url IN (");
-        let mut sep = qb.separated(", ");
-        for u in urls {
-            sep.push_bind(u.clone());
-        }
-        qb.push(") ORDER BY d.next_attempt_ms, d.id LIMIT ").push_bind(ROUND);
-        qb.build_query_as().fetch_all(pool).await?
-    });
-    Ok(rows
-        .into_iter()
-        .map(|(id, url, attempts, next_attempt_ms, body)| Due {
-            id,
-            url,
-            attempts,
-            next_attempt_ms,
-            body,
-        })
-        .collect())
-}
-
-/// When the next pending delivery to `urls` is due (Unix ms).
-async fn next_due(db: &Db, urls: &[String]) -> Result<Option<i64>, sqlx::Error> {
-    on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "SELECT MIN(next_attempt_ms) FROM alert_deliveries WHERE status = 'pending' AND url IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for u in urls {
-            sep.push_bind(u.clone());
-        }
-        qb.push(")");
-        qb.build_query_scalar::<Option<i64>>().fetch_one(pool).await
-    })
-}
-
-/// Takes the delivery for one attempt: only if nobody else moved it since
-/// it was read. The lease covers the request timeout.
-async fn claim(db: &Db, d: &Due, lease_until: i64) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE alert_deliveries SET next_attempt_ms = $1 \
-               WHERE id = $2 AND status = 'pending' AND next_attempt_ms = $3";
-    let n = on_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(lease_until)
-            .bind(&d.id)
-            .bind(d.next_attempt_ms)
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    Ok(n == 1)
 }
 
 /// What one attempt got: the HTTP status, or why there was none.
 type Outcome = Result<u16, String>;
 
-async fn post(client: &reqwest::Client, config: &AlertConfig, d: &Due) -> Outcome {
+async fn post(client: &reqwest::Client, config: &AlertConfig, d: &DueDelivery) -> Outcome {
     let mut req = client
         .post(&d.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -214,51 +109,23 @@ async fn post(client: &reqwest::Client, config: &AlertConfig, d: &Due) -> Outcom
 async fn record(
     db: &Db,
     config: &AlertConfig,
-    d: &Due,
+    d: &DueDelivery,
     outcome: &Outcome,
 ) -> Result<(), sqlx::Error> {
     let at = Utc::now();
     let delivered = matches!(outcome, Ok(code) if (200..300).contains(code));
-    let next = at.timestamp_millis() + millis(backoff(config, d.attempts + 1));
-    let (code, error) = match outcome {
+    let (status_code, error) = match outcome {
         Ok(code) => (Some(i32::from(*code)), None),
         Err(e) => (None, Some(e.clone())),
     };
-    on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let attempt: i32 = if delivered {
-            sqlx::query_scalar(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, status = 'delivered', \
-                 delivered_at = COALESCE(delivered_at, $1) WHERE id = $2 RETURNING attempts",
-            )
-            .bind(at)
-            .bind(&d.id)
-            .fetch_one(&mut *tx)
-            .await?
-        } else {
-            sqlx::query_scalar(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_ms = $1 \
-                 WHERE id = $2 RETURNING attempts",
-            )
-            .bind(next)
-            .bind(&d.id)
-            .fetch_one(&mut *tx)
-            .await?
-        };
-        sqlx::query(
-            "INSERT INTO alert_delivery_attempts (delivery_id, attempt, at, status_code, error) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&d.id)
-        .bind(attempt)
-        .bind(at)
-        .bind(code)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(())
-    })?;
+    let attempt = AttemptOutcome {
+        at,
+        status_code,
+        error,
+        retry_at_ms: (!delivered)
+            .then(|| at.timestamp_millis() + millis(backoff(config, d.attempts + 1))),
+    };
+    table::record_attempt(db, &d.id, &attempt).await?;
     // Per delivery at debug level; `step` logs a summary per round, so a
     // receiver that is down does not flood the log.
     match outcome {
@@ -284,18 +151,18 @@ pub async fn step(
     fan_out(db, urls).await?;
     while !*shutdown.borrow() {
         let now = now_ms();
-        let due = due(db, urls, now).await?;
+        let due = table::due_deliveries(db, urls, now, ROUND).await?;
         if due.is_empty() {
             break;
         }
         let lease = now + millis(config.request_timeout) + 5_000;
         let mut claimed = Vec::with_capacity(due.len());
         for d in due {
-            if claim(db, &d, lease).await? {
+            if table::claim(db, &d, lease).await? {
                 claimed.push(d);
             }
         }
-        let results: Vec<(Due, Outcome)> = futures::stream::iter(claimed)
+        let results: Vec<(DueDelivery, Outcome)> = futures::stream::iter(claimed)
             .map(|d| async move {
                 let outcome = post(client, config, &d).await;
                 (d, outcome)
@@ -324,7 +191,7 @@ pub async fn step(
             );
         }
     }
-    let wait = match next_due(db, urls).await? {
+    let wait = match table::next_due(db, urls).await? {
         Some(at) => (at - now_ms()).clamp(0, 1_000),
         None => 1_000,
     };

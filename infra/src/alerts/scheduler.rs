@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
-use super::{run_scan, scanned, AlertConfig, ScanMode};
-use crate::cases::Cases;
+use super::{run_scan, AlertConfig, ScanMode};
+use crate::core::Core;
+use crate::projector::Projector;
+use crate::store;
 
 /// How long from `now` until the next `at` (today's, or else tomorrow's).
 pub fn until_next(now: NaiveTime, at: NaiveTime) -> Duration {
@@ -21,7 +23,8 @@ pub fn until_next(now: NaiveTime, at: NaiveTime) -> Duration {
 
 /// Runs until `shutdown`. Wakes at least every minute to follow the clock.
 pub async fn run_scheduler(
-    cases: Arc<Cases>,
+    core: Arc<Core>,
+    projector: Arc<Projector>,
     config: AlertConfig,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -33,13 +36,13 @@ pub async fn run_scheduler(
         if *shutdown.borrow() {
             return;
         }
-        let services = cases.services();
+        let services = core.services();
         let now = services.clock.now().with_timezone(&services.offset);
         let today = now.date_naive();
         if !started || now.time() >= config.scan_at {
-            let outcome = match scanned(cases.db(), today).await {
+            let outcome = match store::alerts::scanned(core.db(), today).await {
                 Ok(true) => Ok(None),
-                Ok(false) => run_scan(&cases, today, ScanMode::IfNotRun).await,
+                Ok(false) => run_scan(&core, &projector, today, "", ScanMode::IfNotRun).await,
                 Err(e) => Err(e.into()),
             };
             match outcome {

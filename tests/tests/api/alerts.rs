@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use nuanxin_infra::alerts::ScanMode;
+use nuanxin_infra::on_pool;
 use nuanxin_infra::users::Secret;
-use nuanxin_projections::on_pool;
 use nuanxin_tests::*;
 use serde_json::{json, Value};
 
@@ -376,6 +376,7 @@ async fn concurrent_scans_never_duplicate(app: TestApp) {
                 let r = nuanxin_infra::alerts::scan::scan(
                     &db,
                     day.parse().unwrap(),
+                    "",
                     14,
                     ScanMode::Always,
                 )

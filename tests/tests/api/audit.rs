@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use nuanxin_domain::Clock;
 use nuanxin_infra::audit::{self, LinkProblem};
+use nuanxin_infra::on_pool;
 use nuanxin_infra::Db;
-use nuanxin_projections::on_pool;
 use nuanxin_tests::*;
 use serde_json::{json, Value};
 

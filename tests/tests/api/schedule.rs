@@ -441,14 +441,14 @@ async fn rebuild_answers_exactly_as_the_incremental_tables(app: TestApp) {
     assert!(before[1]["items"].as_array().unwrap().len() >= 2);
 
     let settings = nuanxin_infra::Settings::new(app.db.url.clone());
-    let db = nuanxin_api::app::open_store(&settings).await.unwrap();
+    let services = nuanxin_infra::Nuanxin::open(&settings).await.unwrap();
     // A rebuild killed midway leaves half-filled rebuild tables behind.
-    nuanxin_projections::on_pool!(&db, pool => {
+    nuanxin_infra::on_pool!(services.db(), pool => {
         sqlx::query("CREATE TABLE rebuild_case_files (junk INTEGER)").execute(pool).await.map(|_| ())
     })
     .unwrap();
-    let cases = nuanxin_api::app::cases(db, &settings);
-    let report = cases.rebuild(&|_, _| {}).await.expect("rebuild");
+    let rebuild = || nuanxin_infra::rebuild::rebuild(&services.core, &|_, _| {});
+    let report = rebuild().await.expect("rebuild");
     assert_eq!(report.families, 4);
     assert_eq!(report.events as i64, app.event_count().await);
     assert_eq!(
@@ -469,13 +469,14 @@ async fn rebuild_answers_exactly_as_the_incremental_tables(app: TestApp) {
         .get(&format!("/api/v1/families/{}", fx.f2), &fx.cw)
         .await;
     assert_eq!(file.body["visits"]["village"]["last_home_on"], "2026-06-29");
-    let (_, settled) = cases
+    let (_, settled) = services
+        .projector
         .settle(std::time::Duration::from_secs(30))
         .await
         .unwrap();
     assert!(settled, "the read models reach the head of the log");
     // A second rebuild over the first works too.
-    cases.rebuild(&|_, _| {}).await.expect("second rebuild");
+    rebuild().await.expect("second rebuild");
     let _ = (fx.f1, fx.f3, fx.f4);
 }
 

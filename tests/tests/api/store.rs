@@ -1,7 +1,7 @@
 //! The store itself: an append-only log, and a read model that catches up
 //! from the log after a crash between commit and projection.
 
-use nuanxin_projections::on_pool;
+use nuanxin_infra::on_pool;
 use nuanxin_tests::*;
 use serde_json::json;
 
@@ -139,13 +139,13 @@ async fn command_snapshot_equals_the_full_fold(app: TestApp) {
     let family_id: uuid::Uuid = id.parse().unwrap();
 
     let settings = nuanxin_infra::Settings::new(app.db.url.clone());
-    let db = nuanxin_api::app::open_store(&settings).await.unwrap();
-    let cases = nuanxin_api::app::cases(db.clone(), &settings);
+    let services = nuanxin_infra::Nuanxin::open(&settings).await.unwrap();
+    let db = services.db().clone();
     let compare = |label: &'static str| {
-        let cases = &cases;
+        let services = &services;
         async move {
-            let loaded = cases.load_for_command(family_id).await.unwrap();
-            let (version, folded) = cases.fold(family_id).await.unwrap();
+            let loaded = services.commands.load_for_command(family_id).await.unwrap();
+            let (version, folded) = services.core.fold(family_id).await.unwrap();
             assert_eq!(loaded.current_sequence as u64, version, "{label}");
             assert_eq!(
                 serde_json::to_value(&loaded.aggregate).unwrap(),
@@ -172,7 +172,7 @@ async fn command_snapshot_equals_the_full_fold(app: TestApp) {
     })
     .unwrap();
     compare("row behind the log").await;
-    let loaded = cases.load_for_command(family_id).await.unwrap();
+    let loaded = services.commands.load_for_command(family_id).await.unwrap();
     assert_eq!(loaded.current_sequence, 6);
     assert_eq!(loaded.aggregate.notes.len(), 2);
 }

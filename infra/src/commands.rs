@@ -1,4 +1,5 @@
-//! Executing commands on family cases, and reading them back.
+//! Executing commands on family cases: every care action goes through
+//! [`Commands::execute`].
 //!
 //! cqrs-es's `CqrsFramework::execute` neither takes an expected version nor
 //! returns the new one, so [`Cases::execute`] drives the crate's
@@ -10,23 +11,20 @@
 //! returns; the case file row is written right after, and a row that missed
 //! its update (crash in between) is caught up from the log at start.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
-use nuanxin_domain::aggregate::{CaseError, CaseServices, FamilyCase};
+use nuanxin_domain::aggregate::{CaseError, FamilyCase};
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
-use nuanxin_domain::policy::VisitPolicy;
-use nuanxin_domain::{FamilyCommand, Scope};
-use nuanxin_projections::case_file::{self, StoredCase};
-use nuanxin_projections::writer::{self, FamilyRows, Mode, LIVE};
-use nuanxin_projections::{on_pool, Db};
-use sqlx::Row;
+use nuanxin_domain::{FamilyCommand, FamilyEvent, Scope};
 use uuid::Uuid;
 
+use crate::core::{Core, StoreError};
+use crate::read_models;
 use crate::repo::Repo;
+use crate::store;
 
 /// How many times a command is retried after losing a race on its family.
 const MAX_ATTEMPTS: usize = 8;
@@ -72,6 +70,12 @@ impl From<sqlx::Error> for ExecError {
     }
 }
 
+impl From<StoreError> for ExecError {
+    fn from(err: StoreError) -> Self {
+        ExecError::Store(Box::new(err))
+    }
+}
+
 /// Everything about a command besides the command itself.
 #[derive(Debug, Clone)]
 pub struct CommandRequest {
@@ -96,28 +100,22 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
-pub struct Cases {
-    db: Db,
+pub struct Commands {
+    core: Arc<Core>,
     store: PersistedEventStore<Repo, FamilyCase>,
     /// A second handle on the same repository, for reading the events
     /// after a snapshot (the store above owns its own).
     repo: Repo,
-    services: CaseServices,
-    policy: std::sync::RwLock<Arc<VisitPolicy>>,
     locks: Vec<tokio::sync::Mutex<()>>,
-    wake: Arc<tokio::sync::Notify>,
 }
 
-impl Cases {
-    pub fn new(db: Db, services: CaseServices, policy: Arc<VisitPolicy>) -> Self {
-        let store = PersistedEventStore::new_event_store(Repo::new(&db));
+impl Commands {
+    pub fn new(core: Arc<Core>) -> Self {
+        let db = core.db();
         Self {
-            repo: Repo::new(&db),
-            db,
-            store,
-            services,
-            policy: std::sync::RwLock::new(policy),
-            wake: Arc::new(tokio::sync::Notify::new()),
+            store: PersistedEventStore::new_event_store(Repo::new(db)),
+            repo: Repo::new(db),
+            core,
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -127,34 +125,6 @@ impl Cases {
     fn lock_for(&self, family_id: Uuid) -> &tokio::sync::Mutex<()> {
         let stripe = (family_id.as_u128() % LOCK_STRIPES as u128) as usize;
         &self.locks[stripe]
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub fn services(&self) -> &CaseServices {
-        &self.services
-    }
-
-    /// The visit policy in force.
-    pub fn policy(&self) -> Arc<VisitPolicy> {
-        self.policy
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn set_policy(&self, policy: VisitPolicy) {
-        *self
-            .policy
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
-    }
-
-    /// Notified after every commit, to wake the projection worker.
-    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
-        self.wake.clone()
     }
 
     /// The aggregate context a command runs against. The case file row
@@ -168,7 +138,7 @@ impl Cases {
     ) -> Result<EventStoreAggregateContext<FamilyCase>, ExecError> {
         use cqrs_es::persist::PersistedEventRepository;
         let id = family_id.to_string();
-        let snapshot = match case_file::get(&self.db, family_id).await {
+        let snapshot = match store::case_files::get(self.core.db(), family_id).await {
             Ok(found) => found,
             Err(err) => {
                 tracing::warn!(error = %err, family.id = %family_id, "case file unreadable; folding the stream");
@@ -190,18 +160,12 @@ impl Cases {
             current_snapshot: None,
         };
         for event in newer {
-            let payload: nuanxin_domain::FamilyEvent =
-                serde_json::from_value(event.payload).map_err(|e| ExecError::Store(Box::new(e)))?;
+            let payload: FamilyEvent =
+                serde_json::from_value(event.payload).map_err(StoreError::from)?;
             context.current_sequence = event.sequence;
             context.aggregate.apply(payload);
         }
         Ok(context)
-    }
-
-    /// The family folded from its events: (version, case).
-    pub async fn fold(&self, family_id: Uuid) -> Result<(u64, FamilyCase), ExecError> {
-        let context = self.store.load_aggregate(&family_id.to_string()).await?;
-        Ok((context.current_sequence as u64, context.aggregate))
     }
 
     /// Records `command` for the family in `req`, exactly once.
@@ -228,7 +192,7 @@ impl Cases {
             }
             let sink = EventSink::default();
             aggregate
-                .handle(command.clone(), &self.services, &sink)
+                .handle(command.clone(), self.core.services(), &sink)
                 .await?;
             let state = aggregate.clone();
             let events = sink.collect().await;
@@ -238,7 +202,7 @@ impl Cases {
                 .ok_or(ExecError::Conflict)?;
             let metadata = EventMetadata {
                 recorded_by: req.recorder.clone(),
-                recorded_at: self.services.clock.now(),
+                recorded_at: self.core.services().clock.now(),
                 request_id: req.request_id.clone(),
                 idempotency_key: req.idempotency_key.clone(),
                 request_hash: req.request_hash.clone(),
@@ -246,8 +210,8 @@ impl Cases {
             match self.store.commit(events, context, metadata.to_map()).await {
                 Ok(committed) => {
                     let version = committed.last().map_or(current, |e| e.sequence as u64);
-                    self.wake.notify_one();
-                    self.project(req.family_id, version, state).await;
+                    self.core.wake().notify_one();
+                    read_models::write_one(&self.core, req.family_id, version, state).await;
                     return Ok(Outcome {
                         family_id: req.family_id,
                         version,
@@ -306,119 +270,29 @@ impl Cases {
         }
     }
 
-    /// Writes the family's read-model rows; a failure here loses nothing
-    /// (the event is committed) and is repaired by the projection worker.
-    async fn project(&self, family_id: Uuid, version: u64, state: FamilyCase) {
-        let policy = self.policy();
-        let Some(rows) = FamilyRows::build(family_id, version, state, &policy) else {
-            return;
-        };
-        if let Err(err) = writer::write(&self.db, &LIVE, &[rows], None, Mode::Guarded).await {
-            tracing::error!(error = %err, family.id = %family_id, "read model update failed; the worker will catch up");
-        }
-    }
-
     /// The first answer to this user's request with this idempotency key.
     async fn idempotent_replay(&self, req: &CommandRequest) -> Result<Option<Outcome>, ExecError> {
         let Some(key) = &req.idempotency_key else {
             return Ok(None);
         };
-        let user = req.recorder.id.to_string();
-        let row = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query(
-                    "SELECT aggregate_id, sequence, json_extract(payload, '$') AS payload, \
-                     json_extract(metadata, '$.request_hash') AS request_hash FROM events \
-                     WHERE json_extract(metadata, '$.recorded_by_id') = $1 \
-                     AND json_extract(metadata, '$.idempotency_key') = $2",
-                )
-                .bind(&user)
-                .bind(key)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| -> Result<_, sqlx::Error> {
-                    let payload: String = r.try_get("payload")?;
-                    Ok((
-                        r.try_get::<String, _>("aggregate_id")?,
-                        r.try_get::<i64, _>("sequence")?,
-                        serde_json::from_str::<serde_json::Value>(&payload)
-                            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                        r.try_get::<Option<String>, _>("request_hash")?,
-                    ))
-                })
-                .transpose()?
-            }
-            Db::Postgres(pool) => sqlx::query(
-                "SELECT aggregate_id, sequence, payload, metadata ->> 'request_hash' AS request_hash \
-                 FROM events WHERE metadata ? 'idempotency_key' \
-                 AND metadata ->> 'recorded_by_id' = $1 AND metadata ->> 'idempotency_key' = $2",
-            )
-            .bind(&user)
-            .bind(key)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok((
-                    r.try_get::<String, _>("aggregate_id")?,
-                    r.try_get::<i64, _>("sequence")?,
-                    r.try_get::<serde_json::Value, _>("payload")?,
-                    r.try_get::<Option<String>, _>("request_hash")?,
-                ))
-            })
-            .transpose()?,
-        };
-        let Some((aggregate_id, sequence, payload, hash)) = row else {
+        let Some(found) =
+            store::events::by_idempotency_key(self.core.db(), req.recorder.id, key).await?
+        else {
             return Ok(None);
         };
-        if hash != req.request_hash {
+        if found.request_hash != req.request_hash {
             return Err(ExecError::IdempotencyMismatch);
         }
-        let family_id = aggregate_id
+        let family_id = found
+            .aggregate_id
             .parse()
             .map_err(|e| ExecError::Store(Box::new(e)))?;
-        let event: nuanxin_domain::FamilyEvent =
-            serde_json::from_value(payload).map_err(|e| ExecError::Store(Box::new(e)))?;
+        let event: FamilyEvent = serde_json::from_value(found.payload).map_err(StoreError::from)?;
         Ok(Some(Outcome {
             family_id,
-            version: sequence as u64,
+            version: found.sequence as u64,
             action_id: event.action_id(),
             replayed: true,
         }))
     }
-
-    /// The case as the read model holds it, or — if the row is missing —
-    /// folded from the log and written back.
-    pub async fn load(&self, family_id: Uuid) -> Result<Option<StoredCase>, ExecError> {
-        if let Some(stored) = case_file::get(&self.db, family_id).await? {
-            return Ok(Some(stored));
-        }
-        let (version, state) = self.fold(family_id).await?;
-        if !state.registered {
-            return Ok(None);
-        }
-        self.project(family_id, version, state.clone()).await;
-        Ok(Some(StoredCase { version, state }))
-    }
-
-    /// The number of the last event in the log (0 when empty).
-    pub async fn head_position(&self) -> Result<i64, ExecError> {
-        let sql = "SELECT COALESCE(MAX(position), 0) FROM events";
-        let head: i64 = on_pool!(&self.db, pool => {
-            sqlx::query_scalar(sql).fetch_one(pool).await?
-        });
-        Ok(head)
-    }
-
-    /// Every event of one family, deserialized, with metadata.
-    pub async fn events(
-        &self,
-        family_id: Uuid,
-    ) -> Result<Vec<cqrs_es::EventEnvelope<FamilyCase>>, ExecError> {
-        Ok(self.store.load_events(&family_id.to_string()).await?)
-    }
-}
-
-/// Metadata maps of stored events, typed.
-pub fn metadata_of(map: &HashMap<String, String>) -> Option<EventMetadata> {
-    EventMetadata::from_map(map)
 }

@@ -17,13 +17,13 @@ use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::events::{ContactPerson, Member};
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
 use nuanxin_domain::*;
-use nuanxin_projections::{on_pool, Db};
+use nuanxin_infra::{on_pool, Db};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::audit;
-use crate::cases::ExecError;
+use nuanxin_infra::audit;
+use nuanxin_infra::ExecError;
 
 /// What to generate.
 #[derive(Debug, Clone)]

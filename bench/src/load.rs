@@ -1,4 +1,4 @@
-//! `nuanxin bench load`: Nuanxin's throughput and latency next to the
+//! `nuanxin-bench load`: Nuanxin's throughput and latency next to the
 //! physical limit of the same store, measured in one run.
 //!
 //! 1. Generates N synthetic families into an EMPTY scratch store
@@ -15,7 +15,7 @@
 //!    transactions into an events-shaped scratch table in the same database
 //!    (same columns, defaults and indexes as `events`), with the same C for
 //!    the same T, as pgbench would.
-//! 4. Times folding one family's aggregate (`Cases::fold`) at 10, 100 and
+//! 4. Times folding one family's aggregate (`Core::fold`) at 10, 100 and
 //!    1,000 events.
 //! 5. Writes `<out>/<store>-<timestamp>.{md,json}` and prints the table.
 
@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::generate::{self, Spec};
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use nuanxin_domain::events::{ContactPerson, Member};
@@ -31,9 +32,8 @@ use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::{
     Category, FamilyCommand, Phone, Role, Scope, SelfCare, Sex, Text, UserRole, VillageCode,
 };
-use nuanxin_infra::generate::{self, Spec};
+use nuanxin_infra::on_pool;
 use nuanxin_infra::{CommandRequest, Db, Settings};
-use nuanxin_projections::on_pool;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -41,7 +41,7 @@ use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
-use crate::app;
+use nuanxin_infra::Nuanxin;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ pub struct FoldPoint {
     pub events: u64,
     pub fold_median_ms: f64,
     pub fold_p95_ms: f64,
-    /// Median of a few `Cases::execute` (add note) at this length.
+    /// Median of a few `Commands::execute` (add note) at this length.
     pub command_median_ms: f64,
 }
 
@@ -225,17 +225,21 @@ fn proc_mib(pid: u32, field: &str) -> Option<f64> {
 
 // --------------------------------------------------------------- server
 
-/// A private copy of this executable to serve with: a `cargo build` while
-/// the benchmark runs replaces `target/release/nuanxin`, and the path of the
-/// running binary then names a deleted file. `/proc/self/exe` still reads.
+/// A private copy of the `nuanxin` binary built beside this one, to serve
+/// with: a `cargo build` while the benchmark runs would replace
+/// `target/release/nuanxin` under the running server.
 fn own_binary_copy() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("nuanxin-bench-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let copy = dir.join("nuanxin");
     if !copy.exists() {
-        std::fs::copy("/proc/self/exe", &copy)
-            .or_else(|_| std::fs::copy(std::env::current_exe()?, &copy))
-            .context("copying the nuanxin binary to serve with")?;
+        let server = std::env::current_exe()?.with_file_name("nuanxin");
+        std::fs::copy(&server, &copy).with_context(|| {
+            format!(
+                "copying {} to serve with (build it: cargo build --release --workspace)",
+                server.display()
+            )
+        })?;
     }
     Ok(copy)
 }
@@ -800,8 +804,8 @@ async fn fold_growth(
     settings: &Settings,
     today: NaiveDate,
 ) -> anyhow::Result<Vec<FoldPoint>> {
-    let db = app::open_store(settings).await?;
-    let cases = app::cases(db.clone(), settings);
+    let app = Nuanxin::open(settings).await?;
+    let db = app.db().clone();
     let family_id = Uuid::new_v4();
     let req = CommandRequest {
         family_id,
@@ -829,8 +833,8 @@ async fn fold_growth(
     };
     let registered_on = today.checked_sub_days(Days::new(400)).unwrap_or(today);
     let exec = |command: FamilyCommand| {
-        let (cases, req) = (&cases, &req);
-        async move { cases.execute(command, req).await }
+        let (app, req) = (&app, &req);
+        async move { app.commands.execute(command, req).await }
     };
     exec(FamilyCommand::RegisterFamily {
         action_id: Uuid::new_v4(),
@@ -865,12 +869,12 @@ async fn fold_growth(
             version = exec(note()?).await?.version;
         }
         for _ in 0..3 {
-            cases.fold(family_id).await?;
+            app.core.fold(family_id).await?;
         }
         let mut folds = Samples::default();
         for _ in 0..opts.fold_reps.max(1) {
             let t = Instant::now();
-            let (v, _) = cases.fold(family_id).await?;
+            let (v, _) = app.core.fold(family_id).await?;
             folds.ms.push(t.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(v == version, "fold read version {v}, expected {version}");
         }
@@ -903,7 +907,8 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
     if opts.server_bin.is_none() {
         own_binary_copy()?;
     }
-    let db = app::open_store(settings).await?;
+    let app = Nuanxin::open(settings).await?;
+    let db = app.db().clone();
     let existing: i64 = on_pool!(&db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
     });
@@ -924,8 +929,7 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
                 .await?
         ),
     };
-    let cases = app::cases(db.clone(), settings);
-    let today = cases.services().today();
+    let today = app.core.today();
 
     eprintln!("[1/4] generating {} families …", opts.families);
     let generated = generate::generate(
@@ -947,7 +951,9 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
         "  rebuilding the read models from {} events …",
         generated.events
     );
-    let rebuilt = cases.rebuild(&|_, _| {}).await.context("rebuilding")?;
+    let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
+        .await
+        .context("rebuilding")?;
     // The server scans today's alerts at start unless the day was scanned;
     // that scan is `bench alerts`' subject, not this one's.
     on_pool!(&db, pool => {
@@ -1074,7 +1080,7 @@ impl LoadReport {
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let mut out = format!(
-            "## `nuanxin bench load` — {store}, {families} families, {clients} clients, {secs} s\n\n\
+            "## `nuanxin-bench load` — {store}, {families} families, {clients} clients, {secs} s\n\n\
              Run {at}. Machine: {cpus} CPUs ({cpu}), {mem:.1} GiB RAM, Linux {kernel}, {ver}. \
              Server: {server}, pool of {conns} connections. Dataset: {events} events \
              (generated in {gen:.1} s, read models rebuilt in {reb:.1} s). \

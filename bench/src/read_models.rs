@@ -1,4 +1,4 @@
-//! `nuanxin bench read-models`: generate a synthetic county-to-province
+//! `nuanxin-bench read-models`: generate a synthetic county-to-province
 //! sized dataset straight into an empty store, rebuild the read models from
 //! it, and time the overdue-visit pages caseworkers and supervisors ask for.
 //! Figures go to stdout as a markdown table and JSON; `docs/performance.md`
@@ -8,14 +8,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::Days;
-use nuanxin_infra::generate::{self, Spec};
-use nuanxin_infra::Settings;
-use nuanxin_projections::on_pool;
-use nuanxin_projections::schedule::{self, DueQuery};
+use nuanxin_infra::{on_pool, store, Nuanxin, Settings};
+use nuanxin_projections::schedule::DueQuery;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app;
+use crate::generate::{self, Spec};
 
 #[derive(Debug, Serialize)]
 pub struct Latency {
@@ -49,12 +47,12 @@ async fn time_pages(db: &nuanxin_infra::Db, q: &DueQuery, runs: usize) -> anyhow
     let mut items = 0;
     // Warm the caches and prepared statements first.
     for _ in 0..10 {
-        schedule::due(db, q).await?;
+        store::schedule::due(db, q).await?;
     }
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        items = schedule::due(db, q).await?.len();
+        items = store::schedule::due(db, q).await?.len();
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     samples.sort_by(f64::total_cmp);
@@ -71,7 +69,8 @@ pub async fn read_models(
     seed: u64,
     runs: usize,
 ) -> anyhow::Result<ReadModelReport> {
-    let db = app::open_store(settings).await?;
+    let app = Nuanxin::open(settings).await?;
+    let db = app.db().clone();
     let existing: i64 = on_pool!(&db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
     });
@@ -79,8 +78,7 @@ pub async fn read_models(
         existing == 0,
         "the benchmark needs an empty store (this one holds {existing} events): point DATABASE_URL at a scratch database"
     );
-    let cases = app::cases(db.clone(), settings);
-    let today = cases.services().today();
+    let today = app.core.today();
     let spec = Spec {
         families,
         seed,
@@ -98,7 +96,9 @@ pub async fn read_models(
         "rebuilding the read models from {} events …",
         generated.events
     );
-    let rebuilt = cases.rebuild(&|_, _| {}).await.context("rebuilding")?;
+    let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
+        .await
+        .context("rebuilding")?;
     let (county_prefix, contact): (String, String) = on_pool!(&db, pool => {
         let county: String = sqlx::query_scalar(
             "SELECT substr(village_code, 1, 6) FROM case_files GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 1",

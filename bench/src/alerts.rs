@@ -20,15 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::generate::{self, Spec};
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use nuanxin_infra::alerts::{self, ScanMode};
-use nuanxin_infra::generate::{self, Spec};
+use nuanxin_infra::on_pool;
 use nuanxin_infra::Settings;
-use nuanxin_projections::on_pool;
 use serde::Serialize;
 
-use crate::app;
+use nuanxin_infra::Nuanxin;
 
 #[derive(Debug, Serialize)]
 pub struct AlertScanReport {
@@ -126,12 +126,12 @@ pub async fn alerts(
     reuse: bool,
     day: ScanDay,
 ) -> anyhow::Result<AlertScanReport> {
-    let db = app::open_store(settings).await?;
+    let app = Nuanxin::open(settings).await?;
+    let db = app.db().clone();
     let existing: i64 = on_pool!(&db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
     });
-    let cases = app::cases(db.clone(), settings);
-    let today = cases.services().today();
+    let today = app.core.today();
     let (mut generate_seconds, mut rebuild_seconds) = (None, None);
     if reuse {
         anyhow::ensure!(existing > 0, "--reuse needs a store generated before");
@@ -141,7 +141,7 @@ pub async fn alerts(
                 sqlx::query(&format!("DELETE FROM {table}")).execute(pool).await?;
             }
         });
-        cases
+        app.projector
             .catch_up()
             .await
             .context("catching up the read models")?;
@@ -168,7 +168,9 @@ pub async fn alerts(
         .context("generating")?;
         generate_seconds = Some(generated.seconds);
         eprintln!("rebuilding the read models …");
-        let rebuilt = cases.rebuild(&|_, _| {}).await.context("rebuilding")?;
+        let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
+            .await
+            .context("rebuilding")?;
         rebuild_seconds = Some(rebuilt.seconds);
     }
     let total: i64 = on_pool!(&db, pool => {
@@ -199,7 +201,7 @@ pub async fn alerts(
         }
     });
     let started = Instant::now();
-    let report = alerts::run_scan(&cases, on, ScanMode::Always)
+    let report = alerts::run_scan(&app.core, &app.projector, on, "", ScanMode::Always)
         .await
         .context("scanning")?
         .unwrap_or_default();

@@ -1,0 +1,313 @@
+//! `case_files`: one row per family — the folded case (`state`, JSON) at
+//! its `version`, plus the columns the case list and the coverage gaps
+//! filter on. On PostgreSQL `state` is lz4-compressed `json` (bound as text
+//! with a cast), on SQLite text (decisions.md, record 14).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_projections::case_file::{CaseListFilter, CaseSummary, StoredCase};
+use nuanxin_projections::rows::FamilyRows;
+use nuanxin_projections::schedule::CoverageGap;
+use uuid::Uuid;
+
+use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
+use crate::{on_pool, on_tx};
+
+const COLUMNS: &str =
+    "family_id, version, village_code, status, village_contact_name, township_contact_name, state";
+
+/// How a bound text parameter becomes the `state` column.
+fn state_cast(tx: &Tx) -> &'static str {
+    match tx {
+        Tx::Postgres(_) => "::json",
+        Tx::Sqlite(_) => "",
+    }
+}
+
+fn state_text(state: &FamilyCase) -> String {
+    serde_json::to_string(state).unwrap_or_else(|_| "{}".into())
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    family_id: String,
+    version: i64,
+    #[sqlx(json)]
+    state: FamilyCase,
+}
+
+impl StateRow {
+    fn stored(self) -> StoredCase {
+        StoredCase {
+            version: self.version as u64,
+            state: self.state,
+        }
+    }
+}
+
+/// The stored case of `family_id`, if the read model has it.
+pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
+    let sql = "SELECT family_id, version, state FROM case_files WHERE family_id = $1";
+    let row: Option<StateRow> = on_pool!(db, pool => {
+        sqlx::query_as(sql).bind(family_id.to_string()).fetch_optional(pool).await?
+    });
+    Ok(row.map(StateRow::stored))
+}
+
+/// The next `limit` stored cases after family `after` (by id).
+pub async fn page(
+    db: &Db,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(Uuid, StoredCase)>, sqlx::Error> {
+    let sql = "SELECT family_id, version, state FROM case_files WHERE family_id > $1 \
+               ORDER BY family_id LIMIT $2";
+    let rows: Vec<StateRow> = on_pool!(db, pool => {
+        sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?
+    });
+    rows.into_iter()
+        .map(|r| Ok((uuid(&r.family_id, "case_files.family_id")?, r.stored())))
+        .collect()
+}
+
+/// Stored versions of the given families.
+pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if families.is_empty() {
+        return Ok(HashMap::new());
+    }
+    on_pool!(db, pool, DB => {
+        let mut qb: sqlx::QueryBuilder<'_, DB> =
+            sqlx::QueryBuilder::new("SELECT family_id, version FROM case_files WHERE family_id IN (");
+        let mut sep = qb.separated(", ");
+        for f in families {
+            sep.push_bind(f.to_string());
+        }
+        qb.push(")");
+        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(pool).await?;
+        Ok(rows.into_iter().collect())
+    })
+}
+
+/// Writes one family's row. `guarded`: only over an older version (writers
+/// that arrive out of order never regress a row). Returns whether it wrote.
+pub async fn upsert(
+    tx: &mut Tx,
+    t: &ReadModelTables,
+    f: &FamilyRows,
+    guarded: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {cf} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7{cast}) \
+         ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
+         village_code = excluded.village_code, status = excluded.status, \
+         village_contact_name = excluded.village_contact_name, \
+         township_contact_name = excluded.township_contact_name, state = excluded.state{guard}",
+        cf = t.case_files,
+        cast = state_cast(tx),
+        guard = if guarded {
+            format!(" WHERE {}.version < excluded.version", t.case_files)
+        } else {
+            String::new()
+        }
+    );
+    let done = on_tx!(tx, conn => {
+        sqlx::query(&sql)
+            .bind(f.family_id.to_string())
+            .bind(f.version as i64)
+            .bind(&f.village_code)
+            .bind(f.status)
+            .bind(&f.village_contact_name)
+            .bind(&f.township_contact_name)
+            .bind(state_text(&f.state))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(done > 0)
+}
+
+/// Plain multi-row inserts into an empty generation (a rebuild).
+pub async fn insert_fresh(
+    tx: &mut Tx,
+    t: &ReadModelTables,
+    families: &[FamilyRows],
+) -> Result<(), sqlx::Error> {
+    let cast = state_cast(tx);
+    for chunk in families.chunks(ROWS_PER_INSERT) {
+        on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> =
+                sqlx::QueryBuilder::new(format!("INSERT INTO {} ({COLUMNS}) ", t.case_files));
+            qb.push_values(chunk, |mut b, f| {
+                b.push_bind(f.family_id.to_string())
+                    .push_bind(f.version as i64)
+                    .push_bind(f.village_code.clone())
+                    .push_bind(f.status)
+                    .push_bind(f.village_contact_name.clone())
+                    .push_bind(f.township_contact_name.clone())
+                    .push_bind(state_text(&f.state))
+                    .push_unseparated(cast);
+            });
+            qb.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    family_id: String,
+    version: i64,
+    village_code: String,
+    status: String,
+    key_person: bool,
+    village_contact_name: Option<String>,
+    township_contact_name: Option<String>,
+    village_due_on: Option<NaiveDate>,
+    township_due_on: Option<NaiveDate>,
+}
+
+impl TryFrom<SummaryRow> for CaseSummary {
+    type Error = sqlx::Error;
+
+    fn try_from(r: SummaryRow) -> Result<Self, sqlx::Error> {
+        Ok(CaseSummary {
+            id: uuid(&r.family_id, "case_files.family_id")?,
+            version: r.version as u64,
+            village_code: r.village_code,
+            status: r.status,
+            key_person: r.key_person,
+            village_contact_name: r.village_contact_name,
+            township_contact_name: r.township_contact_name,
+            village_next_due_on: r.village_due_on,
+            township_next_due_on: r.township_due_on,
+        })
+    }
+}
+
+/// One page of the case list, ordered by family id. Key status and due
+/// dates are those of day `on` (joined from the key periods and schedule
+/// rows valid that day).
+pub async fn list(
+    db: &Db,
+    filter: &CaseListFilter,
+    on: NaiveDate,
+) -> Result<Vec<CaseSummary>, sqlx::Error> {
+    let mut sql = format!(
+        "SELECT cf.family_id, cf.version, cf.village_code, cf.status, cf.village_contact_name, \
+         cf.township_contact_name, COALESCE(kp.key_person, FALSE) AS key_person, \
+         sv.due_on AS village_due_on, st.due_on AS township_due_on \
+         FROM {cf} cf \
+         LEFT JOIN {kp} kp ON kp.family_id = cf.family_id AND kp.valid_from <= $1 AND kp.valid_to > $1 \
+         LEFT JOIN {vs} sv ON sv.family_id = cf.family_id AND sv.role = 'village' \
+           AND sv.valid_from <= $1 AND sv.valid_to > $1 \
+         LEFT JOIN {vs} st ON st.family_id = cf.family_id AND st.role = 'township' \
+           AND st.valid_from <= $1 AND st.valid_to > $1 \
+         WHERE 1 = 1",
+        cf = LIVE.case_files,
+        kp = LIVE.key_periods,
+        vs = LIVE.schedule
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let prefix = &filter.village_code_prefix;
+    if !prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(
+            " AND cf.village_code >= {a} AND cf.village_code < {b}"
+        ));
+    }
+    if filter.status.is_some() {
+        sql.push_str(&format!(" AND cf.status = {}", next()));
+    }
+    if filter.key_person.is_some() {
+        sql.push_str(&format!(" AND COALESCE(kp.key_person, FALSE) = {}", next()));
+    }
+    if filter.after.is_some() {
+        sql.push_str(&format!(" AND cf.family_id > {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY cf.family_id LIMIT {}", next()));
+    let rows: Vec<SummaryRow> = on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(on);
+        if !prefix.is_empty() {
+            q = q.bind(prefix.clone()).bind(prefix_upper(prefix));
+        }
+        if let Some(s) = &filter.status {
+            q = q.bind(s.clone());
+        }
+        if let Some(k) = filter.key_person {
+            q = q.bind(k);
+        }
+        if let Some(a) = filter.after {
+            q = q.bind(a.to_string());
+        }
+        q.bind(i64::from(filter.limit)).fetch_all(pool).await?
+    });
+    rows.into_iter().map(CaseSummary::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct GapRow {
+    family_id: String,
+    village_code: String,
+    village_contact_name: Option<String>,
+    township_contact_name: Option<String>,
+}
+
+/// One page of open families missing a contact for a role, by family id
+/// (served by the partial index `case_files_gaps`).
+pub async fn coverage_gaps(
+    db: &Db,
+    prefix: &str,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<CoverageGap>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT family_id, village_code, village_contact_name, township_contact_name FROM case_files \
+         WHERE status = 'open' AND (village_contact_name IS NULL OR township_contact_name IS NULL)",
+    );
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(" AND village_code >= {a} AND village_code < {b}"));
+    }
+    if after.is_some() {
+        sql.push_str(&format!(" AND family_id > {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY family_id LIMIT {}", next()));
+    let rows: Vec<GapRow> = on_pool!(db, pool => {
+        let mut query = sqlx::query_as(&sql);
+        if !prefix.is_empty() {
+            query = query.bind(prefix.to_owned()).bind(prefix_upper(prefix));
+        }
+        if let Some(a) = after {
+            query = query.bind(a.to_string());
+        }
+        query.bind(i64::from(limit)).fetch_all(pool).await?
+    });
+    rows.into_iter()
+        .map(|r| {
+            let missing = [
+                ("village", r.village_contact_name.is_none()),
+                ("township", r.township_contact_name.is_none()),
+            ];
+            Ok(CoverageGap {
+                family_id: uuid(&r.family_id, "case_files.family_id")?,
+                village_code: r.village_code,
+                missing_roles: missing
+                    .iter()
+                    .filter(|(_, gap)| *gap)
+                    .map(|(role, _)| (*role).to_owned())
+                    .collect(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,339 @@
+//! The `events` table: the log. Events are appended through cqrs-es's
+//! repositories (`crate::repo::Repo`, which seals the hash chain); this
+//! module holds every other statement that reads the log.
+
+use cqrs_es::Aggregate;
+use futures::TryStreamExt;
+use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_domain::FamilyEvent;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::checkpoints::Checkpoint;
+use super::Db;
+use crate::on_pool;
+
+/// One row of the event log, as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    #[sqlx(try_from = "i64")]
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: String,
+    #[sqlx(json)]
+    pub payload: Value,
+    #[sqlx(json)]
+    pub metadata: Value,
+}
+
+impl StoredEvent {
+    pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+const COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// The number of the last event in the log (0 when empty).
+pub async fn head_position(db: &Db) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COALESCE(MAX(position), 0) FROM events";
+    on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
+}
+
+/// Every stored event of one family, in order.
+pub async fn of_family(db: &Db, family_id: Uuid) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         ORDER BY sequence"
+    );
+    on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(FamilyCase::TYPE)
+            .bind(family_id.to_string())
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// Feeds every stored event (of one family, or of the whole log) to `take`
+/// in stream order, without holding the log in memory. Returns the count.
+pub async fn for_each(
+    db: &Db,
+    family: Option<Uuid>,
+    mut take: impl FnMut(StoredEvent),
+) -> Result<u64, sqlx::Error> {
+    let sql = match family {
+        Some(_) => format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             ORDER BY sequence"
+        ),
+        None => {
+            format!("SELECT {COLUMNS} FROM events ORDER BY aggregate_type, aggregate_id, sequence")
+        }
+    };
+    let mut seen = 0u64;
+    on_pool!(db, pool => {
+        let mut query = sqlx::query_as::<_, StoredEvent>(&sql);
+        if let Some(id) = family {
+            query = query.bind(FamilyCase::TYPE).bind(id.to_string());
+        }
+        let mut rows = query.fetch(pool);
+        while let Some(event) = rows.try_next().await? {
+            seen += 1;
+            take(event);
+        }
+    });
+    Ok(seen)
+}
+
+/// The `hash` in the metadata of one stored event: `None` when there is no
+/// such event, `Some(None)` when it has no hash.
+pub async fn stored_hash(
+    db: &Db,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let sql = match db {
+        Db::Sqlite(_) => {
+            "SELECT json_extract(metadata, '$.hash') FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+        }
+        Db::Postgres(_) => {
+            "SELECT metadata ->> 'hash' FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+        }
+    };
+    on_pool!(db, pool => {
+        sqlx::query_scalar::<_, Option<String>>(sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// The event a user appended with an idempotency key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyedEvent {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    #[sqlx(json)]
+    pub payload: Value,
+    pub request_hash: Option<String>,
+}
+
+/// The event `user` appended with idempotency `key`, if any (served by the
+/// unique expression index `events_idempotency`).
+pub async fn by_idempotency_key(
+    db: &Db,
+    user: Uuid,
+    key: &str,
+) -> Result<Option<KeyedEvent>, sqlx::Error> {
+    let sql = match db {
+        Db::Sqlite(_) => {
+            "SELECT aggregate_id, sequence, payload, \
+             json_extract(metadata, '$.request_hash') AS request_hash FROM events \
+             WHERE json_extract(metadata, '$.recorded_by_id') = $1 \
+             AND json_extract(metadata, '$.idempotency_key') = $2"
+        }
+        Db::Postgres(_) => {
+            "SELECT aggregate_id, sequence, payload, metadata ->> 'request_hash' AS request_hash \
+             FROM events WHERE metadata ? 'idempotency_key' \
+             AND metadata ->> 'recorded_by_id' = $1 AND metadata ->> 'idempotency_key' = $2"
+        }
+    };
+    on_pool!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(user.to_string())
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// One event's place in the log, for the projection worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Placed {
+    pub tx_id: i64,
+    pub position: i64,
+    pub aggregate_id: String,
+    pub sequence: i64,
+}
+
+impl Placed {
+    pub fn at(&self) -> Checkpoint {
+        Checkpoint {
+            tx_id: self.tx_id,
+            position: self.position,
+        }
+    }
+}
+
+/// Up to `limit` events after `from` that can no longer be overtaken: on
+/// PostgreSQL only events of transactions older than the oldest one still
+/// running, in (tx_id, position) order (positions are taken at insert but
+/// become visible at commit); on SQLite, with its one writer, by position.
+pub async fn after(db: &Db, from: Checkpoint, limit: i64) -> Result<Vec<Placed>, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT tx_id, position, aggregate_id, sequence FROM events \
+                 WHERE (tx_id, position) > ($1, $2) \
+                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_id, position LIMIT $3",
+            )
+            .bind(from.tx_id)
+            .bind(from.position)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT 0 AS tx_id, position, aggregate_id, sequence FROM events \
+                 WHERE position > $1 ORDER BY position LIMIT $2",
+            )
+            .bind(from.position)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
+/// How many events lie after `cp`.
+pub async fn count_after(db: &Db, cp: Checkpoint) -> Result<i64, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE (tx_id, position) > ($1, $2)")
+                .bind(cp.tx_id)
+                .bind(cp.position)
+                .fetch_one(pool)
+                .await
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position > $1")
+                .bind(cp.position)
+                .fetch_one(pool)
+                .await
+        }
+    }
+}
+
+/// A fixed set of events to replay, and where it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySet {
+    /// The checkpoint that covers exactly this set.
+    pub end: Checkpoint,
+    /// How many events it holds.
+    pub events: i64,
+    /// The bound the pages filter on (SQLite: a position; PostgreSQL: a
+    /// transaction id, exclusive).
+    bound: i64,
+}
+
+/// Fixes the set of events a rebuild replays, without holding a snapshot
+/// open: on SQLite every event up to the head position; on PostgreSQL
+/// every event of a transaction older than the oldest one running now
+/// (after waiting, up to 30 s, until every transaction that wrote an event
+/// so far has finished). Both sets never change, so they can be read in
+/// keyset pages.
+pub async fn replay_set(db: &Db) -> Result<ReplaySet, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => {
+            // Fresh statistics, or after a bulk load the planner may sort
+            // the whole log for every page instead of walking the key.
+            sqlx::query("ANALYZE events").execute(pool).await?;
+            let waiting = std::time::Instant::now();
+            loop {
+                let (xmin, newest): (i64, i64) = sqlx::query_as(
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                     COALESCE((SELECT MAX(tx_id) FROM events), 0)",
+                )
+                .fetch_one(pool)
+                .await?;
+                if xmin > newest || waiting.elapsed() > std::time::Duration::from_secs(30) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let (xmin, events): (i64, i64) = sqlx::query_as(
+                "SELECT x, (SELECT COUNT(*) FROM events WHERE tx_id < x) \
+                 FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x) s",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(ReplaySet {
+                end: Checkpoint {
+                    tx_id: xmin - 1,
+                    position: i64::MAX,
+                },
+                events,
+                bound: xmin,
+            })
+        }
+        Db::Sqlite(pool) => {
+            let (head, events): (i64, i64) =
+                sqlx::query_as("SELECT COALESCE(MAX(position), 0), COUNT(*) FROM events")
+                    .fetch_one(pool)
+                    .await?;
+            Ok(ReplaySet {
+                end: Checkpoint {
+                    tx_id: 0,
+                    position: head,
+                },
+                events,
+                bound: head,
+            })
+        }
+    }
+}
+
+/// One family of a replay page: its events in sequence order.
+#[derive(Debug, sqlx::FromRow)]
+pub struct FamilyStream {
+    pub aggregate_id: String,
+    pub version: i64,
+    #[sqlx(json)]
+    pub events: Vec<FamilyEvent>,
+}
+
+/// The next `limit` families of `set` after `after` (by id), each as one
+/// row with its events aggregated in SQL: rows cross from the SQLite worker
+/// thread one at a time, so a row per event would cost a thread wake-up per
+/// event.
+pub async fn replay_page(
+    db: &Db,
+    set: &ReplaySet,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<FamilyStream>, sqlx::Error> {
+    let sql = match db {
+        Db::Postgres(_) => {
+            "SELECT aggregate_id, MAX(sequence) AS version, \
+             json_agg(payload ORDER BY sequence) AS events \
+             FROM events WHERE aggregate_type = $1 AND tx_id < $2 AND aggregate_id > $3 \
+             GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4"
+        }
+        Db::Sqlite(_) => {
+            "SELECT aggregate_id, MAX(sequence) AS version, \
+             json_group_array(json(payload) ORDER BY sequence) AS events \
+             FROM events WHERE aggregate_type = $1 AND position <= $2 AND aggregate_id > $3 \
+             GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4"
+        }
+    };
+    on_pool!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(FamilyCase::TYPE)
+            .bind(set.bound)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })
+}

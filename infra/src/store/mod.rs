@@ -1,0 +1,374 @@
+//! The store: one home for the database. The connection ([`Db`], opened
+//! from a [`DatabaseUrl`]), our migrations (`migrations/{sqlite,postgres}`,
+//! applied by [`Db::migrate`]), transactions ([`Tx`]), and — one module per
+//! table or group of tables — every SQL statement the code sends:
+//!
+//! | module | tables |
+//! | --- | --- |
+//! | [`events`] | `events` (the log; appends go through cqrs-es, see `crate::repo`) |
+//! | [`case_files`] | `case_files` |
+//! | [`schedule`] | `family_key_periods`, `visit_schedule` |
+//! | [`checkpoints`] | `projection_checkpoints`, `policy_state` |
+//! | [`access_log`] | `access_log` |
+//! | [`users`] | `users` |
+//! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
+//! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
+//!
+//! SQL that is the same on both stores is written once: [`on_pool!`] and
+//! [`on_tx!`] compile one body for each driver. Rows come back as named
+//! structs (`sqlx::FromRow`). Where the dialects differ (JSON operators,
+//! transaction ids) a function says so with a `match` on the store.
+
+pub mod access_log;
+pub mod alerts;
+pub mod case_files;
+pub mod checkpoints;
+pub mod events;
+pub mod fresh;
+pub mod schedule;
+pub mod users;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
+
+/// Statements slower than this are logged (SQL text only, never values).
+const SLOW_STATEMENT: Duration = Duration::from_secs(5);
+
+/// Where the events live: parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    /// Never prints a PostgreSQL password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(_) => f.write_str("postgres://…"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub const DEFAULT: &'static str = "sqlite://nuanxin.db";
+
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            anyhow::ensure!(
+                !path.is_empty(),
+                "DATABASE_URL: sqlite:// needs a file path"
+            );
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A pool on one of the two stores.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool `db` holds. The body is
+/// compiled once per backend, so it may use any type both drivers encode;
+/// `$dbty` names the backend (`sqlx::Sqlite` / `sqlx::Postgres`) for
+/// `QueryBuilder`s. Keep bodies to a statement or two.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident, $dbty:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Db::Postgres($pool) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// An open transaction on one of the two stores.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs the same body on whichever connection the transaction `$tx`
+/// (a `&mut Tx`) holds; `$conn` is that connection (`&mut *$conn` is an
+/// executor). Like [`on_pool!`], keep bodies to a statement or two.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident, $dbty:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Sqlite;
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                #[allow(dead_code)]
+                type $dbty = sqlx::Postgres;
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+    ($tx:expr, $conn:ident => $body:expr) => {
+        $crate::on_tx!($tx, $conn, _Db => $body)
+    };
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+
+    /// PostgreSQL only: this transaction's commit does not wait for the
+    /// disk. For rows that are rewritten from the log after a crash (read
+    /// models), never for events or records.
+    pub async fn without_waiting_for_disk(&mut self) -> Result<(), sqlx::Error> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs each statement in order (DDL, mostly).
+    pub async fn execute_all(&mut self, statements: &[String]) -> Result<(), sqlx::Error> {
+        for s in statements {
+            on_tx!(self, conn => sqlx::query(s).execute(&mut *conn).await.map(|_| ()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Opens the store. SQLite: the file is created if missing, in WAL mode
+    /// with `synchronous=FULL` so a commit is on disk before it returns.
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let options = SqliteConnectOptions::from_str("sqlite://")?
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    // Reads through a memory map, and a larger page cache:
+                    // replaying the log in family order reads the events
+                    // table out of row order, which through read() calls is
+                    // several times slower (decisions.md, record 15).
+                    .pragma("mmap_size", "8589934592")
+                    .pragma("cache_size", "-32768")
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("opening SQLite database {}", path.display()))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Opens the store and applies our migrations.
+    pub async fn open(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
+        let db = Self::connect(url, max_connections).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies our migrations (idempotent): the same at start and with
+    /// `nuanxin migrate`. Migrations are only ever appended to.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("./src/store/migrations/sqlite")
+                .run(pool)
+                .await
+                .context("migrating the SQLite store")?,
+            Db::Postgres(pool) => sqlx::migrate!("./src/store/migrations/postgres")
+                .run(pool)
+                .await
+                .context("migrating the PostgreSQL store")?,
+        }
+        Ok(())
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A one-connection pool for bulk writes of disposable rows (a rebuild's
+    /// fresh tables): commits there do not wait for the disk. Nothing that
+    /// must survive a crash may be written through it; the rebuild's swap
+    /// goes through the normal pool.
+    pub async fn bulk_writer(&self) -> anyhow::Result<Db> {
+        match self {
+            Db::Sqlite(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .synchronous(SqliteSynchronous::Off);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .context("opening a bulk-write connection")?;
+                Ok(Db::Sqlite(pool))
+            }
+            Db::Postgres(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .context("opening a bulk-write connection")?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Whether the store answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The names of one generation of read-model tables: the live ones, or the
+/// fresh ones a rebuild fills before swapping them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadModelTables {
+    pub case_files: &'static str,
+    pub key_periods: &'static str,
+    pub schedule: &'static str,
+}
+
+impl ReadModelTables {
+    /// Every table of the generation.
+    pub fn all(&self) -> [&'static str; 3] {
+        [self.case_files, self.key_periods, self.schedule]
+    }
+}
+
+pub const LIVE: ReadModelTables = ReadModelTables {
+    case_files: "case_files",
+    key_periods: "family_key_periods",
+    schedule: "visit_schedule",
+};
+
+pub const REBUILD: ReadModelTables = ReadModelTables {
+    case_files: "rebuild_case_files",
+    key_periods: "rebuild_family_key_periods",
+    schedule: "rebuild_visit_schedule",
+};
+
+/// Rows per multi-row INSERT (12 columns × 800 stays under SQLite's limit of
+/// 32,766 bound parameters).
+pub(crate) const ROWS_PER_INSERT: usize = 800;
+
+/// SQLite extended codes for a PRIMARY KEY or UNIQUE violation.
+const SQLITE_CONSTRAINT_CODES: [&str; 2] = ["1555", "2067"];
+
+/// Whether `err` is a uniqueness violation in the database (any store).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c == "23505" || SQLITE_CONSTRAINT_CODES.contains(&c.as_ref())),
+        _ => false,
+    }
+}
+
+/// `s` as a UUID, or a decode error naming the column.
+pub(crate) fn uuid(s: &str, column: &'static str) -> Result<uuid::Uuid, sqlx::Error> {
+    s.parse()
+        .map_err(|_| sqlx::Error::Decode(format!("{column} is not a UUID").into()))
+}
+
+/// The exclusive upper bound of codes starting with `prefix` ('~' sorts
+/// after every digit, in SQLite and in PostgreSQL's "C" collation): a
+/// prefix test as an index range, `code >= prefix AND code < upper`.
+pub fn prefix_upper(prefix: &str) -> String {
+    format!("{prefix}~")
+}

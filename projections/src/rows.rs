@@ -1,0 +1,59 @@
+//! Everything one family contributes to the read models, computed from its
+//! folded case: the case-file row, its key-person periods and its visit
+//! schedule. Writing them is the store's job (`nuanxin_infra::read_models`).
+
+use nuanxin_domain::aggregate::{CaseStatus, FamilyCase};
+use nuanxin_domain::policy::VisitPolicy;
+use nuanxin_domain::Role;
+use uuid::Uuid;
+
+use crate::schedule::{key_periods, schedule_rows, KeyPeriod, ScheduleRow};
+
+/// A family's read-model rows at one version of its case.
+#[derive(Debug, Clone)]
+pub struct FamilyRows {
+    pub family_id: Uuid,
+    pub version: u64,
+    pub village_code: String,
+    pub status: &'static str,
+    pub village_contact_name: Option<String>,
+    pub township_contact_name: Option<String>,
+    pub state: FamilyCase,
+    pub key_periods: Vec<KeyPeriod>,
+    pub schedule: Vec<ScheduleRow>,
+}
+
+impl FamilyRows {
+    /// The rows of `case` at `version`; `None` if it is not registered.
+    pub fn build(
+        family_id: Uuid,
+        version: u64,
+        case: FamilyCase,
+        policy: &VisitPolicy,
+    ) -> Option<Self> {
+        if !case.registered {
+            return None;
+        }
+        let periods = key_periods(&case, policy);
+        let schedule = schedule_rows(&case, &periods, policy);
+        let contact = |role| case.contacts.get(role).map(|c| c.person.name.clone());
+        Some(Self {
+            family_id,
+            version,
+            village_code: case
+                .village_code
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            status: match case.status {
+                CaseStatus::Open => "open",
+                CaseStatus::Closed => "closed",
+            },
+            village_contact_name: contact(Role::Village),
+            township_contact_name: contact(Role::Township),
+            key_periods: periods,
+            schedule,
+            state: case,
+        })
+    }
+}

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::generate::{self, Spec};
+use crate::generate;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use nuanxin_infra::alerts::{self, ScanMode};
@@ -128,9 +128,7 @@ pub async fn alerts(
 ) -> anyhow::Result<AlertScanReport> {
     let app = Nuanxin::open(settings).await?;
     let db = app.db().clone();
-    let existing: i64 = on_pool!(&db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
-    });
+    let existing = generate::event_count(&db).await?;
     let today = app.core.today();
     let (mut generate_seconds, mut rebuild_seconds) = (None, None);
     if reuse {
@@ -146,31 +144,8 @@ pub async fn alerts(
             .await
             .context("catching up the read models")?;
     } else {
-        anyhow::ensure!(
-            existing == 0,
-            "the benchmark needs an empty store (this one holds {existing} events): point DATABASE_URL at a scratch database, or pass --reuse"
-        );
-        eprintln!("generating {families} families …");
-        let generated = generate::generate(
-            &db,
-            &Spec {
-                families,
-                seed,
-                today,
-            },
-            &|done, total| {
-                if done % 10_000 == 0 || done == total {
-                    eprintln!("  {done}/{total}");
-                }
-            },
-        )
-        .await
-        .context("generating")?;
+        let (generated, rebuilt) = generate::fill(&app, families, seed).await?;
         generate_seconds = Some(generated.seconds);
-        eprintln!("rebuilding the read models …");
-        let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
-            .await
-            .context("rebuilding")?;
         rebuild_seconds = Some(rebuilt.seconds);
     }
     let total: i64 = on_pool!(&db, pool => {

@@ -22,8 +22,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use anyhow::Context;
 use nuanxin_infra::audit;
-use nuanxin_infra::ExecError;
+use nuanxin_infra::rebuild::{self, RebuildReport};
+use nuanxin_infra::{ExecError, Nuanxin};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -284,4 +286,46 @@ async fn insert(db: &Db, events: &[SerializedEvent]) -> Result<(), sqlx::Error> 
         }
         tx.commit().await
     })
+}
+
+/// How many events the store holds.
+pub async fn event_count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await)
+}
+
+/// Generates `families` families (with `seed`, dated up to today) into the
+/// EMPTY store of `app` and rebuilds the read models from them, printing
+/// progress on stderr.
+pub async fn fill(
+    app: &Nuanxin,
+    families: usize,
+    seed: u64,
+) -> anyhow::Result<(Generated, RebuildReport)> {
+    let existing = event_count(app.db()).await?;
+    anyhow::ensure!(
+        existing == 0,
+        "the benchmark needs an empty store (this one holds {existing} events): \
+         point DATABASE_URL at a scratch database"
+    );
+    eprintln!("generating {families} families …");
+    let spec = Spec {
+        families,
+        seed,
+        today: app.core.today(),
+    };
+    let generated = generate(app.db(), &spec, &|done, total| {
+        if done % 10_000 == 0 || done == total {
+            eprintln!("  {done}/{total}");
+        }
+    })
+    .await
+    .context("generating")?;
+    eprintln!(
+        "rebuilding the read models from {} events …",
+        generated.events
+    );
+    let rebuilt = rebuild::rebuild(&app.core, &|_, _| {})
+        .await
+        .context("rebuilding")?;
+    Ok((generated, rebuilt))
 }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::generate::{self, Spec};
+use crate::generate;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use nuanxin_domain::events::{ContactPerson, Member};
@@ -909,13 +909,6 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
     }
     let app = Nuanxin::open(settings).await?;
     let db = app.db().clone();
-    let existing: i64 = on_pool!(&db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
-    });
-    anyhow::ensure!(
-        existing == 0,
-        "the benchmark needs an empty store (this one holds {existing} events): point DATABASE_URL at a scratch database"
-    );
     let store_version: String = match &db {
         Db::Postgres(pool) => {
             sqlx::query_scalar("SHOW server_version")
@@ -932,28 +925,7 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
     let today = app.core.today();
 
     eprintln!("[1/4] generating {} families …", opts.families);
-    let generated = generate::generate(
-        &db,
-        &Spec {
-            families: opts.families,
-            seed: opts.seed,
-            today,
-        },
-        &|done, total| {
-            if done % 10_000 == 0 || done == total {
-                eprintln!("  {done}/{total}");
-            }
-        },
-    )
-    .await
-    .context("generating")?;
-    eprintln!(
-        "  rebuilding the read models from {} events …",
-        generated.events
-    );
-    let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
-        .await
-        .context("rebuilding")?;
+    let (generated, rebuilt) = generate::fill(&app, opts.families, opts.seed).await?;
     // The server scans today's alerts at start unless the day was scanned;
     // that scan is `bench alerts`' subject, not this one's.
     on_pool!(&db, pool => {

@@ -6,14 +6,13 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::Days;
 use nuanxin_infra::{on_pool, store, Nuanxin, Settings};
 use nuanxin_projections::schedule::DueQuery;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::generate::{self, Spec};
+use crate::generate;
 
 #[derive(Debug, Serialize)]
 pub struct Latency {
@@ -71,34 +70,8 @@ pub async fn read_models(
 ) -> anyhow::Result<ReadModelReport> {
     let app = Nuanxin::open(settings).await?;
     let db = app.db().clone();
-    let existing: i64 = on_pool!(&db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await?
-    });
-    anyhow::ensure!(
-        existing == 0,
-        "the benchmark needs an empty store (this one holds {existing} events): point DATABASE_URL at a scratch database"
-    );
     let today = app.core.today();
-    let spec = Spec {
-        families,
-        seed,
-        today,
-    };
-    eprintln!("generating {families} families …");
-    let generated = generate::generate(&db, &spec, &|done, total| {
-        if done % 10_000 == 0 || done == total {
-            eprintln!("  {done}/{total}");
-        }
-    })
-    .await
-    .context("generating")?;
-    eprintln!(
-        "rebuilding the read models from {} events …",
-        generated.events
-    );
-    let rebuilt = nuanxin_infra::rebuild::rebuild(&app.core, &|_, _| {})
-        .await
-        .context("rebuilding")?;
+    let (generated, rebuilt) = generate::fill(&app, families, seed).await?;
     let (county_prefix, contact): (String, String) = on_pool!(&db, pool => {
         let county: String = sqlx::query_scalar(
             "SELECT substr(village_code, 1, 6) FROM case_files GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 1",

@@ -308,9 +308,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "",
                 nuanxin_infra::alerts::ScanMode::Always,
             )
-            .await
-            .context("scanning for alerts")?;
+            .await;
             app.db().close().await;
+            let report = match report {
+                Err(nuanxin_infra::alerts::ScanError::InFuture { today }) => {
+                    anyhow::bail!("--on {on} is after today ({today}): only today or an earlier day can be scanned")
+                }
+                other => other.context("scanning for alerts")?,
+            };
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -25,7 +25,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use uuid::Uuid;
 
 use crate::core::Core;
-use crate::projector::{ProjectError, Projector};
+use crate::projector::Projector;
 use crate::store::{self, Db};
 use crate::users::{Secret, User};
 
@@ -111,16 +111,33 @@ pub(crate) fn woken() -> &'static tokio::sync::Notify {
     &WAKE
 }
 
-/// Scans `on` for the families within `scope_prefix` ("" for all) with the
-/// policy in force, after bringing the schedule up to the head of the log.
-/// `Ok(None)`: mode [`ScanMode::IfNotRun`] and the day was already scanned.
+/// Why a scan did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// Scanning a day that has not come yet would raise alerts dated in the
+    /// future and escalate real ones early; back-dated days are fine.
+    #[error("is after today ({today}): only today or an earlier day can be scanned")]
+    InFuture { today: NaiveDate },
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Scans `on` for the families within `scope_prefix` ("" for all: only
+/// such a scan counts as the day's scan) with the policy in force, after
+/// bringing the schedule up to the head of the log. `on` must not be after
+/// today in the policy's time zone. `Ok(None)`: mode [`ScanMode::IfNotRun`]
+/// and the day was already scanned.
 pub async fn run_scan(
     core: &Core,
     projector: &Projector,
     on: NaiveDate,
     scope_prefix: &str,
     mode: ScanMode,
-) -> Result<Option<ScanReport>, ProjectError> {
+) -> Result<Option<ScanReport>, ScanError> {
+    let today = core.today();
+    if on > today {
+        return Err(ScanError::InFuture { today });
+    }
     if let Err(e) = projector.catch_up().await {
         tracing::warn!(error = %e, "catching up the schedule before an alert scan failed");
     }

@@ -40,7 +40,8 @@ fn not_found() -> ApiError {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
-    /// The day to scan (YYYY-MM-DD); today (local) by default.
+    /// The day to scan (YYYY-MM-DD): today (local) by default; an earlier
+    /// day catches up after downtime; a later day is refused (422).
     pub on: Option<NaiveDate>,
 }
 
@@ -61,8 +62,9 @@ pub struct ScanResponse {
 #[utoipa::path(post, path = "/api/v1/alerts/scan", tag = "alerts", request_body(content = ScanRequest, description = "optional; an empty body scans today"),
     responses((status = 200, body = ScanResponse), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
-/// Runs the overdue-visit scan of a day (admin, supervisor). The scan covers
-/// every family; running it again for the same day raises nothing new.
+/// Runs the overdue-visit scan of a day (admin, supervisor) for the families
+/// within the caller's scope; the answer counts only those. Running it again
+/// for the same day raises nothing new. A day after today is refused.
 pub async fn scan(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,8 +88,13 @@ pub async fn scan(
         parse_json(&bytes)?
     };
     let on = req.on.unwrap_or_else(|| state.core().today());
-    let report = alerts::run_scan(state.core(), state.projector(), on, "", ScanMode::Always)
-        .await?
+    let scope = caller.0.scope.as_str();
+    let report = alerts::run_scan(state.core(), state.projector(), on, scope, ScanMode::Always)
+        .await
+        .map_err(|e| match e {
+            e @ alerts::ScanError::InFuture { .. } => ApiError::field("on", e.to_string()),
+            alerts::ScanError::Store(e) => e.into(),
+        })?
         .unwrap_or_else(|| alerts::ScanReport {
             on,
             ..Default::default()

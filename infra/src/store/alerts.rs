@@ -218,15 +218,19 @@ pub async fn record_scan(tx: &mut Tx, day: NaiveDate) -> Result<(), sqlx::Error>
 }
 
 /// Resolves every unresolved alert within `prefix` raised on or before
-/// `on` whose family has no schedule row valid on `on` with the alert's
-/// due date (the schedule moved). Returns how many.
+/// `on` whose family no longer has, on the day the alert was raised, a
+/// schedule row with the alert's due date: an action moved the schedule (a
+/// qualifying visit, a void, a reassignment, a release, a transfer, a
+/// closed case). The question is asked of the raising day, not of `on`: a
+/// key-person window that starts or ends between the two is a change of
+/// date, not an action, and resolves nothing. Returns how many.
 pub async fn resolve_moved(tx: &mut Tx, on: NaiveDate, prefix: &str) -> Result<u64, sqlx::Error> {
     let sql = "UPDATE alerts SET status = 'resolved', resolved_on = $1 \
          WHERE status IN ('open', 'acknowledged') AND raised_on <= $1 \
          AND village_code >= $2 AND village_code < $3 \
          AND NOT EXISTS (SELECT 1 FROM visit_schedule s WHERE s.family_id = alerts.family_id \
-         AND s.role = alerts.role AND s.valid_from <= $1 AND s.valid_to > $1 \
-         AND s.due_on = alerts.due_on)";
+         AND s.role = alerts.role AND s.valid_from <= alerts.raised_on \
+         AND s.valid_to > alerts.raised_on AND s.due_on = alerts.due_on)";
     let n = on_tx!(tx, conn => {
         sqlx::query(sql)
             .bind(on)

@@ -21,6 +21,9 @@ use serde_json::{json, Value};
 
 both_stores!(
     alerts_are_raised_once_escalate_and_resolve,
+    a_scan_acts_and_counts_only_within_the_callers_scope,
+    a_day_after_today_is_refused_and_changes_nothing,
+    a_key_person_window_alone_resolves_nothing,
     acknowledging_needs_a_note_and_the_scope,
     concurrent_scans_never_duplicate,
     webhooks_get_every_alert_signed_even_after_failures,
@@ -217,8 +220,17 @@ async fn alerts_are_raised_once_escalate_and_resolve(app: TestApp) {
     assert!(alerts(&app, &cw, "?status=open").await.is_empty());
     assert_eq!(alerts(&app, &cw, "?status=resolved").await.len(), 1);
 
-    // The township contact (90 days) is due on 06-30: overdue on 07-01.
+    // The township contact (90 days) is due on 06-30: overdue on 07-01,
+    // which has to come before it can be scanned.
     assert_eq!(scan(&app, &sup, "2026-06-30").await, (0, 0, 0));
+    let app = app
+        .restart_with(|s| {
+            s.alerts.scheduler = false;
+            s.clock = std::sync::Arc::new(nuanxin_domain::FixedClock(
+                "2026-07-02T04:00:00Z".parse().unwrap(),
+            ));
+        })
+        .await;
     assert_eq!(scan(&app, &sup, "2026-07-01").await, (1, 0, 0));
     let open = alerts(&app, &cw, "?status=open").await;
     assert_eq!(open.len(), 1);
@@ -237,6 +249,139 @@ async fn alerts_are_raised_once_escalate_and_resolve(app: TestApp) {
     assert_eq!(scan(&app, &sup, "2026-07-02").await, (0, 0, 1));
     assert!(alerts(&app, &cw, "?status=open").await.is_empty());
     assert_eq!(alerts(&app, &cw, "").await.len(), 2);
+}
+
+/// A scan acts on the families within the caller's scope only: a
+/// supervisor elsewhere neither raises, escalates nor resolves anything of
+/// another county, and the answer counts only their own families.
+async fn a_scan_acts_and_counts_only_within_the_callers_scope(app: TestApp) {
+    let app = quiet(app).await;
+    let cw = app.user("caseworker", "45").await;
+    let guilin = app.user("supervisor", "4503").await;
+    let nowhere = app.user("supervisor", "4599").await;
+    let (here, _) = overdue_family(&app, &cw, "450305001001").await;
+    let (there, _) = overdue_family(&app, &cw, "450405001001").await;
+
+    assert_eq!(scan(&app, &nowhere, "2026-05-02").await, (0, 0, 0));
+    assert!(alerts(&app, ADMIN_TOKEN, "").await.is_empty());
+    assert_eq!(scan(&app, &guilin, "2026-05-02").await, (1, 0, 0));
+    let all = alerts(&app, ADMIN_TOKEN, "").await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["family_id"], here.as_str());
+    assert_eq!(scan(&app, ADMIN_TOKEN, "2026-05-02").await, (1, 0, 0));
+
+    // On 05-16 both alerts are due to escalate; Guilin's scan escalates its own.
+    assert_eq!(scan(&app, &guilin, "2026-05-16").await, (0, 1, 0));
+    let by_family = |items: &[Value], family: &str| -> Value {
+        items
+            .iter()
+            .find(|a| a["family_id"] == family)
+            .cloned()
+            .expect("an alert of the family")
+    };
+    let all = alerts(&app, ADMIN_TOKEN, "").await;
+    assert_eq!(by_family(&all, &here)["level"], 1);
+    assert_eq!(
+        by_family(&all, &there)["level"],
+        0,
+        "another county's alert is not escalated"
+    );
+
+    // A visit to the family elsewhere: an outsider's scan resolves nothing.
+    let r = app
+        .post(
+            &format!("/api/v1/families/{there}/visits"),
+            &cw,
+            visit_body("village", "home", "2026-05-17"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(scan(&app, &nowhere, "2026-05-18").await, (0, 0, 0));
+    assert_eq!(scan(&app, &guilin, "2026-05-18").await, (0, 0, 0));
+    let all = alerts(&app, ADMIN_TOKEN, "").await;
+    assert_eq!(by_family(&all, &there)["status"], "open");
+    assert_eq!(scan(&app, ADMIN_TOKEN, "2026-05-18").await, (0, 0, 1));
+    let all = alerts(&app, ADMIN_TOKEN, "").await;
+    assert_eq!(by_family(&all, &there)["status"], "resolved");
+    assert_eq!(by_family(&all, &here)["status"], "open");
+}
+
+/// Scanning a day that has not come yet is refused and changes nothing;
+/// earlier days (catching up after downtime) stay possible.
+async fn a_day_after_today_is_refused_and_changes_nothing(app: TestApp) {
+    let app = quiet(app).await;
+    let cw = app.user("caseworker", "4503").await;
+    let sup = app.user("supervisor", "4503").await;
+    overdue_family(&app, &cw, "450305001001").await;
+    assert_eq!(scan(&app, &sup, "2026-05-02").await, (1, 0, 0));
+    let before = alerts(&app, ADMIN_TOKEN, "").await;
+
+    // "Now" is 2026-06-30 12:00 in Shanghai.
+    for (token, day) in [
+        (&sup, "2026-07-01"),
+        (&sup.clone(), "2031-06-01"),
+        (&ADMIN_TOKEN.to_owned(), "2030-01-01"),
+    ] {
+        let r = app
+            .post("/api/v1/alerts/scan", token, json!({"on": day}))
+            .await;
+        r.assert_field_error("on");
+        assert!(!r.text.contains(day), "the refusal does not echo the value");
+    }
+    assert_eq!(alerts(&app, ADMIN_TOKEN, "").await, before);
+    assert_eq!(before[0]["level"], 0);
+    // Today and back-dated days still scan.
+    assert_eq!(scan(&app, &sup, "2026-06-30").await.1, 1);
+    assert_eq!(scan(&app, &sup, "2026-05-20").await, (0, 0, 0));
+}
+
+/// A parent's 80th birthday makes the family key and its due date earlier
+/// from that day on. That is no action: the alert raised for the ordinary
+/// due date stays open beside the new one until a visit resolves both.
+async fn a_key_person_window_alone_resolves_nothing(app: TestApp) {
+    let app = quiet(app).await;
+    let cw = app.user("caseworker", "4503").await;
+    let sup = app.user("supervisor", "4503").await;
+    let mut body = ordinary_family("450305001001");
+    body["members"][0]["birth_date"] = json!("1946-06-15");
+    body["members"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("id_number");
+    let r = app.post("/api/v1/families", &cw, body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/contacts"),
+            &cw,
+            contact_body("village", "2026-04-01"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Before the birthday: ordinary, due 05-01 (30 days).
+    assert_eq!(scan(&app, &sup, "2026-05-10").await, (1, 0, 0));
+    // From 06-15: key, due 04-08 (7 days). Today's scan raises that one and
+    // escalates the first (raised 51 days ago: level 3) — and resolves nothing.
+    assert_eq!(scan(&app, &sup, "2026-06-30").await, (1, 1, 0));
+    let open = alerts(&app, &cw, "?status=open").await;
+    let mut due: Vec<&str> = open.iter().map(|a| a["due_on"].as_str().unwrap()).collect();
+    due.sort();
+    assert_eq!(due, ["2026-04-08", "2026-05-01"]);
+    // A back-dated scan inside the ordinary window resolves nothing either.
+    assert_eq!(scan(&app, &sup, "2026-06-01").await.2, 0);
+
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/visits"),
+            &cw,
+            visit_body("village", "home", "2026-06-30"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(scan(&app, &sup, "2026-06-30").await, (0, 0, 2));
+    assert!(alerts(&app, &cw, "?status=open").await.is_empty());
 }
 
 async fn acknowledging_needs_a_note_and_the_scope(app: TestApp) {

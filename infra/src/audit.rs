@@ -42,6 +42,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::export::Csv;
 pub use crate::store::events::StoredEvent;
 use crate::store::{self, Db};
 
@@ -511,49 +512,31 @@ pub const CSV_COLUMNS: [&str; 9] = [
     "data",
 ];
 
-/// `entries` as RFC 4180 CSV (CRLF line ends, a header row); `data` is the
+/// `entries` as RFC 4180 CSV (CRLF line ends, a header row, cells
+/// neutralised against spreadsheet formulas: `crate::export`); `data` is the
 /// masked payload as compact JSON.
 pub fn history_csv<'a>(entries: impl IntoIterator<Item = &'a HistoryEntry>) -> String {
-    let mut out = String::new();
-    csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    let mut csv = Csv::new(false);
+    csv.row(CSV_COLUMNS);
     for e in entries {
         let recorder = e.recorded_by.as_ref();
-        csv_row(
-            &mut out,
-            [
-                e.sequence.to_string(),
-                e.event_type.clone(),
-                e.recorded_at
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-                    .unwrap_or_default(),
-                recorder.map(|r| r.id.to_string()).unwrap_or_default(),
-                recorder.map(|r| r.name.clone()).unwrap_or_default(),
-                recorder
-                    .map(|r| r.role.as_str().to_owned())
-                    .unwrap_or_default(),
-                e.action_id.map(|a| a.to_string()).unwrap_or_default(),
-                e.voided_by.map(|a| a.to_string()).unwrap_or_default(),
-                canonical_json(&e.data),
-            ],
-        );
+        csv.row([
+            e.sequence.to_string(),
+            e.event_type.clone(),
+            e.recorded_at
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                .unwrap_or_default(),
+            recorder.map(|r| r.id.to_string()).unwrap_or_default(),
+            recorder.map(|r| r.name.clone()).unwrap_or_default(),
+            recorder
+                .map(|r| r.role.as_str().to_owned())
+                .unwrap_or_default(),
+            e.action_id.map(|a| a.to_string()).unwrap_or_default(),
+            e.voided_by.map(|a| a.to_string()).unwrap_or_default(),
+            canonical_json(&e.data),
+        ]);
     }
-    out
-}
-
-fn csv_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
-    for (i, field) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&field.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(&field);
-        }
-    }
-    out.push_str("\r\n");
+    csv.into_string()
 }
 
 #[cfg(test)]

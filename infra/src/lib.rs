@@ -11,6 +11,7 @@
 //! - [`projector`] and [`read_models`]: keeping the read models in step with
 //!   the log and the visit policy; [`rebuild`] replays the whole log;
 //! - [`audit`]: the hash chain, histories and their CSV;
+//! - [`export`]: spreadsheet-safe CSV (and the cell rule for XLSX);
 //! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
 //! - [`users`] and [`config`].
 //!
@@ -21,6 +22,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod core;
+pub mod export;
 pub mod projector;
 pub mod read_models;
 pub mod reads;

@@ -67,6 +67,7 @@ macro_rules! both_stores_stepping {
 }
 
 both_stores!(
+    spreadsheet_formulas_never_reach_a_csv_export,
     history_is_ordered_attributed_and_marks_voids,
     verify_passes_then_finds_a_tampered_row,
     access_log_records_reads_and_is_for_admins,
@@ -843,4 +844,40 @@ async fn openapi_describes_the_audit_endpoints() {
         assert!(item[field].is_object(), "HistoryItem lacks {field}");
     }
     assert!(schemas["History"]["properties"]["chain_valid"].is_object());
+}
+
+/// A user named like a spreadsheet formula records an action: the CSV
+/// export shows the name as text (a leading `'`), never as a formula.
+async fn spreadsheet_formulas_never_reach_a_csv_export(app: TestApp) {
+    let formula = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    let r = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": formula, "role": "caseworker", "scope": "4503"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cw = r.body["token"].as_str().unwrap().to_owned();
+    let id = app.register(&cw, "450305001001").await;
+    app.post(
+        &format!("/api/v1/families/{id}/notes"),
+        &cw,
+        json!({"text": "@SUM(1+1)"}),
+    )
+    .await;
+    let csv = app
+        .get(&format!("/api/v1/families/{id}/history.csv"), &cw)
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    for line in csv.text.lines().skip(1) {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t']),
+                "a cell starts like a formula: {line}"
+            );
+        }
+    }
+    assert!(csv.text.contains(",\"'=HYPERLINK("), "{}", csv.text);
 }

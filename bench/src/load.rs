@@ -874,7 +874,7 @@ async fn fold_growth(
         let mut folds = Samples::default();
         for _ in 0..opts.fold_reps.max(1) {
             let t = Instant::now();
-            let (v, _) = app.core.fold(family_id).await?;
+            let v = app.core.fold(family_id).await?.version;
             folds.ms.push(t.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(v == version, "fold read version {v}, expected {version}");
         }

@@ -2,29 +2,40 @@
 //! [`Commands::execute`].
 //!
 //! cqrs-es's `CqrsFramework::execute` neither takes an expected version nor
-//! returns the new one, so [`Cases::execute`] drives the crate's
-//! `PersistedEventStore` itself: load the aggregate context, compare the
-//! version with `If-Match`, let the aggregate decide, commit with metadata,
-//! and answer with the committed sequence. A conflict from the store (a
-//! concurrent command on the same family) is retried; with `If-Match` it is
-//! answered as a version conflict. The events are durable when `commit`
-//! returns; the case file row is written right after, and a row that missed
-//! its update (crash in between) is caught up from the log at start.
+//! returns the new one, and its repositories commit each aggregate's events
+//! in a transaction of their own, so the executor drives the aggregate
+//! itself: load the case (the case-file row is a snapshot, kept in the same
+//! transaction as the log), check scope and `If-Match`, let the aggregate
+//! decide, seal the event onto the family's hash chain, and hand it with
+//! the family's new read-model rows to the [`Appender`], which commits them
+//! together with whatever else has queued (group commit). A 2xx means the
+//! event is durable and the case file a caseworker reads next already
+//! shows it.
+//!
+//! Exactly once: an idempotency key is enforced by a unique index on the
+//! log, so a retry that races its original cannot append twice; its event is
+//! skipped at the append and the first answer is replayed. A concurrent
+//! command on the same family (another process) is detected the same way
+//! (the stream place is taken) and retried from a fresh load; with
+//! `If-Match` it is answered as a version conflict.
 
 use std::sync::Arc;
 
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use chrono::{DateTime, Utc};
+use cqrs_es::{Aggregate, DomainEvent};
 use nuanxin_domain::aggregate::{CaseError, FamilyCase};
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
 use nuanxin_domain::{FamilyCommand, FamilyEvent, Scope};
+use nuanxin_projections::rows::FamilyRows;
+use serde_json::Value;
 use uuid::Uuid;
 
+use crate::append::{AppendError, Appended, Appender};
+use crate::audit;
 use crate::core::{Core, StoreError};
-use crate::read_models;
 use crate::repo::Repo;
 use crate::store;
+use crate::store::events::NewEvent;
 
 /// How many times a command is retried after losing a race on its family.
 const MAX_ATTEMPTS: usize = 8;
@@ -52,15 +63,9 @@ pub enum ExecError {
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<AggregateError<CaseError>> for ExecError {
-    fn from(err: AggregateError<CaseError>) -> Self {
-        match err {
-            AggregateError::UserError(e) => ExecError::Case(e),
-            AggregateError::AggregateConflict => ExecError::Conflict,
-            AggregateError::DatabaseConnectionError(e)
-            | AggregateError::DeserializationError(e)
-            | AggregateError::UnexpectedError(e) => ExecError::Store(e),
-        }
+impl From<AppendError> for ExecError {
+    fn from(err: AppendError) -> Self {
+        ExecError::Store(Box::new(err))
     }
 }
 
@@ -102,19 +107,25 @@ pub struct Outcome {
 
 pub struct Commands {
     core: Arc<Core>,
-    store: PersistedEventStore<Repo, FamilyCase>,
-    /// A second handle on the same repository, for reading the events
-    /// after a snapshot (the store above owns its own).
+    /// Reads the events after a snapshot, through the cqrs-es repositories.
     repo: Repo,
+    appender: Appender,
     locks: Vec<tokio::sync::Mutex<()>>,
 }
 
+/// A case as a command sees it: folded to `version`, whose last event
+/// hashes to `head_hash`.
+struct Loaded {
+    version: u64,
+    case: FamilyCase,
+    head_hash: Option<String>,
+}
+
 impl Commands {
-    pub fn new(core: Arc<Core>) -> Self {
-        let db = core.db();
+    pub fn new(core: Arc<Core>, appender: Appender) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(Repo::new(db)),
-            repo: Repo::new(db),
+            repo: Repo::new(core.db()),
+            appender,
             core,
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -127,17 +138,14 @@ impl Commands {
         &self.locks[stripe]
     }
 
-    /// The aggregate context a command runs against. The case file row
-    /// holds the case folded up to its version (written after each commit,
-    /// version-guarded), so it serves as a snapshot: only the events after
-    /// it are read and applied. Load time then no longer grows with the
-    /// family's history. Without a usable row, the whole stream is folded.
-    pub async fn load_for_command(
-        &self,
-        family_id: Uuid,
-    ) -> Result<EventStoreAggregateContext<FamilyCase>, ExecError> {
+    /// The case a command runs against. The case-file row holds the case
+    /// folded up to its version and the hash of that version's event,
+    /// written in the same transaction as the event, so it is a snapshot of
+    /// the log. `fresh`: also read the events after it (after a conflict:
+    /// another writer may have appended without this process's row
+    /// reflecting it yet). Without a row, the whole stream is folded.
+    async fn load(&self, family_id: Uuid, fresh: bool) -> Result<Loaded, ExecError> {
         use cqrs_es::persist::PersistedEventRepository;
-        let id = family_id.to_string();
         let snapshot = match store::case_files::get(self.core.db(), family_id).await {
             Ok(found) => found,
             Err(err) => {
@@ -146,26 +154,55 @@ impl Commands {
             }
         };
         let Some(snapshot) = snapshot else {
-            return Ok(self.store.load_aggregate(&id).await?);
+            let f = self.core.fold(family_id).await?;
+            return Ok(Loaded {
+                version: f.version,
+                case: f.case,
+                head_hash: f.head_hash,
+            });
         };
-        let newer = self
-            .repo
-            .get_last_events::<FamilyCase>(&id, snapshot.version as usize)
-            .await
-            .map_err(|e| ExecError::Store(Box::new(e)))?;
-        let mut context = EventStoreAggregateContext {
-            aggregate_id: id,
-            aggregate: snapshot.state,
-            current_sequence: snapshot.version as usize,
-            current_snapshot: None,
+        let mut loaded = Loaded {
+            version: snapshot.version,
+            case: snapshot.state,
+            head_hash: snapshot.head_hash,
         };
-        for event in newer {
-            let payload: FamilyEvent =
-                serde_json::from_value(event.payload).map_err(StoreError::from)?;
-            context.current_sequence = event.sequence;
-            context.aggregate.apply(payload);
+        if fresh {
+            let newer = self
+                .repo
+                .get_last_events::<FamilyCase>(&family_id.to_string(), snapshot.version as usize)
+                .await
+                .map_err(|e| ExecError::Store(Box::new(e)))?;
+            for event in newer {
+                loaded.head_hash = event
+                    .metadata
+                    .get(audit::HASH)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                loaded.version = event.sequence as u64;
+                let payload: FamilyEvent =
+                    serde_json::from_value(event.payload).map_err(StoreError::from)?;
+                loaded.case.apply(payload);
+            }
         }
-        Ok(context)
+        if loaded.head_hash.is_none() && loaded.version > 0 {
+            // A row written before rows kept their chain's head.
+            let stored = store::events::stored_hash(
+                self.core.db(),
+                FamilyCase::TYPE,
+                &family_id.to_string(),
+                loaded.version as i64,
+            )
+            .await?;
+            loaded.head_hash = stored.flatten();
+        }
+        Ok(loaded)
+    }
+
+    /// The aggregate a command would run against now, with its version (for
+    /// tests and tools).
+    pub async fn load_for_command(&self, family_id: Uuid) -> Result<(u64, FamilyCase), ExecError> {
+        let loaded = self.load(family_id, true).await?;
+        Ok((loaded.version, loaded.case))
     }
 
     /// Records `command` for the family in `req`, exactly once.
@@ -175,43 +212,63 @@ impl Commands {
         command: FamilyCommand,
         req: &CommandRequest,
     ) -> Result<Outcome, ExecError> {
-        if let Some(found) = self.idempotent_replay(req).await? {
-            return Ok(found);
-        }
-        let id = req.family_id.to_string();
-        let _serialized = self.lock_for(req.family_id).lock().await;
-        for attempt in 1..=MAX_ATTEMPTS {
-            let mut context = self.load_for_command(req.family_id).await?;
-            let current = context.current_sequence as u64;
-            let aggregate = context.aggregate();
-            self.check_scope(aggregate, &command, &req.scope)?;
-            if let Some(expected) = req.expected_version {
-                if expected != current {
-                    return Err(ExecError::VersionMismatch { current });
+        match self.attempt(command, req).await {
+            // A retry of a request that already succeeded finds the case
+            // moved on (a new version, a closed case, …): answer with the
+            // first outcome, whatever this attempt ran into.
+            Err(err) if req.idempotency_key.is_some() && !matches!(err, ExecError::Store(_)) => {
+                match self.idempotent_replay(req).await? {
+                    Some(first) => Ok(first),
+                    None => Err(err),
                 }
             }
-            let sink = EventSink::default();
-            aggregate
-                .handle(command.clone(), self.core.services(), &sink)
-                .await?;
-            let state = aggregate.clone();
-            let events = sink.collect().await;
-            let action_id = events
-                .first()
-                .map(|e| e.action_id())
-                .ok_or(ExecError::Conflict)?;
-            let metadata = EventMetadata {
-                recorded_by: req.recorder.clone(),
-                recorded_at: self.core.services().clock.now(),
-                request_id: req.request_id.clone(),
-                idempotency_key: req.idempotency_key.clone(),
-                request_hash: req.request_hash.clone(),
-            };
-            match self.store.commit(events, context, metadata.to_map()).await {
-                Ok(committed) => {
-                    let version = committed.last().map_or(current, |e| e.sequence as u64);
+            other => other,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        command: FamilyCommand,
+        req: &CommandRequest,
+    ) -> Result<Outcome, ExecError> {
+        let _serialized = self.lock_for(req.family_id).lock().await;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let loaded = self.load(req.family_id, attempt > 1).await?;
+            self.check_scope(&loaded.case, &command, &req.scope)?;
+            if let Some(expected) = req.expected_version {
+                if expected != loaded.version {
+                    return Err(ExecError::VersionMismatch {
+                        current: loaded.version,
+                    });
+                }
+            }
+            let mut case = loaded.case;
+            let event = case.decide(
+                command.clone(),
+                self.core.today(),
+                self.core.services().offset,
+            )?;
+            let action_id = event.action_id();
+            let version = loaded.version + 1;
+            let recorded_at = self.core.services().clock.now();
+            let new = self.seal(
+                req,
+                &event,
+                version,
+                loaded.head_hash.unwrap_or_default(),
+                recorded_at,
+            )?;
+            let head_hash = new
+                .metadata
+                .get(audit::HASH)
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            case.apply(event);
+            let rows =
+                FamilyRows::build(req.family_id, version, case, head_hash, &self.core.policy());
+            match self.appender.event(new, rows).await? {
+                Appended::Done => {
                     self.core.wake().notify_one();
-                    read_models::write_one(&self.core, req.family_id, version, state).await;
                     return Ok(Outcome {
                         family_id: req.family_id,
                         version,
@@ -219,26 +276,66 @@ impl Commands {
                         replayed: false,
                     });
                 }
-                Err(AggregateError::AggregateConflict) => {
-                    // Either another command won the race for this sequence,
-                    // or a retry of this very request did (same key).
+                Appended::Taken => {
+                    // Either a retry of this very request won (same key), or
+                    // another writer took this place in the stream.
                     if let Some(found) = self.idempotent_replay(req).await? {
                         return Ok(found);
                     }
                     if req.expected_version.is_some() {
-                        let now = self.store.load_aggregate(&id).await?;
+                        let now = self.load(req.family_id, true).await?;
                         return Err(ExecError::VersionMismatch {
-                            current: now.current_sequence as u64,
+                            current: now.version,
                         });
                     }
                     tracing::debug!(attempt, "version conflict, retrying");
                     let jitter = u64::from(req.family_id.as_u128() as u8 % 7) + attempt as u64 * 3;
                     tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
                 }
-                Err(other) => return Err(other.into()),
             }
         }
         Err(ExecError::Conflict)
+    }
+
+    /// `event` serialized as the log stores it, at `sequence`, with the
+    /// request's metadata, sealed onto the family's chain after `prev_hash`.
+    fn seal(
+        &self,
+        req: &CommandRequest,
+        event: &FamilyEvent,
+        sequence: u64,
+        prev_hash: String,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<NewEvent, ExecError> {
+        let metadata = EventMetadata {
+            recorded_by: req.recorder.clone(),
+            recorded_at,
+            request_id: req.request_id.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            request_hash: req.request_hash.clone(),
+        };
+        let serialized = cqrs_es::persist::SerializedEvent::new(
+            req.family_id.to_string(),
+            sequence as usize,
+            FamilyCase::TYPE.to_owned(),
+            event.event_type(),
+            event.event_version(),
+            serde_json::to_value(event).map_err(StoreError::from)?,
+            serde_json::to_value(metadata.to_map()).map_err(StoreError::from)?,
+        );
+        let sealed = audit::seal(std::slice::from_ref(&serialized), prev_hash)
+            .map_err(|e| ExecError::Store(Box::new(e)))?
+            .pop()
+            .ok_or(ExecError::Conflict)?;
+        Ok(NewEvent {
+            aggregate_type: FamilyCase::TYPE,
+            aggregate_id: sealed.aggregate_id,
+            sequence,
+            event_type: sealed.event_type,
+            event_version: sealed.event_version,
+            payload: sealed.payload,
+            metadata: sealed.metadata,
+        })
     }
 
     fn check_scope(

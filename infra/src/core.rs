@@ -79,14 +79,26 @@ impl Core {
         self.wake.clone()
     }
 
-    /// The family folded from every stored event: (version, case).
-    pub async fn fold(&self, family_id: Uuid) -> Result<(u64, FamilyCase), StoreError> {
-        let mut case = FamilyCase::default();
-        let mut version = 0;
+    /// The family folded from every stored event.
+    pub async fn fold(&self, family_id: Uuid) -> Result<Folded, StoreError> {
+        let mut folded = Folded::default();
         for event in store::events::of_family(&self.db, family_id).await? {
-            case.apply(serde_json::from_value::<FamilyEvent>(event.payload)?);
-            version = event.sequence;
+            folded.version = event.sequence;
+            folded.head_hash = event.metadata_str(crate::audit::HASH).map(str::to_owned);
+            folded
+                .case
+                .apply(serde_json::from_value::<FamilyEvent>(event.payload)?);
         }
-        Ok((version, case))
+        Ok(folded)
     }
+}
+
+/// A family folded from its stored events.
+#[derive(Debug, Clone, Default)]
+pub struct Folded {
+    /// The sequence of the last event (0: no events).
+    pub version: u64,
+    pub case: FamilyCase,
+    /// The hash of the last event (the head of the family's chain).
+    pub head_hash: Option<String>,
 }

@@ -4,8 +4,9 @@
 //!   the SQL of every table (one module per table);
 //! - [`core`]: what every service shares (store, clock, policy in force);
 //! - [`commands`]: every care action, recorded exactly once
-//!   ([`Commands::execute`]); [`repo`] seals each event into its family's
-//!   hash chain on its way into the log;
+//!   ([`Commands::execute`]) and sealed into its family's hash chain;
+//!   [`append`]: group commit — events with their read-model rows, and
+//!   access-log rows, written in shared transactions;
 //! - [`reads`]: every read, limited to the reader's scope and written to the
 //!   access log ([`Reads`]);
 //! - [`projector`] and [`read_models`]: keeping the read models in step with
@@ -18,6 +19,7 @@
 //! [`Nuanxin`] puts the services together over one store.
 
 pub mod alerts;
+pub mod append;
 pub mod audit;
 pub mod commands;
 pub mod config;
@@ -49,11 +51,14 @@ pub struct Nuanxin {
 }
 
 impl Nuanxin {
+    /// The services over `core`; starts the group-commit lanes on the
+    /// current tokio runtime.
     pub fn new(core: Core) -> Self {
         let core = Arc::new(core);
+        let appender = append::Appender::start(core.db().clone());
         Self {
-            commands: Commands::new(core.clone()),
-            reads: Reads::new(core.clone()),
+            commands: Commands::new(core.clone(), appender.clone()),
+            reads: Reads::new(core.clone(), appender),
             projector: Arc::new(Projector::new(core.clone())),
             core,
         }

@@ -99,8 +99,14 @@ impl Projector {
             let Ok(family_id) = family.parse::<Uuid>() else {
                 continue;
             };
-            let (version, case) = self.core.fold(family_id).await?;
-            rows.extend(FamilyRows::build(family_id, version, case, &policy));
+            let f = self.core.fold(family_id).await?;
+            rows.extend(FamilyRows::build(
+                family_id,
+                f.version,
+                f.case,
+                f.head_hash,
+                &policy,
+            ));
         }
         let advance = Advance {
             name: READ_MODELS,
@@ -211,7 +217,9 @@ impl Projector {
             after = last.to_string();
             let rows: Vec<FamilyRows> = page
                 .into_iter()
-                .filter_map(|(id, c)| FamilyRows::build(id, c.version, c.state, &policy))
+                .filter_map(|(id, c)| {
+                    FamilyRows::build(id, c.version, c.state, c.head_hash, &policy)
+                })
                 .collect();
             total += read_models::write(self.db(), &LIVE, &rows, None, Mode::Force).await?;
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::core::{Core, StoreError};
 use crate::store::checkpoints::{self, Checkpoint};
-use crate::store::{self, Db, ReadModelTables, LIVE};
+use crate::store::{self, Db, ReadModelTables, Tx, LIVE};
 
 /// How a batch is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,19 +55,8 @@ pub async fn write(
 ) -> Result<usize, WriteError> {
     let mut tx = db.begin().await?;
     tx.without_waiting_for_disk().await?;
-    let mut written: Vec<&FamilyRows> = Vec::with_capacity(families.len());
-    if mode == Mode::Fresh {
-        store::case_files::insert_fresh(&mut tx, t, families).await?;
-        written.extend(families);
-    } else {
-        for f in families {
-            if store::case_files::upsert(&mut tx, t, f, mode == Mode::Guarded).await? {
-                store::schedule::delete_family(&mut tx, t, f.family_id).await?;
-                written.push(f);
-            }
-        }
-    }
-    store::schedule::insert(&mut tx, t, &written).await?;
+    let families: Vec<&FamilyRows> = families.iter().collect();
+    let written = write_in(&mut tx, t, &families, mode).await?;
     if let Some(a) = advance {
         if !checkpoints::advance(&mut tx, a.name, a.from, a.to).await? {
             tx.rollback().await?;
@@ -75,16 +64,49 @@ pub async fn write(
         }
     }
     tx.commit().await?;
+    Ok(written)
+}
+
+/// Writes families' rows inside `tx` (distinct families; see [`write`]).
+/// Returns how many were written.
+pub async fn write_in(
+    tx: &mut Tx,
+    t: &ReadModelTables,
+    families: &[&FamilyRows],
+    mode: Mode,
+) -> Result<usize, sqlx::Error> {
+    let mut sorted: Vec<&FamilyRows> = families.to_vec();
+    sorted.sort_by_key(|f| f.family_id);
+    let written: Vec<&FamilyRows> = if mode == Mode::Fresh {
+        store::case_files::insert_fresh(tx, t, &sorted).await?;
+        sorted
+    } else {
+        let ids = store::case_files::upsert(tx, t, &sorted, mode == Mode::Guarded).await?;
+        let written: Vec<&FamilyRows> = sorted
+            .into_iter()
+            .filter(|f| ids.contains(&f.family_id))
+            .collect();
+        let ids: Vec<Uuid> = written.iter().map(|f| f.family_id).collect();
+        store::schedule::delete_families(tx, t, &ids).await?;
+        written
+    };
+    store::schedule::insert(tx, t, &written).await?;
     Ok(written.len())
 }
 
-/// Writes one family's live rows from its folded state (after a command,
-/// or when a read found the row missing). A failure loses nothing — the
-/// events are committed and the projection worker repairs the rows from the
-/// log — so it is only logged.
-pub async fn write_one(core: &Core, family_id: Uuid, version: u64, state: FamilyCase) {
+/// Writes one family's live rows from its folded state (when a read found
+/// the row missing). A failure loses nothing — the events are committed and
+/// the projection worker repairs the rows from the log — so it is only
+/// logged.
+pub async fn write_one(
+    core: &Core,
+    family_id: Uuid,
+    version: u64,
+    state: FamilyCase,
+    head_hash: Option<String>,
+) {
     let policy = core.policy();
-    let Some(rows) = FamilyRows::build(family_id, version, state, &policy) else {
+    let Some(rows) = FamilyRows::build(family_id, version, state, head_hash, &policy) else {
         return;
     };
     if let Err(err) = write(core.db(), &LIVE, &[rows], None, Mode::Guarded).await {
@@ -99,10 +121,21 @@ pub async fn load(core: &Core, family_id: Uuid) -> Result<Option<StoredCase>, St
     if let Some(stored) = store::case_files::get(core.db(), family_id).await? {
         return Ok(Some(stored));
     }
-    let (version, state) = core.fold(family_id).await?;
-    if !state.registered {
+    let folded = core.fold(family_id).await?;
+    if !folded.case.registered {
         return Ok(None);
     }
-    write_one(core, family_id, version, state.clone()).await;
-    Ok(Some(StoredCase { version, state }))
+    write_one(
+        core,
+        family_id,
+        folded.version,
+        folded.case.clone(),
+        folded.head_hash.clone(),
+    )
+    .await;
+    Ok(Some(StoredCase {
+        version: folded.version,
+        state: folded.case,
+        head_hash: folded.head_hash,
+    }))
 }

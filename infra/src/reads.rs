@@ -26,6 +26,7 @@ use nuanxin_projections::case_file::{CaseFileView, CaseListFilter, CaseSummary};
 use nuanxin_projections::schedule::{CoverageGap, DueItem, DueQuery};
 use uuid::Uuid;
 
+use crate::append::Appender;
 use crate::audit::{self, FamilyHistory};
 use crate::core::{Core, StoreError};
 use crate::read_models;
@@ -76,7 +77,7 @@ pub enum ReadError {
     },
     /// The read could not be recorded in the access log, so it is refused.
     #[error("recording a read in the access log failed: {0}")]
-    AccessLog(#[source] sqlx::Error),
+    AccessLog(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,14 +99,16 @@ fn visible(case: &FamilyCase, scope: &Scope) -> bool {
 
 pub struct Reads {
     core: Arc<Core>,
+    appender: Appender,
 }
 
 impl Reads {
-    pub fn new(core: Arc<Core>) -> Self {
-        Self { core }
+    pub fn new(core: Arc<Core>, appender: Appender) -> Self {
+        Self { core, appender }
     }
 
-    /// Appends the viewer's read of `family_id` to the access log.
+    /// Appends the viewer's read of `family_id` to the access log; returns
+    /// once the record is durable (its commit shared with other writes).
     async fn record(
         &self,
         v: &Viewer<'_>,
@@ -120,9 +123,10 @@ impl Reads {
             at: self.core.services().clock.now(),
             request_id: v.request_id.to_owned(),
         };
-        store::access_log::insert(self.core.db(), &record)
+        self.appender
+            .access(record)
             .await
-            .map_err(ReadError::AccessLog)
+            .map_err(|e| ReadError::AccessLog(e.to_string()))
     }
 
     /// The list prefix for a question about `asked`: `None` when it does not

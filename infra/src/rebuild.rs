@@ -70,7 +70,10 @@ pub async fn rebuild(core: &Core, progress: Progress<'_>) -> Result<RebuildRepor
             for event in stream.events {
                 case.apply(event);
             }
-            if let Some(rows) = FamilyRows::build(family_id, stream.version as u64, case, &policy) {
+            let version = stream.version as u64;
+            if let Some(rows) =
+                FamilyRows::build(family_id, version, case, stream.head_hash, &policy)
+            {
                 batch.push(rows);
                 report.families += 1;
             }

@@ -307,9 +307,11 @@ pub struct CaseListFilter {
     pub limit: u32,
 }
 
-/// A stored case: its version and folded state.
+/// A stored case: its version, folded state and the hash of its last event
+/// (`None` where the store has not recorded it with the row).
 #[derive(Debug, Clone)]
 pub struct StoredCase {
     pub version: u64,
     pub state: FamilyCase,
+    pub head_hash: Option<String>,
 }

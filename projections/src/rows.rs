@@ -19,16 +19,21 @@ pub struct FamilyRows {
     pub village_contact_name: Option<String>,
     pub township_contact_name: Option<String>,
     pub state: FamilyCase,
+    /// The hash of the event at `version` (the head of its chain), when the
+    /// writer knows it.
+    pub head_hash: Option<String>,
     pub key_periods: Vec<KeyPeriod>,
     pub schedule: Vec<ScheduleRow>,
 }
 
 impl FamilyRows {
-    /// The rows of `case` at `version`; `None` if it is not registered.
+    /// The rows of `case` at `version`, whose last event hashes to
+    /// `head_hash`; `None` if it is not registered.
     pub fn build(
         family_id: Uuid,
         version: u64,
         case: FamilyCase,
+        head_hash: Option<String>,
         policy: &VisitPolicy,
     ) -> Option<Self> {
         if !case.registered {
@@ -54,6 +59,7 @@ impl FamilyRows {
             key_periods: periods,
             schedule,
             state: case,
+            head_hash,
         })
     }
 }

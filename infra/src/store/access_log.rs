@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use nuanxin_domain::Scope;
 use uuid::Uuid;
 
-use super::{prefix_upper, uuid, Db};
-use crate::on_pool;
+use super::{prefix_upper, uuid, Db, Tx, ROWS_PER_INSERT};
+use crate::{on_pool, on_tx};
 
 /// One read of a family's personal data by a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,27 @@ pub async fn insert(db: &Db, record: &AccessRecord) -> Result<(), sqlx::Error> {
             .await
             .map(|_| ())
     })
+}
+
+/// Appends many records inside `tx` (one multi-row INSERT per chunk).
+pub async fn insert_many(tx: &mut Tx, records: &[&AccessRecord]) -> Result<(), sqlx::Error> {
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "INSERT INTO access_log (id, user_id, family_id, endpoint, at, request_id) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id.to_string())
+                    .push_bind(r.user_id.to_string())
+                    .push_bind(r.family_id.to_string())
+                    .push_bind(r.endpoint.clone())
+                    .push_bind(r.at)
+                    .push_bind(r.request_id.clone());
+            });
+            qb.build().execute(&mut *conn).await?;
+        });
+    }
+    Ok(())
 }
 
 /// A listed access record, with the reader's name and role when the user

@@ -3,7 +3,7 @@
 //! filter on. On PostgreSQL `state` is lz4-compressed `json` (bound as text
 //! with a cast), on SQLite text (decisions.md, record 14).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use nuanxin_domain::aggregate::FamilyCase;
@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
-const COLUMNS: &str =
-    "family_id, version, village_code, status, village_contact_name, township_contact_name, state";
+const COLUMNS: &str = "family_id, version, village_code, status, village_contact_name, \
+     township_contact_name, state, head_hash";
 
 /// How a bound text parameter becomes the `state` column.
 fn state_cast(tx: &Tx) -> &'static str {
@@ -36,6 +36,7 @@ struct StateRow {
     version: i64,
     #[sqlx(json)]
     state: FamilyCase,
+    head_hash: Option<String>,
 }
 
 impl StateRow {
@@ -43,13 +44,14 @@ impl StateRow {
         StoredCase {
             version: self.version as u64,
             state: self.state,
+            head_hash: self.head_hash,
         }
     }
 }
 
 /// The stored case of `family_id`, if the read model has it.
 pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
-    let sql = "SELECT family_id, version, state FROM case_files WHERE family_id = $1";
+    let sql = "SELECT family_id, version, state, head_hash FROM case_files WHERE family_id = $1";
     let row: Option<StateRow> = on_pool!(db, pool => {
         sqlx::query_as(sql).bind(family_id.to_string()).fetch_optional(pool).await?
     });
@@ -62,7 +64,7 @@ pub async fn page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<(Uuid, StoredCase)>, sqlx::Error> {
-    let sql = "SELECT family_id, version, state FROM case_files WHERE family_id > $1 \
+    let sql = "SELECT family_id, version, state, head_hash FROM case_files WHERE family_id > $1 \
                ORDER BY family_id LIMIT $2";
     let rows: Vec<StateRow> = on_pool!(db, pool => {
         sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?
@@ -90,65 +92,79 @@ pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>
     })
 }
 
-/// Writes one family's row. `guarded`: only over an older version (writers
-/// that arrive out of order never regress a row). Returns whether it wrote.
+/// Writes the rows of `families` (distinct families, in family-id order so
+/// that two writers meeting on the same rows always lock them in the same
+/// order) with one multi-row upsert. `guarded`: a row is only replaced by a
+/// newer version (writers that arrive out of order never regress a row).
+/// Returns the families whose row was written.
 pub async fn upsert(
     tx: &mut Tx,
     t: &ReadModelTables,
-    f: &FamilyRows,
+    families: &[&FamilyRows],
     guarded: bool,
-) -> Result<bool, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {cf} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7{cast}) \
-         ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
-         village_code = excluded.village_code, status = excluded.status, \
-         village_contact_name = excluded.village_contact_name, \
-         township_contact_name = excluded.township_contact_name, state = excluded.state{guard}",
-        cf = t.case_files,
-        cast = state_cast(tx),
-        guard = if guarded {
-            format!(" WHERE {}.version < excluded.version", t.case_files)
-        } else {
-            String::new()
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let cast = state_cast(tx);
+    let guard = if guarded {
+        format!(" WHERE {}.version < excluded.version", t.case_files)
+    } else {
+        String::new()
+    };
+    let mut written = HashSet::with_capacity(families.len());
+    for chunk in families.chunks(ROWS_PER_INSERT) {
+        let ids: Vec<String> = on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> =
+                sqlx::QueryBuilder::new(format!("INSERT INTO {} ({COLUMNS}) ", t.case_files));
+            qb.push_values(chunk, |mut b, f| push_row(&mut b, f, cast));
+            qb.push(format!(
+                " ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
+                 village_code = excluded.village_code, status = excluded.status, \
+                 village_contact_name = excluded.village_contact_name, \
+                 township_contact_name = excluded.township_contact_name, state = excluded.state, \
+                 head_hash = excluded.head_hash{guard} RETURNING family_id"
+            ));
+            qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?
+        });
+        for id in ids {
+            written.insert(uuid(&id, "case_files.family_id")?);
         }
-    );
-    let done = on_tx!(tx, conn => {
-        sqlx::query(&sql)
-            .bind(f.family_id.to_string())
-            .bind(f.version as i64)
-            .bind(&f.village_code)
-            .bind(f.status)
-            .bind(&f.village_contact_name)
-            .bind(&f.township_contact_name)
-            .bind(state_text(&f.state))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    Ok(done > 0)
+    }
+    Ok(written)
+}
+
+/// One row's values, in [`COLUMNS`] order.
+fn push_row<'q, DB: sqlx::Database>(
+    b: &mut sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
+    f: &FamilyRows,
+    cast: &'static str,
+) where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    b.push_bind(f.family_id.to_string())
+        .push_bind(f.version as i64)
+        .push_bind(f.village_code.clone())
+        .push_bind(f.status)
+        .push_bind(f.village_contact_name.clone())
+        .push_bind(f.township_contact_name.clone())
+        .push_bind(state_text(&f.state))
+        .push_unseparated(cast)
+        .push_bind(f.head_hash.clone());
 }
 
 /// Plain multi-row inserts into an empty generation (a rebuild).
 pub async fn insert_fresh(
     tx: &mut Tx,
     t: &ReadModelTables,
-    families: &[FamilyRows],
+    families: &[&FamilyRows],
 ) -> Result<(), sqlx::Error> {
     let cast = state_cast(tx);
     for chunk in families.chunks(ROWS_PER_INSERT) {
         on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> =
                 sqlx::QueryBuilder::new(format!("INSERT INTO {} ({COLUMNS}) ", t.case_files));
-            qb.push_values(chunk, |mut b, f| {
-                b.push_bind(f.family_id.to_string())
-                    .push_bind(f.version as i64)
-                    .push_bind(f.village_code.clone())
-                    .push_bind(f.status)
-                    .push_bind(f.village_contact_name.clone())
-                    .push_bind(f.township_contact_name.clone())
-                    .push_bind(state_text(&f.state))
-                    .push_unseparated(cast);
-            });
+            qb.push_values(chunk, |mut b, f| push_row(&mut b, f, cast));
             qb.build().execute(&mut *conn).await?;
         });
     }

@@ -10,8 +10,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::checkpoints::Checkpoint;
-use super::Db;
-use crate::on_pool;
+use super::{Db, Tx};
+use crate::{on_pool, on_tx};
 
 /// One row of the event log, as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -36,6 +36,59 @@ impl StoredEvent {
 
 const COLUMNS: &str =
     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// An event to append: its stream, place and serialized form (metadata
+/// already sealed into the family's hash chain).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+/// Events per multi-row INSERT (7 bound columns).
+const EVENTS_PER_INSERT: usize = 1000;
+
+/// Appends `events` (at most one per stream) inside `tx`, skipping — not
+/// failing on — any whose place in its stream or whose (user, idempotency
+/// key) is already taken (`ON CONFLICT DO NOTHING` covers every unique key
+/// of the table). Returns the streams whose event was appended; the caller
+/// tells the others apart (a replay, or a conflict to retry). Rows go in
+/// stream-id order, so two writers meeting on the same keys lock them in the
+/// same order.
+pub async fn append(
+    tx: &mut Tx,
+    events: &[&NewEvent],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut sorted: Vec<&NewEvent> = events.to_vec();
+    sorted.sort_by(|a, b| a.aggregate_id.cmp(&b.aggregate_id));
+    let mut appended = std::collections::HashSet::with_capacity(events.len());
+    for chunk in sorted.chunks(EVENTS_PER_INSERT) {
+        let ids: Vec<String> = on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.aggregate_type)
+                    .push_bind(e.aggregate_id.clone())
+                    .push_bind(e.sequence as i64)
+                    .push_bind(e.event_type.clone())
+                    .push_bind(e.event_version.clone())
+                    .push_bind(sqlx::types::Json(e.payload.clone()))
+                    .push_bind(sqlx::types::Json(e.metadata.clone()));
+            });
+            qb.push(" ON CONFLICT DO NOTHING RETURNING aggregate_id");
+            qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?
+        });
+        appended.extend(ids);
+    }
+    Ok(appended)
+}
 
 /// The number of the last event in the log (0 when empty).
 pub async fn head_position(db: &Db) -> Result<i64, sqlx::Error> {
@@ -294,13 +347,15 @@ pub async fn replay_set(db: &Db) -> Result<ReplaySet, sqlx::Error> {
     }
 }
 
-/// One family of a replay page: its events in sequence order.
+/// One family of a replay page: its events in sequence order, and the hash
+/// of the last one.
 #[derive(Debug, sqlx::FromRow)]
 pub struct FamilyStream {
     pub aggregate_id: String,
     pub version: i64,
     #[sqlx(json)]
     pub events: Vec<FamilyEvent>,
+    pub head_hash: Option<String>,
 }
 
 /// The next `limit` families of `set` after `after` (by id), each as one
@@ -316,13 +371,17 @@ pub async fn replay_page(
     let sql = match db {
         Db::Postgres(_) => {
             "SELECT aggregate_id, MAX(sequence) AS version, \
-             json_agg(payload ORDER BY sequence) AS events \
+             json_agg(payload ORDER BY sequence) AS events, \
+             (array_agg(metadata ->> 'hash' ORDER BY sequence DESC))[1] AS head_hash \
              FROM events WHERE aggregate_type = $1 AND tx_id < $2 AND aggregate_id > $3 \
              GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4"
         }
         Db::Sqlite(_) => {
+            // With MAX(), SQLite takes a bare column (the hash) from the row
+            // holding the maximum: the last event's.
             "SELECT aggregate_id, MAX(sequence) AS version, \
-             json_group_array(json(payload) ORDER BY sequence) AS events \
+             json_group_array(json(payload) ORDER BY sequence) AS events, \
+             json_extract(metadata, '$.hash') AS head_hash \
              FROM events WHERE aggregate_type = $1 AND position <= $2 AND aggregate_id > $3 \
              GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $4"
         }

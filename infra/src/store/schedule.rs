@@ -11,17 +11,26 @@ use uuid::Uuid;
 use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
-/// Deletes one family's periods and schedule rows (before writing new ones).
-pub async fn delete_family(
+/// Deletes the periods and schedule rows of `families` (before writing new
+/// ones).
+pub async fn delete_families(
     tx: &mut Tx,
     t: &ReadModelTables,
-    family_id: Uuid,
+    families: &[Uuid],
 ) -> Result<(), sqlx::Error> {
-    for table in [t.key_periods, t.schedule] {
-        let sql = format!("DELETE FROM {table} WHERE family_id = $1");
-        on_tx!(tx, conn => {
-            sqlx::query(&sql).bind(family_id.to_string()).execute(&mut *conn).await?;
-        });
+    for chunk in families.chunks(ROWS_PER_INSERT) {
+        for table in [t.key_periods, t.schedule] {
+            on_tx!(tx, conn, DB => {
+                let mut qb: sqlx::QueryBuilder<'_, DB> =
+                    sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE family_id IN ("));
+                let mut ids = qb.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id.to_string());
+                }
+                qb.push(")");
+                qb.build().execute(&mut *conn).await?;
+            });
+        }
     }
     Ok(())
 }

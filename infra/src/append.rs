@@ -1,0 +1,226 @@
+//! Group commit: every write a request waits for — a command's event with
+//! its read-model rows, a read's access-log row — goes through the
+//! [`Appender`], which writes whatever has queued in **one transaction**
+//! and answers each request when that transaction is durable.
+//!
+//! A command's cost is dominated by its commit (a WAL flush), not by its
+//! statements; sharing the commit is what lets commands outpace bare
+//! single-row inserts. There is no fixed wait: a lane takes everything that
+//! queued while the previous batch was committing (at least one job), so a
+//! lone request commits at once and a crowd shares commits.
+//!
+//! Per-job outcomes: events go in with `INSERT … ON CONFLICT DO NOTHING`, so
+//! an event whose place in its stream, or whose idempotency key, is already
+//! taken is skipped ([`Appended::Taken`]) without failing the others; the
+//! command then replays or retries. If a batch fails for another reason,
+//! its jobs are retried one by one, so one bad job fails alone.
+//!
+//! Lanes: several batches may be in flight on PostgreSQL (one waits for its
+//! flush while the next executes); SQLite has one writer, so one lane.
+//! Commands on one family never share or race for a batch: the command path
+//! holds the family's lock until its append is answered.
+
+use std::sync::Arc;
+
+use nuanxin_projections::rows::FamilyRows;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::read_models::{self, Mode};
+use crate::store::access_log::AccessRecord;
+use crate::store::events::NewEvent;
+use crate::store::{self, Db, LIVE};
+
+/// Jobs taken into one transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Durable, with its read-model rows.
+    Done,
+    /// Not appended: its place in the stream or its idempotency key was
+    /// already taken (a concurrent command, or a retry of this request).
+    Taken,
+}
+
+/// The batch this job was in could not be written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the write failed: {0}")]
+pub struct AppendError(Arc<sqlx::Error>);
+
+impl AppendError {
+    pub fn source_error(&self) -> &sqlx::Error {
+        &self.0
+    }
+}
+
+enum Job {
+    Event {
+        event: NewEvent,
+        rows: Option<FamilyRows>,
+        reply: oneshot::Sender<Result<Appended, AppendError>>,
+    },
+    Access {
+        record: AccessRecord,
+        reply: oneshot::Sender<Result<(), AppendError>>,
+    },
+}
+
+/// The handle requests submit writes through.
+#[derive(Clone)]
+pub struct Appender {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Appender {
+    /// Starts the lanes (on the current tokio runtime) writing to `db`.
+    /// They stop when every handle is dropped.
+    pub fn start(db: Db) -> Self {
+        let lanes = if db.is_postgres() { 2 } else { 1 };
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..lanes {
+            tokio::spawn(lane(db.clone(), queue.clone()));
+        }
+        Self { jobs }
+    }
+
+    /// Appends `event` and, if it went in, writes `rows` (the family's
+    /// read-model rows at the event's version) in the same transaction.
+    /// Returns once that transaction is durable.
+    pub async fn event(
+        &self,
+        event: NewEvent,
+        rows: Option<FamilyRows>,
+    ) -> Result<Appended, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Event { event, rows, reply });
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Appends an access-log record; returns once it is durable.
+    pub async fn access(&self, record: AccessRecord) -> Result<(), AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Access { record, reply });
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    fn submit(&self, job: Job) {
+        // A send fails only when every lane has stopped (the runtime is
+        // shutting down): the dropped reply then answers with `stopped()`.
+        let _ = self.jobs.send(job);
+    }
+}
+
+fn stopped() -> AppendError {
+    AppendError(Arc::new(sqlx::Error::PoolClosed))
+}
+
+/// One lane: take what has queued (waiting for at least one job), write it
+/// in one transaction, answer, repeat.
+async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let batch = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        match write(&db, &batch).await {
+            Ok(appended) => answer(batch, |job| match job {
+                Job::Event { event, .. } => Ok(Some(appended.contains(&event.aggregate_id))),
+                Job::Access { .. } => Ok(None),
+            }),
+            Err(err) if batch.len() == 1 => {
+                let err = AppendError(Arc::new(err));
+                answer(batch, |_| Err(err.clone()));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, jobs = batch.len(),
+                    "a group commit failed; writing its jobs one by one");
+                for job in batch {
+                    let single = [job];
+                    let result = write(&db, &single)
+                        .await
+                        .map_err(|e| AppendError(Arc::new(e)));
+                    answer(single.into(), |job| match (&result, job) {
+                        (Err(e), _) => Err(e.clone()),
+                        (Ok(appended), Job::Event { event, .. }) => {
+                            Ok(Some(appended.contains(&event.aggregate_id)))
+                        }
+                        (Ok(_), Job::Access { .. }) => Ok(None),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Sends each job its answer: `Some(appended?)` for events, `None` for
+/// access records.
+fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<bool>, AppendError>) {
+    for job in batch {
+        let result = outcome(&job);
+        match job {
+            Job::Event { reply, .. } => {
+                let _ = reply.send(result.map(|appended| {
+                    if appended == Some(true) {
+                        Appended::Done
+                    } else {
+                        Appended::Taken
+                    }
+                }));
+            }
+            Job::Access { reply, .. } => {
+                let _ = reply.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
+/// Writes a batch in one transaction: the events (skipping taken places),
+/// the read-model rows of the families whose event went in, the access-log
+/// records. Returns the families whose event was appended.
+async fn write(db: &Db, batch: &[Job]) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut events = Vec::new();
+    let mut records = Vec::new();
+    for job in batch {
+        match job {
+            Job::Event { event, .. } => events.push(event),
+            Job::Access { record, .. } => records.push(record),
+        }
+    }
+    let mut tx = db.begin().await?;
+    let appended = if events.is_empty() {
+        Default::default()
+    } else {
+        store::events::append(&mut tx, &events).await?
+    };
+    let rows: Vec<&FamilyRows> = batch
+        .iter()
+        .filter_map(|job| match job {
+            Job::Event {
+                event,
+                rows: Some(rows),
+                ..
+            } if appended.contains(&event.aggregate_id) => Some(rows),
+            _ => None,
+        })
+        .collect();
+    if !rows.is_empty() {
+        read_models::write_in(&mut tx, &LIVE, &rows, Mode::Guarded).await?;
+    }
+    if !records.is_empty() {
+        store::access_log::insert_many(&mut tx, &records).await?;
+    }
+    tx.commit().await?;
+    Ok(appended)
+}

@@ -57,7 +57,7 @@ impl AppendError {
 enum Job {
     Event {
         event: NewEvent,
-        rows: Option<FamilyRows>,
+        rows: Option<Box<FamilyRows>>,
         reply: oneshot::Sender<Result<Appended, AppendError>>,
     },
     Access {
@@ -94,7 +94,11 @@ impl Appender {
         rows: Option<FamilyRows>,
     ) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Event { event, rows, reply });
+        self.submit(Job::Event {
+            event,
+            rows: rows.map(Box::new),
+            reply,
+        });
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
@@ -211,7 +215,7 @@ async fn write(db: &Db, batch: &[Job]) -> Result<std::collections::HashSet<Strin
                 event,
                 rows: Some(rows),
                 ..
-            } if appended.contains(&event.aggregate_id) => Some(rows),
+            } if appended.contains(&event.aggregate_id) => Some(&**rows),
             _ => None,
         })
         .collect();

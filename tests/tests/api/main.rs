@@ -7,3 +7,4 @@ mod commands;
 mod ops;
 mod schedule;
 mod store;
+mod write_path;

@@ -1,0 +1,159 @@
+//! The guarantees of the group-commit write path: a key records once however
+//! many copies race; a conflict inside a batch fails that command alone; a
+//! retry of a command that succeeded is answered with its first outcome even
+//! after the case moved on; a read right after a write sees it.
+
+use std::sync::Arc;
+
+use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_infra::append::{Appended, Appender};
+use nuanxin_infra::store::events::NewEvent;
+use nuanxin_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+both_stores!(
+    thirty_two_racing_copies_of_one_key_record_once,
+    a_taken_place_in_a_batch_fails_that_event_alone,
+    a_retry_after_the_case_moved_on_replays_the_first_answer,
+    a_read_right_after_a_write_sees_it,
+);
+
+async fn thirty_two_racing_copies_of_one_key_record_once(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let id = app.register(&cw, "450305001001").await;
+    let app = Arc::new(app);
+    let before = app.event_count().await;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (app, cw, id) = (app.clone(), cw.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            app.send(
+                Method::POST,
+                &format!("/api/v1/families/{id}/notes"),
+                Some(&cw),
+                Some(&json!({"text": "one note"})),
+                &[("Idempotency-Key", "same-key")],
+            )
+            .await
+        }));
+    }
+    let mut bodies = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.text);
+        bodies.push(r.body);
+    }
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every copy gets the first answer"
+    );
+    assert_eq!(app.event_count().await, before + 1, "recorded once");
+    let file = app.get(&format!("/api/v1/families/{id}"), &cw).await;
+    assert_eq!(file.body["notes"].as_array().unwrap().len(), 1);
+}
+
+fn event(family: &str, sequence: u64, text: &str) -> NewEvent {
+    NewEvent {
+        aggregate_type: "FamilyCase",
+        aggregate_id: family.to_owned(),
+        sequence,
+        event_type: "NoteAdded".into(),
+        event_version: "1".into(),
+        payload: json!({"NoteAdded": {"action_id": uuid::Uuid::now_v7(), "text": text}}),
+        metadata: json!({"recorded_by_id": uuid::Uuid::new_v4(), "recorded_by_name": "t",
+            "recorded_by_role": "caseworker", "recorded_at": "2026-06-30T04:00:00Z",
+            "request_id": "r"}),
+    }
+}
+
+/// Events of several families submitted at once (one batch, or a few): the
+/// one whose place in its stream is taken is skipped alone.
+async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let mut families = Vec::new();
+    for i in 0..8 {
+        families.push(app.register(&cw, &format!("45030500100{i}")).await);
+    }
+    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    let db = nuanxin_infra::Db::connect(&settings.database_url, 4)
+        .await
+        .unwrap();
+    let appender = Appender::start(db.clone());
+    let mut tasks = Vec::new();
+    for (i, family) in families.iter().enumerate() {
+        // Family 3's event claims sequence 1, which its registration holds.
+        let sequence = if i == 3 { 1 } else { 2 };
+        let (appender, e) = (appender.clone(), event(family, sequence, "batched"));
+        tasks.push(tokio::spawn(async move { appender.event(e, None).await }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().expect("no store error"));
+    }
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let expected = if i == 3 {
+            Appended::Taken
+        } else {
+            Appended::Done
+        };
+        assert_eq!(*outcome, expected, "family {i}");
+    }
+    assert_eq!(app.event_count().await, 8 + 7);
+    let _ = FamilyCase::default();
+    db.close().await;
+}
+
+/// A retry of a command that succeeded, sent after the case was closed,
+/// is answered with the first outcome — not with "the case is closed".
+async fn a_retry_after_the_case_moved_on_replays_the_first_answer(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let id = app.register(&cw, "450305001001").await;
+    let note = |key: &'static str| {
+        let (app, cw, id) = (&app, cw.clone(), id.clone());
+        async move {
+            app.send(
+                Method::POST,
+                &format!("/api/v1/families/{id}/notes"),
+                Some(&cw),
+                Some(&json!({"text": "before closing"})),
+                &[("Idempotency-Key", key), ("If-Match", "1")],
+            )
+            .await
+        }
+    };
+    let first = note("k1").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/close"),
+            &cw,
+            json!({"on": "2026-06-30", "reason": "moved away"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let retry = note("k1").await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    // A new key on the closed case is refused as before.
+    note("k2").await.assert_problem(409);
+}
+
+async fn a_read_right_after_a_write_sees_it(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let id = app.register(&cw, "450305001001").await;
+    for i in 0..20 {
+        let r = app
+            .post(
+                &format!("/api/v1/families/{id}/notes"),
+                &cw,
+                json!({"text": format!("note {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let file = app.get(&format!("/api/v1/families/{id}"), &cw).await;
+        assert_eq!(file.body["version"], r.body["version"]);
+        assert_eq!(file.body["notes"].as_array().unwrap().len(), i + 1);
+    }
+}

@@ -152,6 +152,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.state.projector().clone().run_worker(stopped.clone()));
+        let core = self.state.core().clone();
+        let token_stop = stopped.clone();
+        let tokens = tokio::spawn(async move { core.tokens().follow(core.db(), token_stop).await });
         let scheduler = tokio::spawn(nuanxin_infra::alerts::scheduler::run_scheduler(
             self.state.core().clone(),
             self.state.projector().clone(),
@@ -169,6 +172,7 @@ impl Application {
             .context("serving HTTP");
         let _ = stop.send(true);
         let _ = worker.await;
+        let _ = tokens.await;
         let _ = scheduler.await;
         let _ = delivery.await;
         self.state.db().close().await;

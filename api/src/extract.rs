@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
-use nuanxin_infra::users::{self, User};
+use nuanxin_infra::users::User;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -39,7 +39,9 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let user = users::find_by_token(state.db(), token)
+        let user = state
+            .core()
+            .user_for_token(token)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));

@@ -38,6 +38,10 @@ impl AppState {
         &self.0.app.projector
     }
 
+    pub fn appender(&self) -> &nuanxin_infra::append::Appender {
+        &self.0.app.appender
+    }
+
     pub fn db(&self) -> &Db {
         self.0.app.db()
     }

@@ -62,6 +62,11 @@ pub struct LoadOptions {
     pub out_dir: PathBuf,
     /// Timed folds per history length.
     pub fold_reps: usize,
+    /// Drive the families already in the store instead of generating.
+    pub reuse: bool,
+    /// The child server's `NUANXIN_LOG` filter; when not `warn`, its log is
+    /// kept (and its path printed) for profiling.
+    pub server_log: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +153,7 @@ pub struct LoadReport {
     pub all: Stats,
     pub error_samples: Vec<String>,
     pub server_memory: ServerMemory,
+    pub group_commit: GroupCommit,
     pub raw_insert: Stats,
     pub command_to_raw_ratio: f64,
     pub fold: Vec<FoldPoint>,
@@ -249,6 +255,7 @@ struct Server {
     pid: u32,
     base: String,
     log: PathBuf,
+    keep_log: bool,
 }
 
 async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<Server> {
@@ -267,7 +274,7 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
             "NUANXIN_DB_CONNECTIONS",
             opts.server_connections.to_string(),
         )
-        .env("NUANXIN_LOG", "warn")
+        .env("NUANXIN_LOG", &opts.server_log)
         .env_remove("NUANXIN_POLICY")
         .env_remove("NUANXIN_ALERT_WEBHOOKS")
         .stdin(std::process::Stdio::null())
@@ -299,6 +306,7 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
         pid,
         base: addr,
         log,
+        keep_log: opts.server_log != "warn",
     })
 }
 
@@ -314,7 +322,11 @@ impl Server {
         {
             let _ = self.child.kill().await;
         }
-        let _ = std::fs::remove_file(&self.log);
+        if self.keep_log {
+            eprintln!("server log kept: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
         let _ = std::fs::remove_dir_all(
             std::env::temp_dir().join(format!("nuanxin-bench-load-{}", std::process::id())),
         );
@@ -526,10 +538,49 @@ struct HttpResult {
     ops: Vec<Samples>,
     error_samples: Vec<String>,
     memory: ServerMemory,
+    group_commit: GroupCommit,
+}
+
+/// What the server's group commit did during the load (from `/metrics`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupCommit {
+    pub batches: u64,
+    pub jobs: u64,
+    pub jobs_per_batch: f64,
+    pub ms_per_batch: f64,
+}
+
+/// The server's group-commit counters: (batches, jobs, micros).
+async fn append_counters(http: &reqwest::Client, base: &str) -> (u64, u64, u64) {
+    let Ok(resp) = http.get(format!("{base}/metrics")).send().await else {
+        return (0, 0, 0);
+    };
+    let text = resp.text().await.unwrap_or_default();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("nuanxin_append_batches "),
+        value("nuanxin_append_jobs "),
+        value("nuanxin_append_micros "),
+    )
 }
 
 async fn drive(opts: &LoadOptions, db: &Db, today: NaiveDate) -> anyhow::Result<HttpResult> {
     let admin_token = format!("bench-{}", Uuid::new_v4().simple());
+    if opts.reuse {
+        // The store's users exist already: bootstrapping would not apply.
+        nuanxin_infra::users::create(
+            db,
+            "bench admin",
+            nuanxin_domain::UserRole::Admin,
+            &nuanxin_domain::Scope::everything(),
+            Some(nuanxin_infra::users::Secret::new(admin_token.clone())),
+        )
+        .await?;
+    }
     let server = start_server(opts, &admin_token).await?;
     let result = drive_server(opts, db, today, &server, &admin_token).await;
     if result.is_err() {
@@ -598,6 +649,7 @@ async fn drive_server(
     // Reset the child's peak to its current RSS (Linux ≥ 4.0; needs the
     // right to ptrace it, which a parent of the same user has).
     let peak_reset = std::fs::write(format!("/proc/{}/clear_refs", server.pid), "5").is_ok();
+    let appends_before = append_counters(&http, &server.base).await;
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(server.pid, stop.clone());
     let now = Instant::now();
@@ -633,6 +685,16 @@ async fn drive_server(
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let appends_after = append_counters(&http, &server.base).await;
+    let batches = appends_after.0.saturating_sub(appends_before.0);
+    let jobs = appends_after.1.saturating_sub(appends_before.1);
+    let micros = appends_after.2.saturating_sub(appends_before.2);
+    let group_commit = GroupCommit {
+        batches,
+        jobs,
+        jobs_per_batch: jobs as f64 / batches.max(1) as f64,
+        ms_per_batch: micros as f64 / 1000.0 / batches.max(1) as f64,
+    };
     let (sampled, peak_rss_anon_mib) = sampler.await.unwrap_or((0.0, 0.0));
     let hwm = proc_mib(server.pid, "VmHWM").unwrap_or(0.0);
     let rss_file_at_end_mib = proc_mib(server.pid, "RssFile").unwrap_or(0.0);
@@ -659,6 +721,7 @@ async fn drive_server(
         ops,
         error_samples,
         memory,
+        group_commit,
     })
 }
 
@@ -924,12 +987,26 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
     };
     let today = app.core.today();
 
-    eprintln!("[1/4] generating {} families …", opts.families);
-    let (generated, rebuilt) = generate::fill(&app, opts.families, opts.seed).await?;
+    let (generated, rebuilt) = if opts.reuse {
+        let events = generate::event_count(&db).await?;
+        anyhow::ensure!(events > 0, "--reuse needs a store generated before");
+        eprintln!("[1/4] reusing the store's {events} events …");
+        let generated = generate::Generated {
+            families: on_pool!(&db, pool => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM case_files").fetch_one(pool).await?
+            }) as u64,
+            events: events as u64,
+            seconds: 0.0,
+        };
+        (generated, nuanxin_infra::rebuild::RebuildReport::default())
+    } else {
+        eprintln!("[1/4] generating {} families …", opts.families);
+        generate::fill(&app, opts.families, opts.seed).await?
+    };
     // The server scans today's alerts at start unless the day was scanned;
     // that scan is `bench alerts`' subject, not this one's.
     on_pool!(&db, pool => {
-        sqlx::query("INSERT INTO alert_scans (day) VALUES ($1)")
+        sqlx::query("INSERT INTO alert_scans (day) VALUES ($1) ON CONFLICT (day) DO NOTHING")
             .bind(today)
             .execute(pool)
             .await?;
@@ -1032,6 +1109,7 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
         all,
         error_samples: http.error_samples,
         server_memory: http.memory,
+        group_commit: http.group_commit,
         raw_insert: raw,
         command_to_raw_ratio,
         fold_grows_with_history: fold_growth > 2.0,
@@ -1088,12 +1166,16 @@ impl LoadReport {
         ));
         out.push_str(&format!(
             "\nCommand throughput / raw insert throughput: **{:.1}%** ({:.1} / {:.1} per s).\n\n\
+             Group commit (warm-up included): {} transactions, {:.1} jobs each, {:.2} ms each.\n\n\
              Server memory: {:.1} MiB at the start of the load, peak {:.1} MiB during it ({}); \
              lifetime peak {:.1} MiB; anonymous (heap) peak {:.1} MiB, file-backed {:.1} MiB at the end.\n\n\
              | history (events) | fold p50 ms | fold p95 ms | command p50 ms |\n|---|---|---|---|\n",
             self.command_to_raw_ratio * 100.0,
             self.commands.per_second,
             self.raw_insert.per_second,
+            self.group_commit.batches,
+            self.group_commit.jobs_per_batch,
+            self.group_commit.ms_per_batch,
             self.server_memory.rss_at_start_mib,
             self.server_memory.peak_rss_during_load_mib,
             self.server_memory.peak_method,

@@ -114,6 +114,13 @@ enum BenchCommand {
         /// Timed folds per history length.
         #[arg(long, default_value_t = 31)]
         fold_reps: usize,
+        /// Drive the families of a store generated before (no generation).
+        #[arg(long)]
+        reuse: bool,
+        /// The child server's log filter (`NUANXIN_LOG`); anything but
+        /// `warn` keeps its log file for profiling.
+        #[arg(long, default_value = "warn")]
+        server_log: String,
     },
 }
 
@@ -173,6 +180,8 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
             server_bin,
             out,
             fold_reps,
+            reuse,
+            server_log,
         } => {
             let opts = load::LoadOptions {
                 database_url: store.database_url.clone(),
@@ -185,6 +194,8 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 server_bin,
                 out_dir: out,
                 fold_reps,
+                reuse,
+                server_log,
             };
             let report = load::load(&store.settings()?, &opts).await?;
             let (md, json) = report.write(&opts.out_dir)?;

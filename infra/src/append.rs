@@ -20,6 +20,8 @@
 //! Commands on one family never share or race for a batch: the command path
 //! holds the family's lock until its append is answered.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use nuanxin_projections::rows::FamilyRows;
@@ -66,10 +68,22 @@ enum Job {
     },
 }
 
+/// Counters of the group commit, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AppendStats {
+    /// Transactions written.
+    pub batches: AtomicU64,
+    /// Jobs (events and access records) in them.
+    pub jobs: AtomicU64,
+    /// Microseconds spent writing them (begin to commit).
+    pub micros: AtomicU64,
+}
+
 /// The handle requests submit writes through.
 #[derive(Clone)]
 pub struct Appender {
     jobs: mpsc::UnboundedSender<Job>,
+    stats: Arc<AppendStats>,
 }
 
 impl Appender {
@@ -79,10 +93,16 @@ impl Appender {
         let lanes = if db.is_postgres() { 2 } else { 1 };
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
+        let stats = Arc::new(AppendStats::default());
         for _ in 0..lanes {
-            tokio::spawn(lane(db.clone(), queue.clone()));
+            tokio::spawn(lane(db.clone(), queue.clone(), stats.clone()));
         }
-        Self { jobs }
+        Self { jobs, stats }
+    }
+
+    /// How the group commit has gone so far.
+    pub fn stats(&self) -> &AppendStats {
+        &self.stats
     }
 
     /// Appends `event` and, if it went in, writes `rows` (the family's
@@ -122,7 +142,7 @@ fn stopped() -> AppendError {
 
 /// One lane: take what has queued (waiting for at least one job), write it
 /// in one transaction, answer, repeat.
-async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
+async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Arc<AppendStats>) {
     loop {
         let batch = {
             let mut queue = queue.lock().await;
@@ -138,7 +158,15 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
             }
             batch
         };
-        match write(&db, &batch).await {
+        let started = std::time::Instant::now();
+        let written = write(&db, &batch).await;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats.micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        match written {
             Ok(appended) => answer(batch, |job| match job {
                 Job::Event { event, .. } => Ok(Some(appended.contains(&event.aggregate_id))),
                 Job::Access { .. } => Ok(None),
@@ -192,39 +220,53 @@ fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<bool>, Append
 
 /// Writes a batch in one transaction: the events (skipping taken places),
 /// the read-model rows of the families whose event went in, the access-log
-/// records. Returns the families whose event was appended.
-async fn write(db: &Db, batch: &[Job]) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+/// records. Returns the families whose event was appended. On PostgreSQL
+/// the whole batch is one statement (`store::group_commit`); on SQLite,
+/// statements in one transaction.
+async fn write(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
     let mut events = Vec::new();
+    let mut rows = Vec::new();
     let mut records = Vec::new();
     for job in batch {
         match job {
-            Job::Event { event, .. } => events.push(event),
+            Job::Event { event, rows: r, .. } => {
+                events.push(event);
+                if let Some(r) = r {
+                    rows.push(&**r);
+                }
+            }
             Job::Access { record, .. } => records.push(record),
         }
     }
-    let mut tx = db.begin().await?;
-    let appended = if events.is_empty() {
-        Default::default()
-    } else {
-        store::events::append(&mut tx, &events).await?
+    let t0 = std::time::Instant::now();
+    let appended = match db {
+        Db::Postgres(pool) => store::group_commit::write(pool, &events, &rows, &records).await?,
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
+            let appended = if events.is_empty() {
+                HashSet::new()
+            } else {
+                store::events::append(&mut tx, &events).await?
+            };
+            let rows: Vec<&FamilyRows> = rows
+                .into_iter()
+                .filter(|f| appended.contains(&f.family_id.to_string()))
+                .collect();
+            if !rows.is_empty() {
+                read_models::write_in(&mut tx, &LIVE, &rows, Mode::Guarded).await?;
+            }
+            if !records.is_empty() {
+                store::access_log::insert_many(&mut tx, &records).await?;
+            }
+            tx.commit().await?;
+            appended
+        }
     };
-    let rows: Vec<&FamilyRows> = batch
-        .iter()
-        .filter_map(|job| match job {
-            Job::Event {
-                event,
-                rows: Some(rows),
-                ..
-            } if appended.contains(&event.aggregate_id) => Some(&**rows),
-            _ => None,
-        })
-        .collect();
-    if !rows.is_empty() {
-        read_models::write_in(&mut tx, &LIVE, &rows, Mode::Guarded).await?;
-    }
-    if !records.is_empty() {
-        store::access_log::insert_many(&mut tx, &records).await?;
-    }
-    tx.commit().await?;
+    tracing::debug!(
+        events = events.len(),
+        access = records.len(),
+        us = t0.elapsed().as_micros() as u64,
+        "group commit"
+    );
     Ok(appended)
 }

@@ -37,6 +37,11 @@ use crate::repo::Repo;
 use crate::store;
 use crate::store::events::NewEvent;
 
+/// The command path rewrites a family's stored snapshot when it is this many
+/// versions behind (readers fold the events after it; decisions.md, record
+/// 20).
+const SNAPSHOT_EVERY: u64 = 8;
+
 /// How many times a command is retried after losing a race on its family.
 const MAX_ATTEMPTS: usize = 8;
 
@@ -119,6 +124,8 @@ struct Loaded {
     version: u64,
     case: FamilyCase,
     head_hash: Option<String>,
+    /// The version of the stored snapshot (`None`: no case-file row).
+    snapshot_version: Option<u64>,
 }
 
 impl Commands {
@@ -159,12 +166,14 @@ impl Commands {
                 version: f.version,
                 case: f.case,
                 head_hash: f.head_hash,
+                snapshot_version: None,
             });
         };
         let mut loaded = Loaded {
             version: snapshot.version,
             case: snapshot.state,
             head_hash: snapshot.head_hash,
+            snapshot_version: Some(snapshot.snapshot_version),
         };
         if fresh {
             let newer = self
@@ -264,8 +273,11 @@ impl Commands {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             case.apply(event);
-            let rows =
+            let mut rows =
                 FamilyRows::build(req.family_id, version, case, head_hash, &self.core.policy());
+            if let (Some(rows), Some(snapshot)) = (rows.as_mut(), loaded.snapshot_version) {
+                rows.write_snapshot = version.saturating_sub(snapshot) >= SNAPSHOT_EVERY;
+            }
             match self.appender.event(new, rows).await? {
                 Appended::Done => {
                     self.core.wake().notify_one();
@@ -328,6 +340,7 @@ impl Commands {
             .pop()
             .ok_or(ExecError::Conflict)?;
         Ok(NewEvent {
+            event_id: Uuid::now_v7(),
             aggregate_type: FamilyCase::TYPE,
             aggregate_id: sealed.aggregate_id,
             sequence,

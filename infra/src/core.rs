@@ -12,6 +12,7 @@ use nuanxin_domain::FamilyEvent;
 use uuid::Uuid;
 
 use crate::store::{self, Db};
+use crate::users::{TokenCache, User};
 use crate::Settings;
 
 /// An error reading or writing the store.
@@ -30,6 +31,7 @@ pub struct Core {
     services: CaseServices,
     policy: RwLock<Arc<VisitPolicy>>,
     wake: Arc<tokio::sync::Notify>,
+    tokens: TokenCache,
 }
 
 impl Core {
@@ -39,7 +41,19 @@ impl Core {
             services,
             policy: RwLock::new(Arc::new(policy)),
             wake: Arc::new(tokio::sync::Notify::new()),
+            tokens: TokenCache::default(),
         }
+    }
+
+    /// The user holding a bearer token (cached; see [`TokenCache`]).
+    pub async fn user_for_token(&self, token: &str) -> Result<Option<User>, sqlx::Error> {
+        self.tokens.user(&self.db, token).await
+    }
+
+    /// The token cache (to forget it after a change to a user, and to keep
+    /// it in step with other processes).
+    pub fn tokens(&self) -> &TokenCache {
+        &self.tokens
     }
 
     /// The core over `db` with the settings' clock and the policy's time

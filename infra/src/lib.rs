@@ -48,6 +48,7 @@ pub struct Nuanxin {
     pub commands: Commands,
     pub reads: Reads,
     pub projector: Arc<Projector>,
+    pub appender: append::Appender,
 }
 
 impl Nuanxin {
@@ -58,8 +59,9 @@ impl Nuanxin {
         let appender = append::Appender::start(core.db().clone());
         Self {
             commands: Commands::new(core.clone(), appender.clone()),
-            reads: Reads::new(core.clone(), appender),
+            reads: Reads::new(core.clone(), appender.clone()),
             projector: Arc::new(Projector::new(core.clone())),
+            appender,
             core,
         }
     }

@@ -137,5 +137,6 @@ pub async fn load(core: &Core, family_id: Uuid) -> Result<Option<StoredCase>, St
         version: folded.version,
         state: folded.case,
         head_hash: folded.head_hash,
+        snapshot_version: folded.version,
     }))
 }

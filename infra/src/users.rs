@@ -87,3 +87,116 @@ pub async fn bootstrap(db: &Db, token: &Secret) -> Result<bool, sqlx::Error> {
         Err(e) => Err(e),
     }
 }
+
+/// Token lookups cached in memory, on PostgreSQL, while this process
+/// listens for changes to `users`: a trigger notifies `nuanxin_users` on
+/// every change (from any process), and the listener empties the cache. A
+/// change made by this process empties it before the change is answered
+/// ([`TokenCache::forget_all`]), so a revoked token is refused on the very
+/// next request here; another process drops it as soon as the notification
+/// arrives (milliseconds). Without a listening connection nothing is cached.
+/// On SQLite the lookup is an in-process B-tree read and is not cached.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    users: std::sync::RwLock<std::collections::HashMap<String, User>>,
+    listening: std::sync::atomic::AtomicBool,
+}
+
+/// Tokens remembered at most (the cache empties when full).
+const CACHED_TOKENS: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<User> {
+        if !self.listening.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    fn put(&self, hash: String, user: User) {
+        if !self.listening.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut users = self
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if users.len() >= CACHED_TOKENS {
+            users.clear();
+        }
+        users.insert(hash, user);
+    }
+
+    /// Forgets every cached lookup (after any change to a user).
+    pub fn forget_all(&self) {
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The user holding `token`, from the cache or the store.
+    pub async fn user(&self, db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
+        let hash = hash_token(token);
+        if let Some(user) = self.get(&hash) {
+            return Ok(Some(user));
+        }
+        let found = store::users::by_token_hash(db, &hash).await?;
+        if let Some(user) = &found {
+            self.put(hash, user.clone());
+        }
+        Ok(found)
+    }
+
+    /// Keeps the cache in step with `users` until `shutdown` (PostgreSQL:
+    /// LISTEN; the cache is used only while the listener is connected).
+    pub async fn follow(&self, db: &Db, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        use std::sync::atomic::Ordering;
+        let Db::Postgres(pool) = db else {
+            return;
+        };
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(pool).await?;
+                l.listen("nuanxin_users").await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            let mut listener = match listener.await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for user changes; tokens are not cached");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            };
+            self.forget_all();
+            self.listening.store(true, Ordering::Release);
+            loop {
+                tokio::select! {
+                    note = listener.recv() => match note {
+                        Ok(_) => self.forget_all(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lost the user-change listener; tokens are not cached until it is back");
+                            break;
+                        }
+                    },
+                    _ = shutdown.changed() => {
+                        self.listening.store(false, Ordering::Release);
+                        return;
+                    }
+                }
+            }
+            self.listening.store(false, Ordering::Release);
+            self.forget_all();
+        }
+    }
+}

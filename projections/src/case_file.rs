@@ -308,10 +308,12 @@ pub struct CaseListFilter {
 }
 
 /// A stored case: its version, folded state and the hash of its last event
-/// (`None` where the store has not recorded it with the row).
+/// (`None` where the store has not recorded it with the row), and the
+/// version of the snapshot it was folded from.
 #[derive(Debug, Clone)]
 pub struct StoredCase {
     pub version: u64,
     pub state: FamilyCase,
     pub head_hash: Option<String>,
+    pub snapshot_version: u64,
 }

@@ -22,6 +22,11 @@ pub struct FamilyRows {
     /// The hash of the event at `version` (the head of its chain), when the
     /// writer knows it.
     pub head_hash: Option<String>,
+    /// Whether the stored snapshot of the case is rewritten to `state`
+    /// (`version`). The command path leaves it a few versions behind —
+    /// readers fold the newer events onto it — and rewrites it every few
+    /// versions; every other writer rewrites it.
+    pub write_snapshot: bool,
     pub key_periods: Vec<KeyPeriod>,
     pub schedule: Vec<ScheduleRow>,
 }
@@ -60,6 +65,7 @@ impl FamilyRows {
             schedule,
             state: case,
             head_hash,
+            write_snapshot: true,
         })
     }
 }

@@ -47,7 +47,23 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .await
         .unwrap_or(-1);
     let lag = state.projector().lag().await.unwrap_or(-1);
+    let appends = state.appender().stats();
     let body = state.metrics().render(&[
+        (
+            "nuanxin_append_batches",
+            "Group-commit transactions written (counter).",
+            appends.batches.load(std::sync::atomic::Ordering::Relaxed) as i64,
+        ),
+        (
+            "nuanxin_append_jobs",
+            "Events and access records written by group commit (counter).",
+            appends.jobs.load(std::sync::atomic::Ordering::Relaxed) as i64,
+        ),
+        (
+            "nuanxin_append_micros",
+            "Microseconds spent writing group commits, begin to commit (counter).",
+            appends.micros.load(std::sync::atomic::Ordering::Relaxed) as i64,
+        ),
         (
             "nuanxin_event_log_head",
             "Position of the newest event in the log.",

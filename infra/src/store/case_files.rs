@@ -1,7 +1,10 @@
-//! `case_files`: one row per family — the folded case (`state`, JSON) at
-//! its `version`, plus the columns the case list and the coverage gaps
-//! filter on. On PostgreSQL `state` is lz4-compressed `json` (bound as text
-//! with a cast), on SQLite text (decisions.md, record 14).
+//! `case_files`: one row per family — its `version`, the hash of its last
+//! event, the columns the case list and the coverage gaps filter on, and a
+//! snapshot of the folded case (`state`, JSON) at `snapshot_version` (NULL:
+//! at `version`). Every read here folds the events after the snapshot onto
+//! it, in the same query, so a [`StoredCase`] is always the case at
+//! `version`. On PostgreSQL `state` is lz4-compressed `json` (bound as text
+//! with a cast), on SQLite text (decisions.md, records 14 and 20).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +19,7 @@ use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
 const COLUMNS: &str = "family_id, version, village_code, status, village_contact_name, \
-     township_contact_name, state, head_hash";
+     township_contact_name, state, head_hash, snapshot_version";
 
 /// How a bound text parameter becomes the `state` column.
 fn state_cast(tx: &Tx) -> &'static str {
@@ -26,8 +29,10 @@ fn state_cast(tx: &Tx) -> &'static str {
     }
 }
 
-fn state_text(state: &FamilyCase) -> String {
-    serde_json::to_string(state).unwrap_or_else(|_| "{}".into())
+/// The state text a row is written with: the snapshot, when it is due.
+fn state_text(f: &FamilyRows) -> Option<String> {
+    f.write_snapshot
+        .then(|| serde_json::to_string(&f.state).unwrap_or_else(|_| "{}".into()))
 }
 
 #[derive(sqlx::FromRow)]
@@ -37,25 +42,64 @@ struct StateRow {
     #[sqlx(json)]
     state: FamilyCase,
     head_hash: Option<String>,
+    snapshot_version: Option<i64>,
+    /// The events after the snapshot, in order (a JSON array; NULL: none).
+    tail: Option<String>,
 }
 
 impl StateRow {
-    fn stored(self) -> StoredCase {
-        StoredCase {
+    /// The case at `version`: the snapshot with the events after it folded
+    /// on.
+    fn stored(self) -> Result<StoredCase, sqlx::Error> {
+        use cqrs_es::Aggregate;
+        let mut state = self.state;
+        if let Some(tail) = &self.tail {
+            let events: Vec<nuanxin_domain::FamilyEvent> =
+                serde_json::from_str(tail).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            for event in events {
+                state.apply(event);
+            }
+        }
+        Ok(StoredCase {
             version: self.version as u64,
-            state: self.state,
+            state,
             head_hash: self.head_hash,
+            snapshot_version: self.snapshot_version.unwrap_or(self.version) as u64,
+        })
+    }
+}
+
+/// `SELECT` of stored cases: the row and, as `tail`, the events after its
+/// snapshot as one JSON array (an index probe that finds nothing when the
+/// snapshot is current).
+fn select_stored(db: &Db) -> &'static str {
+    match db {
+        Db::Postgres(_) => {
+            "SELECT cf.family_id, cf.version, cf.state, cf.head_hash, cf.snapshot_version, \
+             (SELECT json_agg(e.payload ORDER BY e.sequence)::text FROM events e \
+              WHERE e.aggregate_type = 'FamilyCase' AND e.aggregate_id = cf.family_id \
+              AND e.sequence > cf.snapshot_version AND e.sequence <= cf.version) AS tail \
+             FROM case_files cf"
+        }
+        Db::Sqlite(_) => {
+            "SELECT cf.family_id, cf.version, cf.state, cf.head_hash, cf.snapshot_version, \
+             (SELECT json_group_array(json(t.payload)) FROM (SELECT e.payload FROM events e \
+              WHERE e.aggregate_type = 'FamilyCase' AND e.aggregate_id = cf.family_id \
+              AND e.sequence > cf.snapshot_version AND e.sequence <= cf.version \
+              ORDER BY e.sequence) t HAVING COUNT(*) > 0) AS tail \
+             FROM case_files cf"
         }
     }
 }
 
-/// The stored case of `family_id`, if the read model has it.
+/// The stored case of `family_id` (at the row's version), if the read
+/// model has it.
 pub async fn get(db: &Db, family_id: Uuid) -> Result<Option<StoredCase>, sqlx::Error> {
-    let sql = "SELECT family_id, version, state, head_hash FROM case_files WHERE family_id = $1";
+    let sql = format!("{} WHERE cf.family_id = $1", select_stored(db));
     let row: Option<StateRow> = on_pool!(db, pool => {
-        sqlx::query_as(sql).bind(family_id.to_string()).fetch_optional(pool).await?
+        sqlx::query_as(&sql).bind(family_id.to_string()).fetch_optional(pool).await?
     });
-    Ok(row.map(StateRow::stored))
+    row.map(StateRow::stored).transpose()
 }
 
 /// The next `limit` stored cases after family `after` (by id).
@@ -64,13 +108,15 @@ pub async fn page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<(Uuid, StoredCase)>, sqlx::Error> {
-    let sql = "SELECT family_id, version, state, head_hash FROM case_files WHERE family_id > $1 \
-               ORDER BY family_id LIMIT $2";
+    let sql = format!(
+        "{} WHERE cf.family_id > $1 ORDER BY cf.family_id LIMIT $2",
+        select_stored(db)
+    );
     let rows: Vec<StateRow> = on_pool!(db, pool => {
-        sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?
+        sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?
     });
     rows.into_iter()
-        .map(|r| Ok((uuid(&r.family_id, "case_files.family_id")?, r.stored())))
+        .map(|r| Ok((uuid(&r.family_id, "case_files.family_id")?, r.stored()?)))
         .collect()
 }
 
@@ -94,9 +140,10 @@ pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>
 
 /// Writes the rows of `families` (distinct families, in family-id order so
 /// that two writers meeting on the same rows always lock them in the same
-/// order) with one multi-row upsert. `guarded`: a row is only replaced by a
-/// newer version (writers that arrive out of order never regress a row).
-/// Returns the families whose row was written.
+/// order). `guarded`: a row is only replaced by a newer version (writers
+/// that arrive out of order never regress a row). Rows that carry a state
+/// snapshot are upserted; rows that do not only update an existing row's
+/// small columns. Returns the families whose row was written.
 pub async fn upsert(
     tx: &mut Tx,
     t: &ReadModelTables,
@@ -109,8 +156,10 @@ pub async fn upsert(
     } else {
         String::new()
     };
+    let (full, small): (Vec<&FamilyRows>, Vec<&FamilyRows>) =
+        families.iter().partition(|f| f.write_snapshot);
     let mut written = HashSet::with_capacity(families.len());
-    for chunk in families.chunks(ROWS_PER_INSERT) {
+    for chunk in full.chunks(ROWS_PER_INSERT) {
         let ids: Vec<String> = on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> =
                 sqlx::QueryBuilder::new(format!("INSERT INTO {} ({COLUMNS}) ", t.case_files));
@@ -119,13 +168,40 @@ pub async fn upsert(
                 " ON CONFLICT (family_id) DO UPDATE SET version = excluded.version, \
                  village_code = excluded.village_code, status = excluded.status, \
                  village_contact_name = excluded.village_contact_name, \
-                 township_contact_name = excluded.township_contact_name, state = excluded.state, \
-                 head_hash = excluded.head_hash{guard} RETURNING family_id"
+                 township_contact_name = excluded.township_contact_name, \
+                 state = excluded.state, head_hash = excluded.head_hash, \
+                 snapshot_version = excluded.snapshot_version{guard} RETURNING family_id"
             ));
             qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?
         });
         for id in ids {
             written.insert(uuid(&id, "case_files.family_id")?);
+        }
+    }
+    let update = format!(
+        "UPDATE {cf} SET version = $1, village_code = $2, status = $3, \
+         village_contact_name = $4, township_contact_name = $5, head_hash = $6, \
+         snapshot_version = COALESCE(snapshot_version, version) \
+         WHERE family_id = $7{guard}",
+        cf = t.case_files,
+        guard = if guarded { " AND version < $1" } else { "" }
+    );
+    for f in small {
+        let n = on_tx!(tx, conn => {
+            sqlx::query(&update)
+                .bind(f.version as i64)
+                .bind(&f.village_code)
+                .bind(f.status)
+                .bind(&f.village_contact_name)
+                .bind(&f.township_contact_name)
+                .bind(&f.head_hash)
+                .bind(f.family_id.to_string())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        });
+        if n > 0 {
+            written.insert(f.family_id);
         }
     }
     Ok(written)
@@ -148,9 +224,10 @@ fn push_row<'q, DB: sqlx::Database>(
         .push_bind(f.status)
         .push_bind(f.village_contact_name.clone())
         .push_bind(f.township_contact_name.clone())
-        .push_bind(state_text(&f.state))
+        .push_bind(state_text(f))
         .push_unseparated(cast)
-        .push_bind(f.head_hash.clone());
+        .push_bind(f.head_hash.clone())
+        .push_bind(f.version as i64);
 }
 
 /// Plain multi-row inserts into an empty generation (a rebuild).

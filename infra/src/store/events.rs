@@ -41,6 +41,9 @@ const COLUMNS: &str =
 /// already sealed into the family's hash chain).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// A stable name for the event (UUIDv7: in time order, so the unique
+    /// index on it grows at one end instead of at random pages).
+    pub event_id: Uuid,
     pub aggregate_type: &'static str,
     pub aggregate_id: String,
     pub sequence: u64,
@@ -50,7 +53,7 @@ pub struct NewEvent {
     pub metadata: Value,
 }
 
-/// Events per multi-row INSERT (7 bound columns).
+/// Events per multi-row INSERT (8 bound columns).
 const EVENTS_PER_INSERT: usize = 1000;
 
 /// Appends `events` (at most one per stream) inside `tx`, skipping — not
@@ -66,15 +69,22 @@ pub async fn append(
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     let mut sorted: Vec<&NewEvent> = events.to_vec();
     sorted.sort_by(|a, b| a.aggregate_id.cmp(&b.aggregate_id));
+    // `event_id` is uuid on PostgreSQL, text on SQLite.
+    let uuid_cast = match tx {
+        Tx::Postgres(_) => "::uuid",
+        Tx::Sqlite(_) => "",
+    };
     let mut appended = std::collections::HashSet::with_capacity(events.len());
     for chunk in sorted.chunks(EVENTS_PER_INSERT) {
         let ids: Vec<String> = on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata) ",
             );
             qb.push_values(chunk, |mut b, e| {
-                b.push_bind(e.aggregate_type)
+                b.push_bind(e.event_id.to_string())
+                    .push_unseparated(uuid_cast)
+                    .push_bind(e.aggregate_type)
                     .push_bind(e.aggregate_id.clone())
                     .push_bind(e.sequence as i64)
                     .push_bind(e.event_type.clone())

@@ -13,6 +13,7 @@
 //! | [`users`] | `users` |
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
+//! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
 //!
 //! SQL that is the same on both stores is written once: [`on_pool!`] and
 //! [`on_tx!`] compile one body for each driver. Rows come back as named
@@ -25,6 +26,7 @@ pub mod case_files;
 pub mod checkpoints;
 pub mod events;
 pub mod fresh;
+pub mod group_commit;
 pub mod schedule;
 pub mod users;
 
@@ -212,6 +214,8 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
+                    // No ping before each use (see the PostgreSQL pool).
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .with_context(|| format!("opening SQLite database {}", path.display()))?;
@@ -224,6 +228,11 @@ impl Db {
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
+                    // sqlx pings a connection before each use by default: a
+                    // round trip per query. A broken connection fails its
+                    // query instead (a 500 the client may retry with its
+                    // Idempotency-Key), and the pool replaces it.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .context("connecting to PostgreSQL")?;

@@ -55,6 +55,7 @@ async fn thirty_two_racing_copies_of_one_key_record_once(app: TestApp) {
 
 fn event(family: &str, sequence: u64, text: &str) -> NewEvent {
     NewEvent {
+        event_id: uuid::Uuid::now_v7(),
         aggregate_type: "FamilyCase",
         aggregate_id: family.to_owned(),
         sequence,

@@ -1,0 +1,305 @@
+//! A group commit on PostgreSQL as **one statement**: the batch's events,
+//! the read-model rows of the families whose event went in, and the
+//! access-log records, written by data-modifying CTEs over `unnest`ed
+//! arrays. One round trip, one implicit transaction, one WAL flush for the
+//! whole batch; and because every batch binds the same number of arrays the
+//! SQL text never changes, so each connection prepares and plans it once.
+//!
+//! - `ev`: the events, `ON CONFLICT DO NOTHING` (a taken stream place or
+//!   idempotency key skips that event alone), in stream order;
+//! - `cf_*`: the case-file rows of the families `ev` appended,
+//!   version-guarded: upserted with their state snapshot when it is due
+//!   (`write_snapshot`), else an UPDATE of the small columns that leaves the
+//!   snapshot (and its TOAST chunks) alone;
+//! - `kp_*`, `vs_*`: each written family's key periods and schedule rows
+//!   (found by `family_id = ANY(<the batch's families>)`, which a generic
+//!   plan turns into index lookups whatever it guesses of the CTEs) —
+//!   rows no longer there are deleted, new or changed ones upserted,
+//!   unchanged ones left alone — filtered out before the upsert, which
+//!   would otherwise lock (and so write, and log) every row it meets: a
+//!   note touches no schedule page. The DELETE and the upsert of a table
+//!   touch disjoint rows, so running them in one statement is well-defined;
+//! - `al`: the access-log records.
+//!
+//! SQLite has no data-modifying CTEs and no round trips to save (it runs
+//! in-process), so there the same writes are statements in one transaction
+//! (`crate::append`).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nuanxin_projections::rows::FamilyRows;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::access_log::AccessRecord;
+use super::events::NewEvent;
+
+const SQL: &str = r#"
+WITH ev AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                        payload, metadata, event_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                         $6::jsonb[], $7::jsonb[], $38::uuid[])
+    ORDER BY 2
+    ON CONFLICT DO NOTHING
+    RETURNING aggregate_id
+),
+cf_full AS (
+    INSERT INTO case_files (family_id, version, village_code, status, village_contact_name,
+                            township_contact_name, state, head_hash, snapshot_version)
+    SELECT f, v, vc, st, vn, tn, s::json, h, v
+    FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
+                $14::text[], $15::text[]) AS r(f, v, vc, st, vn, tn, s, h)
+    WHERE s IS NOT NULL AND f IN (SELECT aggregate_id FROM ev)
+    ORDER BY f
+    ON CONFLICT (family_id) DO UPDATE SET version = excluded.version,
+        village_code = excluded.village_code, status = excluded.status,
+        village_contact_name = excluded.village_contact_name,
+        township_contact_name = excluded.township_contact_name, state = excluded.state,
+        head_hash = excluded.head_hash, snapshot_version = excluded.snapshot_version
+    WHERE case_files.version < excluded.version
+    RETURNING family_id
+),
+cf_small AS (
+    UPDATE case_files SET version = r.v, village_code = r.vc, status = r.st,
+        village_contact_name = r.vn, township_contact_name = r.tn, head_hash = r.h,
+        snapshot_version = COALESCE(case_files.snapshot_version, case_files.version)
+    FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
+                $14::text[], $15::text[]) AS r(f, v, vc, st, vn, tn, s, h)
+    WHERE r.s IS NULL AND case_files.family_id = r.f AND case_files.family_id = ANY($8::text[])
+      AND r.f IN (SELECT aggregate_id FROM ev) AND case_files.version < r.v
+    RETURNING case_files.family_id
+),
+cf AS (SELECT family_id FROM cf_full UNION ALL SELECT family_id FROM cf_small),
+kp AS (
+    SELECT * FROM unnest($16::text[], $17::date[], $18::date[], $19::bool[])
+        AS k(family_id, valid_from, valid_to, key_person)
+    WHERE family_id IN (SELECT family_id FROM cf)
+),
+kp_del AS (
+    DELETE FROM family_key_periods o
+    WHERE o.family_id = ANY($8::text[]) AND o.family_id IN (SELECT family_id FROM cf)
+      AND NOT EXISTS (SELECT 1 FROM kp WHERE kp.family_id = o.family_id
+                                         AND kp.valid_from = o.valid_from)
+),
+kp_up AS (
+    INSERT INTO family_key_periods (family_id, valid_from, valid_to, key_person)
+    SELECT * FROM kp
+    WHERE NOT EXISTS (SELECT 1 FROM family_key_periods o
+                      WHERE o.family_id = kp.family_id AND o.valid_from = kp.valid_from
+                        AND o.valid_to = kp.valid_to AND o.key_person = kp.key_person)
+    ORDER BY 1, 2
+    ON CONFLICT (family_id, valid_from) DO UPDATE SET valid_to = excluded.valid_to,
+        key_person = excluded.key_person
+),
+vs AS (
+    SELECT * FROM unnest($20::text[], $21::text[], $22::date[], $23::date[], $24::text[],
+                         $25::text[], $26::text[], $27::date[], $28::date[], $29::date[],
+                         $30::bool[], $31::bool[])
+        AS s(family_id, role, valid_from, valid_to, village_code, contact_id, contact_name,
+             last_visit_on, last_home_on, due_on, key_person, urgent)
+    WHERE family_id IN (SELECT family_id FROM cf)
+),
+vs_del AS (
+    DELETE FROM visit_schedule o
+    WHERE o.family_id = ANY($8::text[]) AND o.family_id IN (SELECT family_id FROM cf)
+      AND NOT EXISTS (SELECT 1 FROM vs WHERE vs.family_id = o.family_id AND vs.role = o.role
+                                         AND vs.valid_from = o.valid_from)
+),
+vs_up AS (
+    INSERT INTO visit_schedule (family_id, role, valid_from, valid_to, village_code, contact_id,
+                                contact_name, last_visit_on, last_home_on, due_on, key_person,
+                                urgent)
+    SELECT * FROM vs
+    WHERE NOT EXISTS (SELECT 1 FROM visit_schedule o
+                      WHERE o.family_id = vs.family_id AND o.role = vs.role
+                        AND o.valid_from = vs.valid_from AND o.valid_to = vs.valid_to
+                        AND o.village_code = vs.village_code AND o.contact_id = vs.contact_id
+                        AND o.contact_name = vs.contact_name
+                        AND o.last_visit_on IS NOT DISTINCT FROM vs.last_visit_on
+                        AND o.last_home_on IS NOT DISTINCT FROM vs.last_home_on
+                        AND o.due_on = vs.due_on AND o.key_person = vs.key_person
+                        AND o.urgent = vs.urgent)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (family_id, role, valid_from) DO UPDATE SET valid_to = excluded.valid_to,
+        village_code = excluded.village_code, contact_id = excluded.contact_id,
+        contact_name = excluded.contact_name, last_visit_on = excluded.last_visit_on,
+        last_home_on = excluded.last_home_on, due_on = excluded.due_on,
+        key_person = excluded.key_person, urgent = excluded.urgent
+),
+al AS (
+    INSERT INTO access_log (id, user_id, family_id, endpoint, at, request_id)
+    SELECT * FROM unnest($32::text[], $33::text[], $34::text[], $35::text[],
+                         $36::timestamptz[], $37::text[])
+)
+SELECT aggregate_id FROM ev
+"#;
+
+/// Column arrays, one `Vec` per bound parameter.
+#[derive(Default)]
+struct Columns {
+    ev: (
+        Vec<&'static str>,
+        Vec<String>,
+        Vec<i64>,
+        Vec<String>,
+        Vec<String>,
+        Vec<Value>,
+        Vec<Value>,
+        Vec<uuid::Uuid>,
+    ),
+    cf: (
+        Vec<String>,
+        Vec<i64>,
+        Vec<String>,
+        Vec<&'static str>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+    ),
+    kp: (Vec<String>, Vec<NaiveDate>, Vec<NaiveDate>, Vec<bool>),
+    vs: (
+        Vec<String>,
+        Vec<&'static str>,
+        Vec<NaiveDate>,
+        Vec<NaiveDate>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<Option<NaiveDate>>,
+        Vec<Option<NaiveDate>>,
+        Vec<NaiveDate>,
+        Vec<bool>,
+        Vec<bool>,
+    ),
+    al: (
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<DateTime<Utc>>,
+        Vec<String>,
+    ),
+}
+
+impl Columns {
+    fn event(&mut self, e: &NewEvent) {
+        let c = &mut self.ev;
+        c.0.push(e.aggregate_type);
+        c.1.push(e.aggregate_id.clone());
+        c.2.push(e.sequence as i64);
+        c.3.push(e.event_type.clone());
+        c.4.push(e.event_version.clone());
+        c.5.push(e.payload.clone());
+        c.6.push(e.metadata.clone());
+        c.7.push(e.event_id);
+    }
+
+    fn family(&mut self, f: &FamilyRows) {
+        let id = f.family_id.to_string();
+        let c = &mut self.cf;
+        c.0.push(id.clone());
+        c.1.push(f.version as i64);
+        c.2.push(f.village_code.clone());
+        c.3.push(f.status);
+        c.4.push(f.village_contact_name.clone());
+        c.5.push(f.township_contact_name.clone());
+        c.6.push(
+            f.write_snapshot
+                .then(|| serde_json::to_string(&f.state).unwrap_or_else(|_| "{}".into())),
+        );
+        c.7.push(f.head_hash.clone());
+        for p in &f.key_periods {
+            let k = &mut self.kp;
+            k.0.push(id.clone());
+            k.1.push(p.valid_from);
+            k.2.push(p.valid_to);
+            k.3.push(p.key_person);
+        }
+        for r in &f.schedule {
+            let s = &mut self.vs;
+            s.0.push(id.clone());
+            s.1.push(r.role.as_str());
+            s.2.push(r.valid_from);
+            s.3.push(r.valid_to);
+            s.4.push(r.village_code.clone());
+            s.5.push(r.contact_id.to_string());
+            s.6.push(r.contact_name.clone());
+            s.7.push(r.last_visit_on);
+            s.8.push(r.last_home_on);
+            s.9.push(r.due_on);
+            s.10.push(r.key_person);
+            s.11.push(r.urgent);
+        }
+    }
+
+    fn access(&mut self, r: &AccessRecord) {
+        let a = &mut self.al;
+        a.0.push(r.id.to_string());
+        a.1.push(r.user_id.to_string());
+        a.2.push(r.family_id.to_string());
+        a.3.push(r.endpoint.clone());
+        a.4.push(r.at);
+        a.5.push(r.request_id.clone());
+    }
+}
+
+/// Writes a batch in one statement (see the module docs); returns the
+/// streams whose event was appended. `rows` are the read-model rows of the
+/// batch's families (written only for those whose event went in).
+pub async fn write(
+    pool: &PgPool,
+    events: &[&NewEvent],
+    rows: &[&FamilyRows],
+    access: &[&AccessRecord],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut c = Columns::default();
+    events.iter().for_each(|e| c.event(e));
+    rows.iter().for_each(|f| c.family(f));
+    access.iter().for_each(|r| c.access(r));
+    let Columns { ev, cf, kp, vs, al } = c;
+    let appended: Vec<String> = sqlx::query_scalar(SQL)
+        .bind(ev.0)
+        .bind(ev.1)
+        .bind(ev.2)
+        .bind(ev.3)
+        .bind(ev.4)
+        .bind(ev.5)
+        .bind(ev.6)
+        .bind(cf.0)
+        .bind(cf.1)
+        .bind(cf.2)
+        .bind(cf.3)
+        .bind(cf.4)
+        .bind(cf.5)
+        .bind(cf.6)
+        .bind(cf.7)
+        .bind(kp.0)
+        .bind(kp.1)
+        .bind(kp.2)
+        .bind(kp.3)
+        .bind(vs.0)
+        .bind(vs.1)
+        .bind(vs.2)
+        .bind(vs.3)
+        .bind(vs.4)
+        .bind(vs.5)
+        .bind(vs.6)
+        .bind(vs.7)
+        .bind(vs.8)
+        .bind(vs.9)
+        .bind(vs.10)
+        .bind(vs.11)
+        .bind(al.0)
+        .bind(al.1)
+        .bind(al.2)
+        .bind(al.3)
+        .bind(al.4)
+        .bind(al.5)
+        .bind(ev.7)
+        .fetch_all(pool)
+        .await?;
+    Ok(appended.into_iter().collect())
+}

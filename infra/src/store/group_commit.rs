@@ -136,113 +136,136 @@ al AS (
 SELECT aggregate_id FROM ev
 "#;
 
+/// The events' columns.
+#[derive(Default)]
+struct EventColumns {
+    aggregate_type: Vec<&'static str>,
+    aggregate_id: Vec<String>,
+    sequence: Vec<i64>,
+    event_type: Vec<String>,
+    event_version: Vec<String>,
+    payload: Vec<Value>,
+    metadata: Vec<Value>,
+    event_id: Vec<uuid::Uuid>,
+}
+
+/// The case-file rows' columns (`state`: NULL where no snapshot is due).
+#[derive(Default)]
+struct CaseFileColumns {
+    family_id: Vec<String>,
+    version: Vec<i64>,
+    village_code: Vec<String>,
+    status: Vec<&'static str>,
+    village_contact_name: Vec<Option<String>>,
+    township_contact_name: Vec<Option<String>>,
+    state: Vec<Option<String>>,
+    head_hash: Vec<Option<String>>,
+}
+
+#[derive(Default)]
+struct PeriodColumns {
+    family_id: Vec<String>,
+    valid_from: Vec<NaiveDate>,
+    valid_to: Vec<NaiveDate>,
+    key_person: Vec<bool>,
+}
+
+#[derive(Default)]
+struct ScheduleColumns {
+    family_id: Vec<String>,
+    role: Vec<&'static str>,
+    valid_from: Vec<NaiveDate>,
+    valid_to: Vec<NaiveDate>,
+    village_code: Vec<String>,
+    contact_id: Vec<String>,
+    contact_name: Vec<String>,
+    last_visit_on: Vec<Option<NaiveDate>>,
+    last_home_on: Vec<Option<NaiveDate>>,
+    due_on: Vec<NaiveDate>,
+    key_person: Vec<bool>,
+    urgent: Vec<bool>,
+}
+
+#[derive(Default)]
+struct AccessColumns {
+    id: Vec<String>,
+    user_id: Vec<String>,
+    family_id: Vec<String>,
+    endpoint: Vec<String>,
+    at: Vec<DateTime<Utc>>,
+    request_id: Vec<String>,
+}
+
 /// Column arrays, one `Vec` per bound parameter.
 #[derive(Default)]
 struct Columns {
-    ev: (
-        Vec<&'static str>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<String>,
-        Vec<String>,
-        Vec<Value>,
-        Vec<Value>,
-        Vec<uuid::Uuid>,
-    ),
-    cf: (
-        Vec<String>,
-        Vec<i64>,
-        Vec<String>,
-        Vec<&'static str>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-    ),
-    kp: (Vec<String>, Vec<NaiveDate>, Vec<NaiveDate>, Vec<bool>),
-    vs: (
-        Vec<String>,
-        Vec<&'static str>,
-        Vec<NaiveDate>,
-        Vec<NaiveDate>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<Option<NaiveDate>>,
-        Vec<Option<NaiveDate>>,
-        Vec<NaiveDate>,
-        Vec<bool>,
-        Vec<bool>,
-    ),
-    al: (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<DateTime<Utc>>,
-        Vec<String>,
-    ),
+    ev: EventColumns,
+    cf: CaseFileColumns,
+    kp: PeriodColumns,
+    vs: ScheduleColumns,
+    al: AccessColumns,
 }
 
 impl Columns {
     fn event(&mut self, e: &NewEvent) {
         let c = &mut self.ev;
-        c.0.push(e.aggregate_type);
-        c.1.push(e.aggregate_id.clone());
-        c.2.push(e.sequence as i64);
-        c.3.push(e.event_type.clone());
-        c.4.push(e.event_version.clone());
-        c.5.push(e.payload.clone());
-        c.6.push(e.metadata.clone());
-        c.7.push(e.event_id);
+        c.aggregate_type.push(e.aggregate_type);
+        c.aggregate_id.push(e.aggregate_id.clone());
+        c.sequence.push(e.sequence as i64);
+        c.event_type.push(e.event_type.clone());
+        c.event_version.push(e.event_version.clone());
+        c.payload.push(e.payload.clone());
+        c.metadata.push(e.metadata.clone());
+        c.event_id.push(e.event_id);
     }
 
     fn family(&mut self, f: &FamilyRows) {
         let id = f.family_id.to_string();
         let c = &mut self.cf;
-        c.0.push(id.clone());
-        c.1.push(f.version as i64);
-        c.2.push(f.village_code.clone());
-        c.3.push(f.status);
-        c.4.push(f.village_contact_name.clone());
-        c.5.push(f.township_contact_name.clone());
-        c.6.push(
+        c.family_id.push(id.clone());
+        c.version.push(f.version as i64);
+        c.village_code.push(f.village_code.clone());
+        c.status.push(f.status);
+        c.village_contact_name.push(f.village_contact_name.clone());
+        c.township_contact_name
+            .push(f.township_contact_name.clone());
+        c.state.push(
             f.write_snapshot
                 .then(|| serde_json::to_string(&f.state).unwrap_or_else(|_| "{}".into())),
         );
-        c.7.push(f.head_hash.clone());
+        c.head_hash.push(f.head_hash.clone());
         for p in &f.key_periods {
             let k = &mut self.kp;
-            k.0.push(id.clone());
-            k.1.push(p.valid_from);
-            k.2.push(p.valid_to);
-            k.3.push(p.key_person);
+            k.family_id.push(id.clone());
+            k.valid_from.push(p.valid_from);
+            k.valid_to.push(p.valid_to);
+            k.key_person.push(p.key_person);
         }
         for r in &f.schedule {
-            let s = &mut self.vs;
-            s.0.push(id.clone());
-            s.1.push(r.role.as_str());
-            s.2.push(r.valid_from);
-            s.3.push(r.valid_to);
-            s.4.push(r.village_code.clone());
-            s.5.push(r.contact_id.to_string());
-            s.6.push(r.contact_name.clone());
-            s.7.push(r.last_visit_on);
-            s.8.push(r.last_home_on);
-            s.9.push(r.due_on);
-            s.10.push(r.key_person);
-            s.11.push(r.urgent);
+            let v = &mut self.vs;
+            v.family_id.push(id.clone());
+            v.role.push(r.role.as_str());
+            v.valid_from.push(r.valid_from);
+            v.valid_to.push(r.valid_to);
+            v.village_code.push(r.village_code.clone());
+            v.contact_id.push(r.contact_id.to_string());
+            v.contact_name.push(r.contact_name.clone());
+            v.last_visit_on.push(r.last_visit_on);
+            v.last_home_on.push(r.last_home_on);
+            v.due_on.push(r.due_on);
+            v.key_person.push(r.key_person);
+            v.urgent.push(r.urgent);
         }
     }
 
     fn access(&mut self, r: &AccessRecord) {
         let a = &mut self.al;
-        a.0.push(r.id.to_string());
-        a.1.push(r.user_id.to_string());
-        a.2.push(r.family_id.to_string());
-        a.3.push(r.endpoint.clone());
-        a.4.push(r.at);
-        a.5.push(r.request_id.clone());
+        a.id.push(r.id.to_string());
+        a.user_id.push(r.user_id.to_string());
+        a.family_id.push(r.family_id.to_string());
+        a.endpoint.push(r.endpoint.clone());
+        a.at.push(r.at);
+        a.request_id.push(r.request_id.clone());
     }
 }
 
@@ -261,44 +284,44 @@ pub async fn write(
     access.iter().for_each(|r| c.access(r));
     let Columns { ev, cf, kp, vs, al } = c;
     let appended: Vec<String> = sqlx::query_scalar(SQL)
-        .bind(ev.0)
-        .bind(ev.1)
-        .bind(ev.2)
-        .bind(ev.3)
-        .bind(ev.4)
-        .bind(ev.5)
-        .bind(ev.6)
-        .bind(cf.0)
-        .bind(cf.1)
-        .bind(cf.2)
-        .bind(cf.3)
-        .bind(cf.4)
-        .bind(cf.5)
-        .bind(cf.6)
-        .bind(cf.7)
-        .bind(kp.0)
-        .bind(kp.1)
-        .bind(kp.2)
-        .bind(kp.3)
-        .bind(vs.0)
-        .bind(vs.1)
-        .bind(vs.2)
-        .bind(vs.3)
-        .bind(vs.4)
-        .bind(vs.5)
-        .bind(vs.6)
-        .bind(vs.7)
-        .bind(vs.8)
-        .bind(vs.9)
-        .bind(vs.10)
-        .bind(vs.11)
-        .bind(al.0)
-        .bind(al.1)
-        .bind(al.2)
-        .bind(al.3)
-        .bind(al.4)
-        .bind(al.5)
-        .bind(ev.7)
+        .bind(ev.aggregate_type)
+        .bind(ev.aggregate_id)
+        .bind(ev.sequence)
+        .bind(ev.event_type)
+        .bind(ev.event_version)
+        .bind(ev.payload)
+        .bind(ev.metadata)
+        .bind(cf.family_id)
+        .bind(cf.version)
+        .bind(cf.village_code)
+        .bind(cf.status)
+        .bind(cf.village_contact_name)
+        .bind(cf.township_contact_name)
+        .bind(cf.state)
+        .bind(cf.head_hash)
+        .bind(kp.family_id)
+        .bind(kp.valid_from)
+        .bind(kp.valid_to)
+        .bind(kp.key_person)
+        .bind(vs.family_id)
+        .bind(vs.role)
+        .bind(vs.valid_from)
+        .bind(vs.valid_to)
+        .bind(vs.village_code)
+        .bind(vs.contact_id)
+        .bind(vs.contact_name)
+        .bind(vs.last_visit_on)
+        .bind(vs.last_home_on)
+        .bind(vs.due_on)
+        .bind(vs.key_person)
+        .bind(vs.urgent)
+        .bind(al.id)
+        .bind(al.user_id)
+        .bind(al.family_id)
+        .bind(al.endpoint)
+        .bind(al.at)
+        .bind(al.request_id)
+        .bind(ev.event_id)
         .fetch_all(pool)
         .await?;
     Ok(appended.into_iter().collect())

@@ -86,9 +86,8 @@ pub async fn write_in(
             .into_iter()
             .filter(|f| ids.contains(&f.family_id))
             .collect();
-        let ids: Vec<Uuid> = written.iter().map(|f| f.family_id).collect();
-        store::schedule::delete_families(tx, t, &ids).await?;
-        written
+        store::schedule::replace(tx, t, &written).await?;
+        return Ok(written.len());
     };
     store::schedule::insert(tx, t, &written).await?;
     Ok(written.len())

@@ -11,26 +11,162 @@ use uuid::Uuid;
 use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
-/// Deletes the periods and schedule rows of `families` (before writing new
-/// ones).
-pub async fn delete_families(
+#[derive(sqlx::FromRow)]
+struct PeriodRow {
+    family_id: String,
+    valid_from: NaiveDate,
+    valid_to: NaiveDate,
+    key_person: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredScheduleRow {
+    family_id: String,
+    role: String,
+    valid_from: NaiveDate,
+    valid_to: NaiveDate,
+    village_code: String,
+    contact_id: String,
+    contact_name: String,
+    last_visit_on: Option<NaiveDate>,
+    last_home_on: Option<NaiveDate>,
+    due_on: NaiveDate,
+    key_person: bool,
+    urgent: bool,
+}
+
+impl StoredScheduleRow {
+    fn row(self) -> Result<(String, ScheduleRow), sqlx::Error> {
+        let role = nuanxin_domain::Role::parse(&self.role)
+            .map_err(|_| sqlx::Error::Decode("visit_schedule.role is unknown".into()))?;
+        Ok((
+            self.family_id,
+            ScheduleRow {
+                role,
+                valid_from: self.valid_from,
+                valid_to: self.valid_to,
+                village_code: self.village_code,
+                contact_id: uuid(&self.contact_id, "visit_schedule.contact_id")?,
+                contact_name: self.contact_name,
+                last_visit_on: self.last_visit_on,
+                last_home_on: self.last_home_on,
+                due_on: self.due_on,
+                key_person: self.key_person,
+                urgent: self.urgent,
+            },
+        ))
+    }
+}
+
+/// `SELECT <columns> FROM <table> WHERE family_id IN (<families>)`.
+async fn rows_of<R>(
+    tx: &mut Tx,
+    table: &str,
+    columns: &str,
+    families: &[Uuid],
+) -> Result<Vec<R>, sqlx::Error>
+where
+    R: Send + Unpin,
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    let mut out = Vec::new();
+    for chunk in families.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<R> = on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> =
+                sqlx::QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE family_id IN ("));
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_string());
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(&mut *conn).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Makes the stored key periods and schedule rows of `families` equal to
+/// theirs, touching only the rows that differ: a rewrite of every row would
+/// dirty (and log) pages for nothing — a note changes no schedule row, a
+/// visit the rows of one role.
+pub async fn replace(
     tx: &mut Tx,
     t: &ReadModelTables,
-    families: &[Uuid],
+    families: &[&FamilyRows],
 ) -> Result<(), sqlx::Error> {
-    for chunk in families.chunks(ROWS_PER_INSERT) {
-        for table in [t.key_periods, t.schedule] {
-            on_tx!(tx, conn, DB => {
-                let mut qb: sqlx::QueryBuilder<'_, DB> =
-                    sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE family_id IN ("));
-                let mut ids = qb.separated(", ");
-                for id in chunk {
-                    ids.push_bind(id.to_string());
-                }
-                qb.push(")");
-                qb.build().execute(&mut *conn).await?;
+    use std::collections::HashMap;
+    let ids: Vec<Uuid> = families.iter().map(|f| f.family_id).collect();
+    let mut old_periods: HashMap<String, Vec<KeyPeriod>> = HashMap::new();
+    for p in rows_of::<PeriodRow>(
+        tx,
+        t.key_periods,
+        "family_id, valid_from, valid_to, key_person",
+        &ids,
+    )
+    .await?
+    {
+        old_periods.entry(p.family_id).or_default().push(KeyPeriod {
+            valid_from: p.valid_from,
+            valid_to: p.valid_to,
+            key_person: p.key_person,
+        });
+    }
+    let mut old_schedule: HashMap<String, Vec<ScheduleRow>> = HashMap::new();
+    let columns = "family_id, role, valid_from, valid_to, village_code, contact_id, contact_name, \
+                   last_visit_on, last_home_on, due_on, key_person, urgent";
+    for r in rows_of::<StoredScheduleRow>(tx, t.schedule, columns, &ids).await? {
+        let (family, row) = r.row()?;
+        old_schedule.entry(family).or_default().push(row);
+    }
+    let mut new_periods: Vec<(&FamilyRows, &KeyPeriod)> = Vec::new();
+    let mut new_rows: Vec<(&FamilyRows, &ScheduleRow)> = Vec::new();
+    for f in families {
+        let id = f.family_id.to_string();
+        let old = old_periods.remove(&id).unwrap_or_default();
+        for gone in old.iter().filter(|p| !f.key_periods.contains(p)) {
+            let sql = format!(
+                "DELETE FROM {} WHERE family_id = $1 AND valid_from = $2",
+                t.key_periods
+            );
+            on_tx!(tx, conn => {
+                sqlx::query(&sql).bind(&id).bind(gone.valid_from).execute(&mut *conn).await?;
             });
         }
+        new_periods.extend(
+            f.key_periods
+                .iter()
+                .filter(|p| !old.contains(p))
+                .map(|p| (*f, p)),
+        );
+        let old = old_schedule.remove(&id).unwrap_or_default();
+        for gone in old.iter().filter(|r| !f.schedule.contains(r)) {
+            let sql = format!(
+                "DELETE FROM {} WHERE family_id = $1 AND role = $2 AND valid_from = $3",
+                t.schedule
+            );
+            on_tx!(tx, conn => {
+                sqlx::query(&sql)
+                    .bind(&id)
+                    .bind(gone.role.as_str())
+                    .bind(gone.valid_from)
+                    .execute(&mut *conn)
+                    .await?;
+            });
+        }
+        new_rows.extend(
+            f.schedule
+                .iter()
+                .filter(|r| !old.contains(r))
+                .map(|r| (*f, r)),
+        );
+    }
+    for chunk in new_periods.chunks(ROWS_PER_INSERT) {
+        insert_periods(tx, t, chunk).await?;
+    }
+    for chunk in new_rows.chunks(ROWS_PER_INSERT) {
+        insert_schedule(tx, t, chunk).await?;
     }
     Ok(())
 }

@@ -15,8 +15,9 @@
 //! command then replays or retries. If a batch fails for another reason,
 //! its jobs are retried one by one, so one bad job fails alone.
 //!
-//! Lanes: several batches may be in flight on PostgreSQL (one waits for its
-//! flush while the next executes); SQLite has one writer, so one lane.
+//! Lanes: on PostgreSQL two batches of commands may be in flight (one waits
+//! for its flush while the next executes) and access-log records have a
+//! lane of their own; SQLite has one writer, so one lane for everything.
 //! Commands on one family never share or race for a batch: the command path
 //! holds the family's lock until its append is answered.
 
@@ -83,6 +84,10 @@ pub struct AppendStats {
 #[derive(Clone)]
 pub struct Appender {
     jobs: mpsc::UnboundedSender<Job>,
+    /// PostgreSQL: access-log records go through a lane of their own, so a
+    /// read's durable log entry does not queue behind heavier command
+    /// batches. SQLite (one writer): `None`, everything shares one lane.
+    reads: Option<mpsc::UnboundedSender<Job>>,
     stats: Arc<AppendStats>,
 }
 
@@ -90,14 +95,29 @@ impl Appender {
     /// Starts the lanes (on the current tokio runtime) writing to `db`.
     /// They stop when every handle is dropped.
     pub fn start(db: Db) -> Self {
-        let lanes = if db.is_postgres() { 2 } else { 1 };
-        let (jobs, queue) = mpsc::unbounded_channel();
-        let queue = Arc::new(Mutex::new(queue));
         let stats = Arc::new(AppendStats::default());
-        for _ in 0..lanes {
-            tokio::spawn(lane(db.clone(), queue.clone(), stats.clone()));
+        let db = db.group_commit_pool(3);
+        let spawn = |lanes: usize| {
+            let (jobs, queue) = mpsc::unbounded_channel();
+            let queue = Arc::new(Mutex::new(queue));
+            for _ in 0..lanes {
+                tokio::spawn(lane(db.clone(), queue.clone(), stats.clone()));
+            }
+            jobs
+        };
+        if db.is_postgres() {
+            Self {
+                jobs: spawn(2),
+                reads: Some(spawn(1)),
+                stats: stats.clone(),
+            }
+        } else {
+            Self {
+                jobs: spawn(1),
+                reads: None,
+                stats: stats.clone(),
+            }
         }
-        Self { jobs, stats }
     }
 
     /// How the group commit has gone so far.
@@ -125,7 +145,13 @@ impl Appender {
     /// Appends an access-log record; returns once it is durable.
     pub async fn access(&self, record: AccessRecord) -> Result<(), AppendError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Access { record, reply });
+        let job = Job::Access { record, reply };
+        match &self.reads {
+            Some(reads) => {
+                let _ = reads.send(job);
+            }
+            None => self.submit(job),
+        }
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 

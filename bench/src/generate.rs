@@ -25,6 +25,7 @@ use uuid::Uuid;
 use anyhow::Context;
 use nuanxin_infra::audit;
 use nuanxin_infra::rebuild::{self, RebuildReport};
+use nuanxin_infra::store::{self, events::NewEvent};
 use nuanxin_infra::{ExecError, Nuanxin};
 
 /// What to generate.
@@ -46,8 +47,6 @@ pub struct Generated {
 
 /// Families per insert transaction.
 const FAMILIES_PER_TX: usize = 500;
-/// Events per multi-row INSERT (7 columns; SQLite allows 32,766 parameters).
-const EVENTS_PER_INSERT: usize = 2000;
 
 fn uuid(rng: &mut StdRng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.gen()).into_uuid()
@@ -266,26 +265,25 @@ pub async fn generate(
     Ok(report)
 }
 
+/// Appends sealed events in one transaction, through the store's append.
 async fn insert(db: &Db, events: &[SerializedEvent]) -> Result<(), sqlx::Error> {
-    on_pool!(db, pool, DB => {
-        let mut tx = pool.begin().await?;
-        for chunk in events.chunks(EVENTS_PER_INSERT) {
-            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ",
-            );
-            qb.push_values(chunk, |mut b, e| {
-                b.push_bind(e.aggregate_type.clone())
-                    .push_bind(e.aggregate_id.clone())
-                    .push_bind(e.sequence as i64)
-                    .push_bind(e.event_type.clone())
-                    .push_bind(e.event_version.clone())
-                    .push_bind(sqlx::types::Json(e.payload.clone()))
-                    .push_bind(sqlx::types::Json(e.metadata.clone()));
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await
-    })
+    let new: Vec<NewEvent> = events
+        .iter()
+        .map(|e| NewEvent {
+            event_id: Uuid::now_v7(),
+            aggregate_type: FamilyCase::TYPE,
+            aggregate_id: e.aggregate_id.clone(),
+            sequence: e.sequence as u64,
+            event_type: e.event_type.clone(),
+            event_version: e.event_version.clone(),
+            payload: e.payload.clone(),
+            metadata: e.metadata.clone(),
+        })
+        .collect();
+    let refs: Vec<&NewEvent> = new.iter().collect();
+    let mut tx = db.begin().await?;
+    store::events::append(&mut tx, &refs).await?;
+    tx.commit().await
 }
 
 /// How many events the store holds.

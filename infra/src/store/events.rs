@@ -56,13 +56,14 @@ pub struct NewEvent {
 /// Events per multi-row INSERT (8 bound columns).
 const EVENTS_PER_INSERT: usize = 1000;
 
-/// Appends `events` (at most one per stream) inside `tx`, skipping — not
-/// failing on — any whose place in its stream or whose (user, idempotency
-/// key) is already taken (`ON CONFLICT DO NOTHING` covers every unique key
-/// of the table). Returns the streams whose event was appended; the caller
-/// tells the others apart (a replay, or a conflict to retry). Rows go in
-/// stream-id order, so two writers meeting on the same keys lock them in the
-/// same order.
+/// Appends `events` inside `tx`, skipping — not failing on — any whose
+/// place in its stream or whose (user, idempotency key) is already taken
+/// (`ON CONFLICT DO NOTHING` covers every unique key of the table). Returns
+/// the streams with an event appended (the command path sends one event per
+/// stream, so for it: the streams whose event went in; the caller tells the
+/// others apart — a replay, or a conflict to retry). Rows go in stream-id
+/// order (a stream's own events keep theirs), so two writers meeting on the
+/// same keys lock them in the same order.
 pub async fn append(
     tx: &mut Tx,
     events: &[&NewEvent],

@@ -294,12 +294,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
-            // The policy the servers run with, if one was stored.
-            s.policy = match nuanxin_infra::store::checkpoints::stored_policy(&db).await? {
-                Some(stored) => stored,
-                None => policy_from(policy.policy.as_ref())?,
-            };
+            s.policy = policy_from(policy.policy.as_ref())?;
             let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+            // The policy the servers run with, if one was stored.
+            app.projector.follow_stored_policy().await?;
             let on = on.unwrap_or_else(|| app.core.today());
             let report = nuanxin_infra::alerts::run_scan(
                 &app.core,

@@ -100,6 +100,70 @@ impl Default for AlertConfig {
     }
 }
 
+impl AlertConfig {
+    /// The webhook URLs as stored for comparison: sorted, one per line.
+    pub fn urls_text(&self) -> String {
+        let mut urls = self.webhooks.clone();
+        urls.sort();
+        urls.dedup();
+        urls.join("\n")
+    }
+
+    /// A fingerprint of the signing secret (`sha256:<hex>`), empty when
+    /// unsigned: servers compare secrets without storing one.
+    pub fn secret_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        self.secret.as_ref().map_or_else(String::new, |s| {
+            let digest = Sha256::digest(format!("nuanxin webhook secret\n{}", s.expose()));
+            format!("sha256:{}", hex::encode(digest))
+        })
+    }
+}
+
+/// Why a server may not start with its webhook configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookConfigError {
+    #[error(
+        "this server's alert webhooks (NUANXIN_ALERT_WEBHOOKS and NUANXIN_ALERT_WEBHOOK_SECRET) \
+         differ from those of the {others} other server(s) running on this database, stored \
+         at {set_at}; every server must post to the same URLs with the same secret. Start this \
+         one with their configuration, or stop them all and start again with the new one"
+    )]
+    Differs { others: i64, set_at: String },
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Makes sure every server of the database posts alerts to the same URLs
+/// with the same secret: stores this server's configuration when none is
+/// stored, or when a different one is but no other server is running (a
+/// restart with a new configuration); refuses to start otherwise.
+/// `own_session` names this server's leadership session.
+pub async fn agree_on_webhooks(
+    db: &Db,
+    config: &AlertConfig,
+    own_session: &str,
+) -> Result<(), WebhookConfigError> {
+    use store::webhooks::Agreement;
+    let urls = config.urls_text();
+    match store::webhooks::agree(db, &urls, &config.secret_fingerprint(), own_session).await? {
+        Agreement::First | Agreement::Same => Ok(()),
+        Agreement::Replaced => {
+            tracing::info!(
+                webhooks = config.webhooks.len(),
+                "alert webhook configuration changed; no other server is running, so it is stored"
+            );
+            Ok(())
+        }
+        Agreement::Differs { others } => {
+            let set_at = store::webhooks::stored(db)
+                .await?
+                .map_or_else(String::new, |s| s.set_at.to_rfc3339());
+            Err(WebhookConfigError::Differs { others, set_at })
+        }
+    }
+}
+
 /// Wakes this process's delivery workers (after a scan wrote the outbox).
 static WAKE: LazyLock<tokio::sync::Notify> = LazyLock::new(tokio::sync::Notify::new);
 

@@ -273,8 +273,9 @@ impl Commands {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             case.apply(event);
+            let (policy, policy_version) = self.core.policy_in_force();
             let mut rows =
-                FamilyRows::build(req.family_id, version, case, head_hash, &self.core.policy());
+                FamilyRows::build(req.family_id, version, case, head_hash, &policy, policy_version);
             if let (Some(rows), Some(snapshot)) = (rows.as_mut(), loaded.snapshot_version) {
                 rows.write_snapshot = version.saturating_sub(snapshot) >= SNAPSHOT_EVERY;
             }

@@ -37,6 +37,12 @@ pub struct Settings {
     /// retry backoff. The escalation period is the policy's
     /// `escalate_after_days`.
     pub alerts: AlertConfig,
+    /// A PostgreSQL streaming standby to read lists and histories from
+    /// (`NUANXIN_READ_DATABASE_URL`).
+    pub read_database_url: Option<DatabaseUrl>,
+    /// How far behind the standby may be for its answers to be used
+    /// (`NUANXIN_READ_MAX_STALENESS_MS`, default 5 s).
+    pub read_max_staleness: std::time::Duration,
 }
 
 impl Settings {
@@ -51,6 +57,8 @@ impl Settings {
             body_limit_bytes: 256 * 1024,
             clock: Arc::new(SystemClock),
             alerts: AlertConfig::default(),
+            read_database_url: None,
+            read_max_staleness: std::time::Duration::from_secs(5),
         }
     }
 }

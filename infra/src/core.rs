@@ -11,6 +11,7 @@ use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_domain::FamilyEvent;
 use uuid::Uuid;
 
+use crate::standby::Standby;
 use crate::store::{self, Db};
 use crate::users::{TokenCache, User};
 use crate::Settings;
@@ -29,9 +30,12 @@ pub enum StoreError {
 pub struct Core {
     db: Db,
     services: CaseServices,
-    policy: RwLock<Arc<VisitPolicy>>,
+    /// The visit policy in force and its version (`policy_state.version`).
+    policy: RwLock<(Arc<VisitPolicy>, i64)>,
     wake: Arc<tokio::sync::Notify>,
     tokens: TokenCache,
+    /// A streaming standby for lists and histories, if configured.
+    standby: Option<Arc<Standby>>,
 }
 
 impl Core {
@@ -39,9 +43,34 @@ impl Core {
         Self {
             db,
             services,
-            policy: RwLock::new(Arc::new(policy)),
+            policy: RwLock::new((Arc::new(policy), 0)),
             wake: Arc::new(tokio::sync::Notify::new()),
             tokens: TokenCache::default(),
+            standby: None,
+        }
+    }
+
+    /// Reads lists and histories from `standby` while it is fresh enough.
+    pub fn with_standby(mut self, standby: Standby) -> Self {
+        self.standby = Some(Arc::new(standby));
+        self
+    }
+
+    /// The standby, if configured.
+    pub fn standby(&self) -> Option<&Arc<Standby>> {
+        self.standby.as_ref()
+    }
+
+    /// Where a list or a history is read from: the standby while it is
+    /// within its staleness bound, else the primary (noting which, for the
+    /// response).
+    pub fn list_db(&self) -> &Db {
+        match &self.standby {
+            None => &self.db,
+            Some(standby) => standby.choose().unwrap_or_else(|| {
+                crate::standby::note_primary();
+                &self.db
+            }),
         }
     }
 
@@ -81,11 +110,20 @@ impl Core {
         self.policy
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .0
             .clone()
     }
 
-    pub(crate) fn set_policy(&self, policy: VisitPolicy) {
-        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
+    /// The policy in force with its version.
+    pub fn policy_in_force(&self) -> (Arc<VisitPolicy>, i64) {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_policy(&self, policy: VisitPolicy, version: i64) {
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = (Arc::new(policy), version);
     }
 
     /// Notified after every commit, to wake the projection worker.

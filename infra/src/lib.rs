@@ -14,6 +14,8 @@
 //! - [`audit`]: the hash chain, histories and their CSV;
 //! - [`export`]: spreadsheet-safe CSV (and the cell rule for XLSX);
 //! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
+//! - [`leader`]: which of several server processes on one database does
+//!   the background work; [`standby`]: reads from a streaming standby;
 //! - [`users`] and [`config`].
 //!
 //! [`Nuanxin`] puts the services together over one store.
@@ -25,11 +27,13 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod export;
+pub mod leader;
 pub mod projector;
 pub mod read_models;
 pub mod reads;
 pub mod rebuild;
 pub mod repo;
+pub mod standby;
 pub mod store;
 pub mod users;
 
@@ -70,7 +74,17 @@ impl Nuanxin {
     /// services over it with the settings' clock and policy.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let db = Db::open(&settings.database_url, settings.max_connections).await?;
-        Ok(Self::new(Core::from_settings(db, settings)))
+        let mut core = Core::from_settings(db, settings);
+        if let Some(url) = &settings.read_database_url {
+            if !matches!(core.db(), Db::Postgres(_)) {
+                anyhow::bail!("NUANXIN_READ_DATABASE_URL needs a PostgreSQL primary (DATABASE_URL)");
+            }
+            core = core.with_standby(
+                standby::Standby::connect(url, settings.max_connections, settings.read_max_staleness)
+                    .await?,
+            );
+        }
+        Ok(Self::new(core))
     }
 
     pub fn db(&self) -> &Db {

@@ -88,7 +88,7 @@ impl Projector {
         }
         let families: Vec<&str> = newest.keys().copied().collect();
         let stored = store::case_files::versions(self.db(), &families).await?;
-        let policy = self.core.policy();
+        let (policy, policy_version) = self.core.policy_in_force();
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
         for e in &events {
@@ -106,6 +106,7 @@ impl Projector {
                 f.case,
                 f.head_hash,
                 &policy,
+                policy_version,
             ));
         }
         let advance = Advance {
@@ -155,25 +156,20 @@ impl Projector {
         store::events::count_after(self.db(), cp).await
     }
 
-    /// Makes `policy` the one in force: if it differs from the policy the
-    /// read models were computed with, stores it and recomputes every
-    /// family's derived rows from its stored case (no event replay).
-    /// Returns whether it replaced a different stored policy (a store that
-    /// held none — a new one — gets its first without that being a change).
+    /// Makes `policy` the one in force: stores it (a new version if it
+    /// differs from the stored one) and adopts it. The read models are
+    /// recomputed by [`Projector::recompute_pending`] — the leading server's
+    /// worker runs it; `nuanxin policy reload` runs it too, so it takes
+    /// effect without a server. Returns whether the policy changed.
     pub async fn apply_policy(&self, policy: VisitPolicy) -> Result<bool, ProjectError> {
-        let stored = checkpoints::stored_policy(self.db()).await?;
-        self.core.set_policy(policy.clone());
-        if stored.as_ref() == Some(&policy) {
-            return Ok(false);
-        }
-        checkpoints::store_policy(self.db(), &policy).await?;
-        self.recompute_all().await?;
-        Ok(stored.is_some())
+        let (version, changed) = checkpoints::store_policy(self.db(), &policy).await?;
+        self.core.set_policy(policy, version);
+        Ok(changed)
     }
 
     /// Puts the policy in force at start: the configured one if any (stored
-    /// and applied), else the one stored in the database, else the
-    /// defaults. Returns whether derived rows were recomputed.
+    /// and adopted), else the one stored in the database, else the
+    /// defaults. Returns whether it changed the stored policy.
     pub async fn adopt_policy(
         &self,
         configured: Option<VisitPolicy>,
@@ -183,7 +179,7 @@ impl Projector {
         }
         match checkpoints::stored_policy(self.db()).await? {
             Some(stored) => {
-                self.core.set_policy(stored);
+                self.core.set_policy(stored.policy, stored.version);
                 Ok(false)
             }
             None => self.apply_policy(VisitPolicy::default()).await,
@@ -191,38 +187,74 @@ impl Projector {
     }
 
     /// Adopts the stored policy if another process changed it; returns
-    /// whether it did (and recomputed the derived rows).
+    /// whether it did. Every server does this (its commands must compute
+    /// rows with the policy in force); only the leader recomputes.
     pub async fn follow_stored_policy(&self) -> Result<bool, ProjectError> {
         match checkpoints::stored_policy(self.db()).await? {
-            Some(stored) if stored != *self.core.policy() => {
-                self.core.set_policy(stored);
-                self.recompute_all().await?;
+            Some(stored) if stored.version != self.core.policy_in_force().1 => {
+                self.core.set_policy(stored.policy, stored.version);
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
 
-    /// Recomputes key periods and schedules of every family from the stored
-    /// cases with the policy in force.
-    pub async fn recompute_all(&self) -> Result<usize, ProjectError> {
-        let policy = self.core.policy();
-        let mut after = String::new();
+    /// Recomputes, with the policy in force, the key periods and schedules
+    /// of every family whose rows were computed with an older version,
+    /// pass after pass until a pass finds none (a server that had not yet
+    /// adopted the policy may write old rows meanwhile: the next pass
+    /// redoes them), then records the version applied. Each write is
+    /// guarded: a family a command has moved on since it was read is left to
+    /// that command's own write. Returns the families recomputed.
+    pub async fn recompute_pending(&self) -> Result<usize, ProjectError> {
+        let Some(stored) = checkpoints::stored_policy(self.db()).await? else {
+            return Ok(0);
+        };
+        if stored.version != self.core.policy_in_force().1 {
+            self.core.set_policy(stored.policy.clone(), stored.version);
+        }
+        let policy = stored.policy;
         let mut total = 0;
         loop {
-            let page = store::case_files::page(self.db(), &after, 500).await?;
-            let Some((last, _)) = page.last() else {
-                return Ok(total);
-            };
-            after = last.to_string();
-            let rows: Vec<FamilyRows> = page
-                .into_iter()
-                .filter_map(|(id, c)| {
-                    FamilyRows::build(id, c.version, c.state, c.head_hash, &policy)
-                })
-                .collect();
-            total += read_models::write(self.db(), &LIVE, &rows, None, Mode::Force).await?;
+            let mut after = String::new();
+            let mut pass = 0;
+            loop {
+                let page =
+                    store::case_files::page_on_older_policy(self.db(), stored.version, &after, 500)
+                        .await?;
+                let Some((last, _)) = page.last() else {
+                    break;
+                };
+                after = last.to_string();
+                pass += page.len();
+                let rows: Vec<FamilyRows> = page
+                    .into_iter()
+                    .filter_map(|(id, c)| {
+                        FamilyRows::build(
+                            id,
+                            c.version,
+                            c.state,
+                            c.head_hash,
+                            &policy,
+                            stored.version,
+                        )
+                    })
+                    .collect();
+                total += read_models::write(self.db(), &LIVE, &rows, None, Mode::Recompute).await?;
+            }
+            if pass == 0 {
+                break;
+            }
+            // Rows a command moved on meanwhile were skipped by the guard;
+            // give their writers a moment, then look again.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        if stored.applied < stored.version {
+            checkpoints::mark_policy_applied(self.db(), stored.version).await?;
+            tracing::info!(policy.version = stored.version, families = total,
+                "visit policy applied: schedules recomputed");
+        }
+        Ok(total)
     }
 
     /// Runs the projection worker until `shutdown` resolves: wakes after each
@@ -243,10 +275,8 @@ impl Projector {
             }
             ticks = ticks.wrapping_add(1);
             if ticks.is_multiple_of(5) {
-                match self.follow_stored_policy().await {
-                    Ok(true) => tracing::info!("visit policy changed; schedules recomputed"),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "checking the stored policy failed"),
+                if let Err(e) = self.recompute_pending().await {
+                    tracing::error!(error = %e, "recomputing for the visit policy failed; will retry");
                 }
             }
             let notified = async {

@@ -18,8 +18,9 @@ use crate::store::{self, Db, ReadModelTables, Tx, LIVE};
 pub enum Mode {
     /// Skip families whose stored version is not older (commands, worker).
     Guarded,
-    /// Rewrite every family's derived rows (the policy changed).
-    Force,
+    /// Rewrite families still at the version read, computed with an older
+    /// policy (a policy recompute).
+    Recompute,
     /// Plain multi-row inserts into empty tables (a rebuild).
     Fresh,
 }
@@ -81,7 +82,12 @@ pub async fn write_in(
         store::case_files::insert_fresh(tx, t, &sorted).await?;
         sorted
     } else {
-        let ids = store::case_files::upsert(tx, t, &sorted, mode == Mode::Guarded).await?;
+        let guard = if mode == Mode::Recompute {
+            store::case_files::Guard::OlderPolicy
+        } else {
+            store::case_files::Guard::Newer
+        };
+        let ids = store::case_files::upsert(tx, t, &sorted, guard).await?;
         let written: Vec<&FamilyRows> = sorted
             .into_iter()
             .filter(|f| ids.contains(&f.family_id))
@@ -104,8 +110,9 @@ pub async fn write_one(
     state: FamilyCase,
     head_hash: Option<String>,
 ) {
-    let policy = core.policy();
-    let Some(rows) = FamilyRows::build(family_id, version, state, head_hash, &policy) else {
+    let (policy, policy_version) = core.policy_in_force();
+    let Some(rows) = FamilyRows::build(family_id, version, state, head_hash, &policy, policy_version)
+    else {
         return;
     };
     if let Err(err) = write(core.db(), &LIVE, &[rows], None, Mode::Guarded).await {

@@ -218,7 +218,12 @@ impl Reads {
         id: Uuid,
         kind: ReadKind,
     ) -> Result<FamilyHistory, ReadError> {
-        let history = audit::family_history(self.core.db(), id).await?;
+        let mut history = audit::family_history(self.core.list_db(), id).await?;
+        if !visible(&history.case, &v.user.scope) && self.core.standby().is_some() {
+            // A family registered (or moved) moments ago may not have
+            // reached the standby yet: the primary has the last word.
+            history = audit::family_history(self.core.db(), id).await?;
+        }
         if !visible(&history.case, &v.user.scope) {
             return Err(ReadError::NotFound);
         }
@@ -241,7 +246,7 @@ impl Reads {
             return Ok(Vec::new());
         };
         filter.village_code_prefix = prefix;
-        Ok(store::case_files::list(self.core.db(), &filter, self.core.today()).await?)
+        Ok(store::case_files::list(self.core.list_db(), &filter, self.core.today()).await?)
     }
 
     /// A page of due (or overdue) visits.
@@ -255,7 +260,7 @@ impl Reads {
             return Ok(Vec::new());
         };
         q.village_code_prefix = prefix;
-        Ok(store::schedule::due(self.core.db(), &q).await?)
+        Ok(store::schedule::due(self.core.list_db(), &q).await?)
     }
 
     /// A page of open families missing a contact.
@@ -269,7 +274,7 @@ impl Reads {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok(Vec::new());
         };
-        Ok(store::case_files::coverage_gaps(self.core.db(), &prefix, after, limit).await?)
+        Ok(store::case_files::coverage_gaps(self.core.list_db(), &prefix, after, limit).await?)
     }
 
     /// A page of alerts, in the order they were raised.
@@ -284,7 +289,7 @@ impl Reads {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok(Vec::new());
         };
-        Ok(store::alerts::list(self.core.db(), status, &prefix, after, limit).await?)
+        Ok(store::alerts::list(self.core.list_db(), status, &prefix, after, limit).await?)
     }
 
     /// One alert of a family within the viewer's scope.
@@ -302,7 +307,7 @@ impl Reads {
         mut filter: AccessFilter,
     ) -> Result<Vec<AccessEntry>, ReadError> {
         filter.scope = user.scope.clone();
-        Ok(store::access_log::list(self.core.db(), &filter).await?)
+        Ok(store::access_log::list(self.core.list_db(), &filter).await?)
     }
 
     /// Today's local date (the default day of every list).

@@ -45,7 +45,7 @@ pub async fn rebuild(core: &Core, progress: Progress<'_>) -> Result<RebuildRepor
     let db = core.db();
     let generation = format!("g{}", chrono::Utc::now().format("%Y%m%d%H%M%S%f"));
     store::fresh::create(db, &generation).await?;
-    let policy = core.policy();
+    let (policy, policy_version) = core.policy_in_force();
     let set = store::events::replay_set(db).await?;
     let total = set.events as u64;
     let bulk = db
@@ -72,7 +72,7 @@ pub async fn rebuild(core: &Core, progress: Progress<'_>) -> Result<RebuildRepor
             }
             let version = stream.version as u64;
             if let Some(rows) =
-                FamilyRows::build(family_id, version, case, stream.head_hash, &policy)
+                FamilyRows::build(family_id, version, case, stream.head_hash, &policy, policy_version)
             {
                 batch.push(rows);
                 report.families += 1;

@@ -27,19 +27,24 @@ pub struct FamilyRows {
     /// readers fold the newer events onto it — and rewrites it every few
     /// versions; every other writer rewrites it.
     pub write_snapshot: bool,
+    /// The version of the visit policy the periods and schedule were
+    /// computed with (a policy change recomputes the rows of older ones).
+    pub policy_version: i64,
     pub key_periods: Vec<KeyPeriod>,
     pub schedule: Vec<ScheduleRow>,
 }
 
 impl FamilyRows {
     /// The rows of `case` at `version`, whose last event hashes to
-    /// `head_hash`; `None` if it is not registered.
+    /// `head_hash`, under version `policy_version` of the visit policy;
+    /// `None` if it is not registered.
     pub fn build(
         family_id: Uuid,
         version: u64,
         case: FamilyCase,
         head_hash: Option<String>,
         policy: &VisitPolicy,
+        policy_version: i64,
     ) -> Option<Self> {
         if !case.registered {
             return None;
@@ -66,6 +71,7 @@ impl FamilyRows {
             state: case,
             head_hash,
             write_snapshot: true,
+            policy_version,
         })
     }
 }

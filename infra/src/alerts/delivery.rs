@@ -3,7 +3,8 @@
 //! The worker first **fans out** new outbox messages: one `alert_deliveries`
 //! row per configured URL (`ON CONFLICT DO NOTHING`, so two processes doing
 //! it at once make one row each). Then it posts every delivery that is due:
-//! it **claims** the row by moving `next_attempt_ms` to the end of a lease
+//! it **claims** each row right before posting it, by moving
+//! `next_attempt_ms` to the end of a lease that outlasts the request timeout
 //! with a conditional UPDATE (another process sees the row as not due), posts
 //! the stored body as JSON with `X-Nuanxin-Signature: sha256=<hex
 //! HMAC-SHA256(secret, body)>`, and records the attempt (HTTP status or
@@ -30,8 +31,11 @@ pub const DELIVERY_HEADER: &str = "x-nuanxin-delivery";
 
 /// Posts in flight at once.
 const CONCURRENCY: usize = 8;
-/// Deliveries claimed per round.
+/// Due deliveries read per round (each is claimed when it is posted).
 const ROUND: i64 = 32;
+/// How long a claim outlives the request's timeout: time to record the
+/// attempt before another worker may post the message again.
+const LEASE_MARGIN_MS: i64 = 5_000;
 /// Outbox messages fanned out per transaction.
 const FAN_OUT_BATCH: i64 = 200;
 
@@ -105,11 +109,12 @@ async fn post(client: &reqwest::Client, config: &AlertConfig, d: &DueDelivery) -
 }
 
 /// Records an attempt and either delivers the row or schedules the next
-/// attempt.
+/// attempt (unless the claim `lease` was lost meanwhile).
 async fn record(
     db: &Db,
     config: &AlertConfig,
     d: &DueDelivery,
+    lease: i64,
     outcome: &Outcome,
 ) -> Result<(), sqlx::Error> {
     let at = Utc::now();
@@ -125,7 +130,7 @@ async fn record(
         retry_at_ms: (!delivered)
             .then(|| at.timestamp_millis() + millis(backoff(config, d.attempts + 1))),
     };
-    table::record_attempt(db, &d.id, &attempt).await?;
+    table::record_attempt(db, &d.id, lease, &attempt).await?;
     // Per delivery at debug level; `step` logs a summary per round, so a
     // receiver that is down does not flood the log.
     match outcome {
@@ -155,24 +160,25 @@ pub async fn step(
         if due.is_empty() {
             break;
         }
-        let lease = now + millis(config.request_timeout) + 5_000;
-        let mut claimed = Vec::with_capacity(due.len());
-        for d in due {
-            if table::claim(db, &d, lease).await? {
-                claimed.push(d);
-            }
-        }
-        let results: Vec<(DueDelivery, Outcome)> = futures::stream::iter(claimed)
+        // Each post is claimed on its own, right before it goes out, with a
+        // lease that outlasts the request's timeout: no other worker sees it
+        // as due while it is in flight, however slow the receiver is.
+        let results: Vec<(DueDelivery, Outcome)> = futures::stream::iter(due)
             .map(|d| async move {
+                let lease = now_ms() + millis(config.request_timeout) + LEASE_MARGIN_MS;
+                if !table::claim(db, &d, lease).await? {
+                    return Ok(None);
+                }
                 let outcome = post(client, config, &d).await;
-                (d, outcome)
+                record(db, config, &d, lease, &outcome).await?;
+                Ok::<_, sqlx::Error>(Some((d, outcome)))
             })
             .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        for (d, outcome) in &results {
-            record(db, config, d, outcome).await?;
-        }
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?;
         let ok = results
             .iter()
             .filter(|(_, o)| matches!(o, Ok(code) if (200..300).contains(code)))

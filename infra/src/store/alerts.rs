@@ -536,10 +536,13 @@ pub struct AttemptOutcome {
     pub retry_at_ms: Option<i64>,
 }
 
-/// Records an attempt and delivers the row or schedules the next attempt.
+/// Records an attempt and delivers the row or schedules the next attempt —
+/// the latter only while the row still holds the claim `lease` (a later
+/// claim by another worker is left alone).
 pub async fn record_attempt(
     db: &Db,
     delivery_id: &str,
+    lease: i64,
     outcome: &AttemptOutcome,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
@@ -553,11 +556,13 @@ pub async fn record_attempt(
         .fetch_one(&mut *conn)
         .await?,
         Some(next) => sqlx::query_scalar(
-            "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_ms = $1 \
+            "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_ms = \
+             CASE WHEN next_attempt_ms = $3 THEN $1 ELSE next_attempt_ms END \
              WHERE id = $2 RETURNING attempts",
         )
         .bind(next)
         .bind(delivery_id)
+        .bind(lease)
         .fetch_one(&mut *conn)
         .await?,
     });

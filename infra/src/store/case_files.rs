@@ -19,7 +19,32 @@ use super::{prefix_upper, uuid, Db, ReadModelTables, Tx, LIVE, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
 const COLUMNS: &str = "family_id, version, village_code, status, village_contact_name, \
-     township_contact_name, state, head_hash, snapshot_version";
+     township_contact_name, state, head_hash, snapshot_version, policy_version";
+
+/// Which stored rows a write may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Only an older version of the case: writers that arrive out of order
+    /// (commands, the projection worker, other processes) never regress a
+    /// row.
+    Newer,
+    /// The same version computed with an older visit policy (a policy
+    /// recompute): a row a command has moved on since it was read is left
+    /// to that command's write.
+    OlderPolicy,
+}
+
+impl Guard {
+    fn condition(self, table: &str) -> String {
+        match self {
+            Guard::Newer => format!(" WHERE {table}.version < excluded.version"),
+            Guard::OlderPolicy => format!(
+                " WHERE {table}.version = excluded.version \
+                 AND {table}.policy_version < excluded.policy_version"
+            ),
+        }
+    }
+}
 
 /// How a bound text parameter becomes the `state` column.
 fn state_cast(tx: &Tx) -> &'static str {
@@ -120,6 +145,32 @@ pub async fn page(
         .collect()
 }
 
+/// The next `limit` stored cases after family `after` (by id) whose rows
+/// were computed with a policy older than `policy_version`.
+pub async fn page_on_older_policy(
+    db: &Db,
+    policy_version: i64,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(Uuid, StoredCase)>, sqlx::Error> {
+    let sql = format!(
+        "{} WHERE cf.family_id > $1 AND cf.policy_version < $3 \
+         ORDER BY cf.family_id LIMIT $2",
+        select_stored(db)
+    );
+    let rows: Vec<StateRow> = on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .bind(policy_version)
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|r| Ok((uuid(&r.family_id, "case_files.family_id")?, r.stored()?)))
+        .collect()
+}
+
 /// Stored versions of the given families.
 pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>, sqlx::Error> {
     if families.is_empty() {
@@ -140,22 +191,17 @@ pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>
 
 /// Writes the rows of `families` (distinct families, in family-id order so
 /// that two writers meeting on the same rows always lock them in the same
-/// order). `guarded`: a row is only replaced by a newer version (writers
-/// that arrive out of order never regress a row). Rows that carry a state
-/// snapshot are upserted; rows that do not only update an existing row's
-/// small columns. Returns the families whose row was written.
+/// order), replacing only the stored rows `guard` allows. Rows that carry a
+/// state snapshot are upserted; rows that do not only update an existing
+/// row's small columns. Returns the families whose row was written.
 pub async fn upsert(
     tx: &mut Tx,
     t: &ReadModelTables,
     families: &[&FamilyRows],
-    guarded: bool,
+    guard: Guard,
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
     let cast = state_cast(tx);
-    let guard = if guarded {
-        format!(" WHERE {}.version < excluded.version", t.case_files)
-    } else {
-        String::new()
-    };
+    let condition = guard.condition(t.case_files);
     let (full, small): (Vec<&FamilyRows>, Vec<&FamilyRows>) =
         families.iter().partition(|f| f.write_snapshot);
     let mut written = HashSet::with_capacity(families.len());
@@ -170,7 +216,8 @@ pub async fn upsert(
                  village_contact_name = excluded.village_contact_name, \
                  township_contact_name = excluded.township_contact_name, \
                  state = excluded.state, head_hash = excluded.head_hash, \
-                 snapshot_version = excluded.snapshot_version{guard} RETURNING family_id"
+                 snapshot_version = excluded.snapshot_version, \
+                 policy_version = excluded.policy_version{condition} RETURNING family_id"
             ));
             qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?
         });
@@ -178,13 +225,13 @@ pub async fn upsert(
             written.insert(uuid(&id, "case_files.family_id")?);
         }
     }
+    // Rows without a snapshot come only from commands (`Guard::Newer`).
     let update = format!(
         "UPDATE {cf} SET version = $1, village_code = $2, status = $3, \
          village_contact_name = $4, township_contact_name = $5, head_hash = $6, \
-         snapshot_version = COALESCE(snapshot_version, version) \
-         WHERE family_id = $7{guard}",
+         snapshot_version = COALESCE(snapshot_version, version), policy_version = $8 \
+         WHERE family_id = $7 AND version < $1",
         cf = t.case_files,
-        guard = if guarded { " AND version < $1" } else { "" }
     );
     for f in small {
         let n = on_tx!(tx, conn => {
@@ -196,6 +243,7 @@ pub async fn upsert(
                 .bind(&f.township_contact_name)
                 .bind(&f.head_hash)
                 .bind(f.family_id.to_string())
+                .bind(f.policy_version)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
@@ -227,7 +275,8 @@ fn push_row<'q, DB: sqlx::Database>(
         .push_bind(state_text(f))
         .push_unseparated(cast)
         .push_bind(f.head_hash.clone())
-        .push_bind(f.version as i64);
+        .push_bind(f.version as i64)
+        .push_bind(f.policy_version);
 }
 
 /// Plain multi-row inserts into an empty generation (a rebuild).

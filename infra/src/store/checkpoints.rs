@@ -63,23 +63,76 @@ pub async fn advance(
     Ok(moved == 1)
 }
 
-/// The policy the read models were computed with, if recorded.
-pub async fn stored_policy(db: &Db) -> Result<Option<VisitPolicy>, sqlx::Error> {
-    let sql = "SELECT policy FROM policy_state WHERE id = 1";
-    let value: Option<Json<serde_json::Value>> = on_pool!(db, pool => {
-        sqlx::query_scalar(sql).fetch_optional(pool).await?
-    });
-    value
-        .map(|Json(v)| serde_json::from_value(v).map_err(|e| sqlx::Error::Decode(Box::new(e))))
-        .transpose()
+/// The visit policy in force, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPolicy {
+    pub policy: VisitPolicy,
+    /// Bumped by every change.
+    pub version: i64,
+    /// The version whose recompute of the read models has finished.
+    pub applied: i64,
 }
 
-/// Records `policy` as the one in force (read by every server process).
-pub async fn store_policy(db: &Db, policy: &VisitPolicy) -> Result<(), sqlx::Error> {
-    let value = serde_json::to_value(policy).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let sql = "INSERT INTO policy_state (id, policy) VALUES (1, $1) \
-               ON CONFLICT (id) DO UPDATE SET policy = excluded.policy";
-    on_pool!(db, pool => {
-        sqlx::query(sql).bind(Json(&value)).execute(pool).await.map(|_| ())
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    policy: Json<serde_json::Value>,
+    version: i64,
+    applied: i64,
+}
+
+/// The policy in force, if one was ever stored.
+pub async fn stored_policy(db: &Db) -> Result<Option<StoredPolicy>, sqlx::Error> {
+    let sql = "SELECT policy, version, applied FROM policy_state WHERE id = 1";
+    let row: Option<PolicyRow> = on_pool!(db, pool => {
+        sqlx::query_as(sql).fetch_optional(pool).await?
+    });
+    row.map(|r| {
+        Ok(StoredPolicy {
+            policy: serde_json::from_value(r.policy.0)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            version: r.version,
+            applied: r.applied,
+        })
     })
+    .transpose()
+}
+
+/// Makes `policy` the one in force: stores it with a new version if it
+/// differs from the stored one (a first policy is version 1, applied: there
+/// are no rows to recompute yet). Returns the version in force and whether
+/// it changed.
+pub async fn store_policy(db: &Db, policy: &VisitPolicy) -> Result<(i64, bool), sqlx::Error> {
+    let value = serde_json::to_value(policy).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let mut tx = db.begin().await?;
+    let current: Option<(Json<serde_json::Value>, i64)> = on_tx!(&mut tx, conn => {
+        sqlx::query_as("SELECT policy, version FROM policy_state WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?
+    });
+    let result = match current {
+        Some((stored, version)) if stored.0 == value => (version, false),
+        Some((_, version)) => {
+            let sql = "UPDATE policy_state SET policy = $1, version = $2 WHERE id = 1";
+            on_tx!(&mut tx, conn => {
+                sqlx::query(sql).bind(Json(&value)).bind(version + 1).execute(&mut *conn).await?;
+            });
+            (version + 1, true)
+        }
+        None => {
+            let sql = "INSERT INTO policy_state (id, policy, version, applied) VALUES (1, $1, 1, 1) \
+                       ON CONFLICT (id) DO NOTHING";
+            on_tx!(&mut tx, conn => {
+                sqlx::query(sql).bind(Json(&value)).execute(&mut *conn).await?;
+            });
+            (1, false)
+        }
+    };
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Records that the read models were recomputed for policy `version`.
+pub async fn mark_policy_applied(db: &Db, version: i64) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE policy_state SET applied = $1 WHERE id = 1 AND version = $1 AND applied < $1";
+    on_pool!(db, pool => sqlx::query(sql).bind(version).execute(pool).await.map(|_| ()))
 }

@@ -47,26 +47,29 @@ WITH ev AS (
 ),
 cf_full AS (
     INSERT INTO case_files (family_id, version, village_code, status, village_contact_name,
-                            township_contact_name, state, head_hash, snapshot_version)
-    SELECT f, v, vc, st, vn, tn, s::json, h, v
+                            township_contact_name, state, head_hash, snapshot_version,
+                            policy_version)
+    SELECT f, v, vc, st, vn, tn, s::json, h, v, pv
     FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
-                $14::text[], $15::text[]) AS r(f, v, vc, st, vn, tn, s, h)
+                $14::text[], $15::text[], $39::bigint[]) AS r(f, v, vc, st, vn, tn, s, h, pv)
     WHERE s IS NOT NULL AND f IN (SELECT aggregate_id FROM ev)
     ORDER BY f
     ON CONFLICT (family_id) DO UPDATE SET version = excluded.version,
         village_code = excluded.village_code, status = excluded.status,
         village_contact_name = excluded.village_contact_name,
         township_contact_name = excluded.township_contact_name, state = excluded.state,
-        head_hash = excluded.head_hash, snapshot_version = excluded.snapshot_version
+        head_hash = excluded.head_hash, snapshot_version = excluded.snapshot_version,
+        policy_version = excluded.policy_version
     WHERE case_files.version < excluded.version
     RETURNING family_id
 ),
 cf_small AS (
     UPDATE case_files SET version = r.v, village_code = r.vc, status = r.st,
         village_contact_name = r.vn, township_contact_name = r.tn, head_hash = r.h,
-        snapshot_version = COALESCE(case_files.snapshot_version, case_files.version)
+        snapshot_version = COALESCE(case_files.snapshot_version, case_files.version),
+        policy_version = r.pv
     FROM unnest($8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
-                $14::text[], $15::text[]) AS r(f, v, vc, st, vn, tn, s, h)
+                $14::text[], $15::text[], $39::bigint[]) AS r(f, v, vc, st, vn, tn, s, h, pv)
     WHERE r.s IS NULL AND case_files.family_id = r.f AND case_files.family_id = ANY($8::text[])
       AND r.f IN (SELECT aggregate_id FROM ev) AND case_files.version < r.v
     RETURNING case_files.family_id
@@ -160,6 +163,7 @@ struct CaseFileColumns {
     township_contact_name: Vec<Option<String>>,
     state: Vec<Option<String>>,
     head_hash: Vec<Option<String>>,
+    policy_version: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -234,6 +238,7 @@ impl Columns {
                 .then(|| serde_json::to_string(&f.state).unwrap_or_else(|_| "{}".into())),
         );
         c.head_hash.push(f.head_hash.clone());
+        c.policy_version.push(f.policy_version);
         for p in &f.key_periods {
             let k = &mut self.kp;
             k.family_id.push(id.clone());
@@ -322,6 +327,7 @@ pub async fn write(
         .bind(al.at)
         .bind(al.request_id)
         .bind(ev.event_id)
+        .bind(cf.policy_version)
         .fetch_all(pool)
         .await?;
     Ok(appended.into_iter().collect())

@@ -13,6 +13,7 @@
 //! | [`users`] | `users` |
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
+//! | [`webhooks`] | `webhook_config` |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
 //!
 //! SQL that is the same on both stores is written once: [`on_pool!`] and
@@ -29,6 +30,7 @@ pub mod fresh;
 pub mod group_commit;
 pub mod schedule;
 pub mod users;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::str::FromStr;

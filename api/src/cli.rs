@@ -498,7 +498,10 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             let db = Db::open(&s.database_url, s.max_connections).await?;
             let config = files.config(&s.database_url);
             let taken = match Checkpointer::open(db.clone(), s.clock.clone(), &config) {
-                Ok(checkpoints) => checkpoints.take(Kind::OnDemand, None).await.map_err(Into::into),
+                Ok(checkpoints) => checkpoints
+                    .take(Kind::OnDemand, None)
+                    .await
+                    .map_err(Into::into),
                 Err(e) => Err(e),
             };
             db.close().await;
@@ -515,9 +518,10 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::PublicKey { store, files } => {
             let url = DatabaseUrl::parse(&store.database_url)?;
             let config = files.config(&url);
-            let key = audit::signing::SigningKeyFile::load(&config.key_file).with_context(|| {
-                "no signing key yet: `nuanxin serve` or `nuanxin audit checkpoint` creates it"
-            })?;
+            let key =
+                audit::signing::SigningKeyFile::load(&config.key_file).with_context(|| {
+                    "no signing key yet: `nuanxin serve` or `nuanxin audit checkpoint` creates it"
+                })?;
             let public = key.public();
             println!("key file:    {}", config.key_file.display());
             println!("key id:      {}", public.key_id());
@@ -564,7 +568,10 @@ async fn verify_checkpoints(
             } else {
                 given.to_owned()
             };
-            (signing::PublicKey::parse(&text).context("--public-key")?, "--public-key".to_owned())
+            (
+                signing::PublicKey::parse(&text).context("--public-key")?,
+                "--public-key".to_owned(),
+            )
         }
         None => {
             let key = signing::SigningKeyFile::load(&config.key_file).context(
@@ -579,16 +586,25 @@ async fn verify_checkpoints(
         if path.is_dir() {
             let found = checkpoint::statement_files(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            anyhow::ensure!(!found.is_empty(), "no checkpoint files in {}", path.display());
+            anyhow::ensure!(
+                !found.is_empty(),
+                "no checkpoint files in {}",
+                path.display()
+            );
             checkpoint_files.extend(found);
         } else {
             checkpoint_files.push(path.clone());
         }
     }
     let db = Db::connect(&url, 1).await?;
-    let report = extends::verify(&db, &checkpoint_files, &trusted, &[config.dir.clone()])
-        .await
-        .context("reading the event log");
+    let report = extends::verify(
+        &db,
+        &checkpoint_files,
+        &trusted,
+        std::slice::from_ref(&config.dir),
+    )
+    .await
+    .context("reading the event log");
     db.close().await;
     let report = report?;
     println!("trusting public key {} ({source})", trusted.fingerprint());
@@ -611,7 +627,9 @@ async fn verify_checkpoints(
         }
     );
     match report.failure() {
-        Some(failure) => Err(anyhow::anyhow!("the event log fails verification: {failure}")),
+        Some(failure) => Err(anyhow::anyhow!(
+            "the event log fails verification: {failure}"
+        )),
         None => Ok(()),
     }
 }

@@ -300,9 +300,11 @@ impl Reads {
         before: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<CheckpointRecord>, ReadError> {
-        Ok(store::audit_checkpoints::list(self.core.db(), before, limit)
-            .await
-            .map_err(StoreError::from)?)
+        Ok(
+            store::audit_checkpoints::list(self.core.db(), before, limit)
+                .await
+                .map_err(StoreError::from)?,
+        )
     }
 
     /// Access records (admins), limited to families within their scope.

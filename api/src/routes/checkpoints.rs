@@ -88,8 +88,8 @@ impl TryFrom<CheckpointRecord> for CheckpointItem {
     type Error = ApiError;
 
     fn try_from(r: CheckpointRecord) -> Result<Self, ApiError> {
-        let mut body: serde_json::Value = serde_json::from_str(&r.body)
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let mut body: serde_json::Value =
+            serde_json::from_str(&r.body).map_err(|e| ApiError::Internal(Box::new(e)))?;
         let signature = body["signature"].as_str().unwrap_or_default().to_owned();
         Ok(Self {
             id: r.id,

@@ -716,10 +716,7 @@ mod tests {
         let mut forged = statement(&key);
         forged.events = 11;
         let forged = Signed::sign(forged, &other);
-        assert_eq!(
-            forged.check(&key.public()),
-            Err(SignatureProblem::Invalid)
-        );
+        assert_eq!(forged.check(&key.public()), Err(SignatureProblem::Invalid));
         assert!(Signed::from_document(&serde_json::json!({"signature": "x"})).is_err());
         let mut future = doc.clone();
         future["checkpoint"]["format"] = serde_json::json!("nuanxin-checkpoint/2");
@@ -731,7 +728,16 @@ mod tests {
     #[test]
     fn a_snapshot_sees_what_had_committed_when_it_was_taken() {
         let s = TxSnapshot::parse("100:110:103,105").unwrap();
-        for (tx, seen) in [(99, true), (100, true), (103, false), (104, true), (105, false), (109, true), (110, false), (500, false)] {
+        for (tx, seen) in [
+            (99, true),
+            (100, true),
+            (103, false),
+            (104, true),
+            (105, false),
+            (109, true),
+            (110, false),
+            (500, false),
+        ] {
             assert_eq!(s.sees(tx), seen, "{tx}");
         }
         assert!(TxSnapshot::parse("7:7:").unwrap().sees(6));
@@ -742,7 +748,8 @@ mod tests {
 
     #[test]
     fn defaults_sit_beside_the_sqlite_file_or_in_the_working_directory() {
-        let c = CheckpointConfig::defaults_for(&DatabaseUrl::Sqlite("/var/lib/nx/county.db".into()));
+        let c =
+            CheckpointConfig::defaults_for(&DatabaseUrl::Sqlite("/var/lib/nx/county.db".into()));
         assert_eq!(c.dir, PathBuf::from("/var/lib/nx/county-checkpoints"));
         assert_eq!(c.key_file, PathBuf::from("/var/lib/nx/county-signing.key"));
         let c = CheckpointConfig::defaults_for(&DatabaseUrl::Sqlite("nuanxin.db".into()));

@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use nuanxin_domain::aggregate::FamilyCase;
 use cqrs_es::Aggregate;
+use nuanxin_domain::aggregate::FamilyCase;
 
 use super::checkpoint::{self, Head, Signed, Statement};
 use super::signing::PublicKey;
@@ -109,10 +109,7 @@ pub enum Outcome {
     },
     /// Without its heads, the log's events as of the checkpoint do not
     /// have its root: it is not extended, but the family cannot be named.
-    RootDiffers {
-        streams_now: u64,
-        events_now: u64,
-    },
+    RootDiffers { streams_now: u64, events_now: u64 },
 }
 
 impl Outcome {
@@ -191,7 +188,8 @@ impl Verdict {
         if let Some(c) = &self.statement {
             lines.push(format!(
                 "  taken {} ({}), position {}, {} event(s), {} stream(s), key {}",
-                c.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                c.taken_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 c.kind.as_str(),
                 c.position,
                 c.events,
@@ -487,9 +485,10 @@ impl Check {
 
     fn push(&mut self, placed: PlacedEvent) {
         let event = &placed.event;
-        let same = self.current.as_ref().is_some_and(|c| {
-            c.key.0 == event.aggregate_type && c.key.1 == event.aggregate_id
-        });
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.key.0 == event.aggregate_type && c.key.1 == event.aggregate_id);
         if !same {
             self.end_stream();
             let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
@@ -521,8 +520,7 @@ impl Check {
             self.fail(run, &current.key, sequence, Problem::Rewritten);
         }
         for r in &mut self.recompute {
-            if r
-                .coverage
+            if r.coverage
                 .as_ref()
                 .is_some_and(|c| c.covers(placed.position, placed.tx_id))
             {
@@ -668,10 +666,11 @@ mod tests {
             for s in 0..longest {
                 for events in streams {
                     if let Some(e) = events.get(s) {
-                        at.entry((e.aggregate_id.clone(), e.sequence)).or_insert_with(|| {
-                            position += 1;
-                            position
-                        });
+                        at.entry((e.aggregate_id.clone(), e.sequence))
+                            .or_insert_with(|| {
+                                position += 1;
+                                position
+                            });
                     }
                 }
             }
@@ -714,7 +713,11 @@ mod tests {
                 kind: checkpoint::Kind::OnDemand,
                 store: "sqlite".into(),
                 position: up_to_position,
-                events: self.0.iter().filter(|p| p.position <= up_to_position).count() as i64,
+                events: self
+                    .0
+                    .iter()
+                    .filter(|p| p.position <= up_to_position)
+                    .count() as i64,
                 streams: heads.len() as i64,
                 tx_snapshot: None,
                 merkle_root: checkpoint::merkle_root(&heads),
@@ -726,7 +729,10 @@ mod tests {
     }
 
     /// Checks `log` against checkpoints given as (heads or not, statement).
-    fn check(log: &Log, checkpoints: &[(Option<Vec<Head>>, Statement)]) -> (VerifyReport, Vec<Outcome>) {
+    fn check(
+        log: &Log,
+        checkpoints: &[(Option<Vec<Head>>, Statement)],
+    ) -> (VerifyReport, Vec<Outcome>) {
         let mut check = Check::new(checkpoints.len());
         for (rank, (heads, statement)) in checkpoints.iter().enumerate() {
             match heads {
@@ -742,9 +748,11 @@ mod tests {
 
     fn first(outcome: &Outcome) -> (&str, u64, Problem) {
         match outcome {
-            Outcome::NotExtended { first, .. } => {
-                (first[0].aggregate_id.as_str(), first[0].version, first[0].problem)
-            }
+            Outcome::NotExtended { first, .. } => (
+                first[0].aggregate_id.as_str(),
+                first[0].version,
+                first[0].problem,
+            ),
             other => panic!("expected inconsistencies, got {other:?}"),
         }
     }
@@ -752,7 +760,11 @@ mod tests {
     #[test]
     fn a_log_that_only_grew_extends_every_checkpoint() {
         let then = Log::new(&[stream("a", 2, "x"), stream("b", 1, "x")]);
-        let now = then.grown(&[stream("a", 4, "x"), stream("b", 1, "x"), stream("c", 2, "x")]);
+        let now = then.grown(&[
+            stream("a", 4, "x"),
+            stream("b", 1, "x"),
+            stream("c", 2, "x"),
+        ]);
         let early = then.statement(2);
         let late = then.statement(3);
         let (chain, outcomes) = check(
@@ -765,7 +777,11 @@ mod tests {
             ],
         );
         assert!(chain.is_intact());
-        assert_eq!((chain.streams, chain.events), (3, 0), "events are counted by the caller");
+        assert_eq!(
+            (chain.streams, chain.events),
+            (3, 0),
+            "events are counted by the caller"
+        );
         assert_eq!(
             outcomes,
             [
@@ -779,23 +795,39 @@ mod tests {
 
     #[test]
     fn each_attack_is_named_by_family_and_version() {
-        let then = Log::new(&[stream("a", 3, "x"), stream("b", 2, "x"), stream("c", 2, "x")]);
+        let then = Log::new(&[
+            stream("a", 3, "x"),
+            stream("b", 2, "x"),
+            stream("c", 2, "x"),
+        ]);
         let heads = then.heads(i64::MAX);
         let statement = then.statement(i64::MAX);
         let cases: Vec<(&str, Log, (&str, u64, Problem))> = vec![
             (
                 "last event of a removed",
-                Log::new(&[stream("a", 2, "x"), stream("b", 2, "x"), stream("c", 2, "x")]),
+                Log::new(&[
+                    stream("a", 2, "x"),
+                    stream("b", 2, "x"),
+                    stream("c", 2, "x"),
+                ]),
                 ("a", 3, Problem::Truncated { had: 3, has: 2 }),
             ),
             (
                 "b rewritten with fresh hashes",
-                Log::new(&[stream("a", 3, "x"), stream("b", 2, "y"), stream("c", 2, "x")]),
+                Log::new(&[
+                    stream("a", 3, "x"),
+                    stream("b", 2, "y"),
+                    stream("c", 2, "x"),
+                ]),
                 ("b", 2, Problem::Rewritten),
             ),
             (
                 "b rewritten and made longer",
-                Log::new(&[stream("a", 3, "x"), stream("b", 3, "y"), stream("c", 2, "x")]),
+                Log::new(&[
+                    stream("a", 3, "x"),
+                    stream("b", 3, "y"),
+                    stream("c", 2, "x"),
+                ]),
                 ("b", 2, Problem::Rewritten),
             ),
             (
@@ -805,8 +837,13 @@ mod tests {
             ),
         ];
         for (what, log, expected) in cases {
-            let (chain, outcomes) =
-                check(&log, &[(Some(heads.clone()), statement.clone()), (None, statement.clone())]);
+            let (chain, outcomes) = check(
+                &log,
+                &[
+                    (Some(heads.clone()), statement.clone()),
+                    (None, statement.clone()),
+                ],
+            );
             assert!(chain.is_intact(), "{what}: the chain alone sees nothing");
             assert_eq!(first(&outcomes[0]), expected, "{what}");
             assert!(
@@ -832,20 +869,37 @@ mod tests {
         // a grows 1 → 2 → 3 across three checkpoints; b never changes.
         let log = Log::new(&[stream("a", 3, "x"), stream("b", 1, "x")]);
         let at = [2, 4, 9]; // positions: a1=1 b1=2 a2=3 a3=4
-        let cps: Vec<_> = at.iter().map(|&p| (Some(log.heads(p)), log.statement(p))).collect();
+        let cps: Vec<_> = at
+            .iter()
+            .map(|&p| (Some(log.heads(p)), log.statement(p)))
+            .collect();
         let mut check = Check::new(3);
         for (rank, (h, _)) in cps.iter().enumerate() {
             check.expect(rank, h.as_ref().unwrap());
         }
-        assert_eq!(check.expected[&(FAMILY.into(), "b".into())].len(), 1, "one run for b");
-        assert_eq!(check.expected[&(FAMILY.into(), "a".into())].len(), 2, "a at 1, then 3");
+        assert_eq!(
+            check.expected[&(FAMILY.into(), "b".into())].len(),
+            1,
+            "one run for b"
+        );
+        assert_eq!(
+            check.expected[&(FAMILY.into(), "a".into())].len(),
+            2,
+            "a at 1, then 3"
+        );
         // Now a is cut back to 1 event: the last two checkpoints are not
         // extended, the first is.
         let cut = Log::new(&[stream("a", 1, "x"), stream("b", 1, "x")]);
         let (_, outcomes) = self::check(&cut, &cps);
         assert_eq!(outcomes[0], Outcome::Extended { named: true });
-        assert_eq!(first(&outcomes[1]), ("a", 2, Problem::Truncated { had: 3, has: 1 }));
-        assert_eq!(first(&outcomes[2]), ("a", 2, Problem::Truncated { had: 3, has: 1 }));
+        assert_eq!(
+            first(&outcomes[1]),
+            ("a", 2, Problem::Truncated { had: 3, has: 1 })
+        );
+        assert_eq!(
+            first(&outcomes[2]),
+            ("a", 2, Problem::Truncated { had: 3, has: 1 })
+        );
     }
 
     #[test]
@@ -894,7 +948,9 @@ mod tests {
             version: 1,
             ..i
         };
-        assert!(gone.to_string().starts_with("Activity f1, version 1: the whole stream is gone"));
+        assert!(gone
+            .to_string()
+            .starts_with("Activity f1, version 1: the whole stream is gone"));
     }
 
     #[test]

@@ -33,9 +33,7 @@ impl PublicKey {
 
     /// The key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo), for OpenSSL.
     pub fn to_pem(&self) -> String {
-        self.0
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap_or_default()
+        self.0.to_public_key_pem(LineEnding::LF).unwrap_or_default()
     }
 
     /// The first 16 hex digits of SHA-256 over the key bytes: short enough

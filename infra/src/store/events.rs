@@ -450,7 +450,11 @@ pub async fn for_each_placed(
     db: &Db,
     mut take: impl FnMut(PlacedEvent),
 ) -> Result<u64, sqlx::Error> {
-    let tx_id = if db.is_postgres() { "tx_id" } else { "0 AS tx_id" };
+    let tx_id = if db.is_postgres() {
+        "tx_id"
+    } else {
+        "0 AS tx_id"
+    };
     let sql = format!(
         "SELECT {COLUMNS}, position, {tx_id} FROM events \
          ORDER BY aggregate_type, aggregate_id, sequence"

@@ -89,7 +89,11 @@ async fn take(app: &TestApp) -> PathBuf {
 }
 
 /// `nuanxin audit verify --checkpoint FILE…` with the installation's key.
-async fn verify_cli(app: &TestApp, files: &[PathBuf], public_key: Option<String>) -> anyhow::Result<()> {
+async fn verify_cli(
+    app: &TestApp,
+    files: &[PathBuf],
+    public_key: Option<String>,
+) -> anyhow::Result<()> {
     cli(AuditCommand::Verify {
         store: store_args(app),
         family: None,
@@ -159,7 +163,10 @@ async fn two_families(app: &TestApp) -> (String, [String; 2]) {
 async fn lift_triggers(db: &Db) {
     let statements: &[&str] = match db {
         Db::Postgres(_) => &["ALTER TABLE events DISABLE TRIGGER events_no_update_delete"],
-        Db::Sqlite(_) => &["DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete"],
+        Db::Sqlite(_) => &[
+            "DROP TRIGGER events_no_update",
+            "DROP TRIGGER events_no_delete",
+        ],
     };
     for sql in statements {
         on_pool!(db, pool => sqlx::query(sql).execute(pool).await.map(|_| ())).unwrap();
@@ -213,18 +220,16 @@ async fn detected(app: &TestApp, statement: &Path, first: (&str, u64, Problem)) 
     let err = verify_cli(app, &[statement.to_owned()], None)
         .await
         .expect_err("verify fails");
-    let expected = format!("first inconsistency: family {}, version {}", first.0, first.1);
+    let expected = format!(
+        "first inconsistency: family {}, version {}",
+        first.0, first.1
+    );
     assert!(err.to_string().contains(&expected), "{err}");
 
     // Without the heads file (only the signed statement was kept).
-    let heads = config(app).dir.join(
-        verdict
-            .statement
-            .as_ref()
-            .unwrap()
-            .heads_file
-            .clone(),
-    );
+    let heads = config(app)
+        .dir
+        .join(verdict.statement.as_ref().unwrap().heads_file.clone());
     let aside = heads.with_extension("aside");
     std::fs::rename(&heads, &aside).unwrap();
     let report = verdicts(app, &[statement.to_owned()]).await;
@@ -233,7 +238,9 @@ async fn detected(app: &TestApp, statement: &Path, first: (&str, u64, Problem)) 
         "{:?}",
         report.checkpoints[0]
     );
-    assert!(verify_cli(app, &[statement.to_owned()], None).await.is_err());
+    assert!(verify_cli(app, &[statement.to_owned()], None)
+        .await
+        .is_err());
     std::fs::rename(&aside, &heads).unwrap();
 }
 
@@ -246,14 +253,28 @@ async fn a_log_that_grew_since_a_checkpoint_extends_it(app: TestApp) {
     let first = take(&app).await;
     let statement: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
     let c = &statement["checkpoint"];
-    assert_eq!((c["events"].as_i64(), c["streams"].as_i64()), (Some(6), Some(2)));
+    assert_eq!(
+        (c["events"].as_i64(), c["streams"].as_i64()),
+        (Some(6), Some(2))
+    );
     assert_eq!(c["format"], "nuanxin-checkpoint/1");
     assert_eq!(c["kind"], "on_demand");
-    assert_eq!(c["store"], if app.store == Store::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(
+        c["store"],
+        if app.store == Store::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
     assert!(c["position"].as_i64().unwrap() >= 6);
     // The heads file lists both streams at their versions.
-    let heads = checkpoint::read_heads(&config(&app).dir.join(c["heads_file"].as_str().unwrap())).unwrap();
-    let mut versions: Vec<(String, u64)> = heads.iter().map(|h| (h.aggregate_id.clone(), h.version)).collect();
+    let heads =
+        checkpoint::read_heads(&config(&app).dir.join(c["heads_file"].as_str().unwrap())).unwrap();
+    let mut versions: Vec<(String, u64)> = heads
+        .iter()
+        .map(|h| (h.aggregate_id.clone(), h.version))
+        .collect();
     versions.sort();
     let mut expected = vec![(a.clone(), 4), (b.clone(), 2)];
     expected.sort();
@@ -263,7 +284,11 @@ async fn a_log_that_grew_since_a_checkpoint_extends_it(app: TestApp) {
     note(&app, &cw, &a, "four").await;
     let c_id = app.register(&cw, "450305001003").await;
     let r = app
-        .post(&format!("/api/v1/families/{b}/notes"), &cw, json!({"text": "mistake"}))
+        .post(
+            &format!("/api/v1/families/{b}/notes"),
+            &cw,
+            json!({"text": "mistake"}),
+        )
         .await;
     let action = r.body["action_id"].as_str().unwrap().to_owned();
     let r = app
@@ -322,7 +347,12 @@ async fn truncating_a_stream_is_detected(app: TestApp) {
     .await;
     restore_triggers(&db).await;
     db.close().await;
-    detected(&app, &statement, (&a, 4, Problem::Truncated { had: 4, has: 3 })).await;
+    detected(
+        &app,
+        &statement,
+        (&a, 4, Problem::Truncated { had: 4, has: 3 }),
+    )
+    .await;
 }
 
 async fn rewriting_a_stream_with_fresh_hashes_is_detected(app: TestApp) {
@@ -377,7 +407,10 @@ async fn rewriting_a_stream_with_fresh_hashes_is_detected(app: TestApp) {
     }
     restore_triggers(&db).await;
     let report = audit::verify(&db, None).await.unwrap();
-    assert!(report.is_intact(), "the rewritten chain verifies: {report:?}");
+    assert!(
+        report.is_intact(),
+        "the rewritten chain verifies: {report:?}"
+    );
     db.close().await;
     detected(&app, &statement, (&a, 4, Problem::Rewritten)).await;
 }
@@ -396,7 +429,11 @@ async fn deleting_a_family_is_detected(app: TestApp) {
 /// A copy of the store's data, to put back later.
 enum Backup {
     Sqlite(PathBuf),
-    Postgres { admin: String, name: String, copy: String },
+    Postgres {
+        admin: String,
+        name: String,
+        copy: String,
+    },
 }
 
 fn pg_admin_url() -> String {
@@ -426,10 +463,21 @@ async fn back_up(db: &TestDb) -> Backup {
             Backup::Sqlite(copy)
         }
         DatabaseUrl::Postgres(url) => {
-            let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+            let name = url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .split('?')
+                .next()
+                .unwrap()
+                .to_owned();
             let copy = format!("{name}_backup");
             let admin = pg_admin_url();
-            pg_admin(&admin, &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{name}\"")).await;
+            pg_admin(
+                &admin,
+                &format!("CREATE DATABASE \"{copy}\" TEMPLATE \"{name}\""),
+            )
+            .await;
             Backup::Postgres { admin, name, copy }
         }
     }
@@ -450,7 +498,11 @@ async fn restore(db: &TestDb, backup: Backup) {
         }
         (Backup::Postgres { admin, name, copy }, _) => {
             pg_admin(&admin, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
-            pg_admin(&admin, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{copy}\"")).await;
+            pg_admin(
+                &admin,
+                &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{copy}\""),
+            )
+            .await;
             pg_admin(&admin, &format!("DROP DATABASE \"{copy}\"")).await;
         }
         _ => unreachable!("a backup of the same store"),
@@ -473,8 +525,10 @@ async fn rolling_back_to_an_earlier_backup_is_detected(app: TestApp) {
     let app = TestApp::start(store, db, |_| {}).await;
     assert_eq!(app.event_count().await, 6, "the backup's log");
 
-    chain_only(&app).await.expect("the rolled-back chain verifies");
-    let report = verdicts(&app, &[statement.clone()]).await;
+    chain_only(&app)
+        .await
+        .expect("the rolled-back chain verifies");
+    let report = verdicts(&app, std::slice::from_ref(&statement)).await;
     let Outcome::NotExtended { first, count } = &report.checkpoints[0].outcome else {
         panic!("not detected: {report:?}");
     };
@@ -489,10 +543,13 @@ async fn rolling_back_to_an_earlier_backup_is_detected(app: TestApp) {
         .map(|i| (i.aggregate_id.clone(), i.version, i.problem))
         .collect();
     assert_eq!(found, expected);
-    let err = verify_cli(&app, &[statement.clone()], None)
+    let err = verify_cli(&app, std::slice::from_ref(&statement), None)
         .await
         .expect_err("verify fails");
-    let named = format!("first inconsistency: family {}, version {}", expected[0].0, expected[0].1);
+    let named = format!(
+        "first inconsistency: family {}, version {}",
+        expected[0].0, expected[0].1
+    );
     assert!(err.to_string().contains(&named), "{err}");
     // The server goes on writing on the rolled-back log; still detected.
     note(&app, &cw, &a, "after the rollback").await;
@@ -516,33 +573,45 @@ async fn an_altered_checkpoint_or_heads_file_is_not_trusted(app: TestApp) {
     doc["checkpoint"]["events"] = json!(3);
     let edited = dir.join("edited.json");
     std::fs::write(&edited, doc.to_string()).unwrap();
-    let report = verdicts(&app, &[edited.clone()]).await;
+    let report = verdicts(&app, std::slice::from_ref(&edited)).await;
     assert_eq!(
         report.checkpoints[0].outcome,
         Outcome::Untrusted(checkpoint::SignatureProblem::Invalid)
     );
-    let err = verify_cli(&app, &[edited.clone()], None).await.unwrap_err();
+    let err = verify_cli(&app, std::slice::from_ref(&edited), None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("altered after signing"), "{err}");
     std::fs::remove_file(&edited).unwrap();
 
     // Checked against another key than the one that signed it.
     let other_dir = tempfile::tempdir().unwrap();
     let (other, _) = SigningKeyFile::load_or_create(&other_dir.path().join("other.key")).unwrap();
-    let err = verify_cli(&app, &[statement.clone()], Some(other.public().to_hex()))
-        .await
-        .unwrap_err();
+    let err = verify_cli(
+        &app,
+        std::slice::from_ref(&statement),
+        Some(other.public().to_hex()),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("not by the trusted key"), "{err}");
     // The right key, given as a PEM file, works.
     let pem = other_dir.path().join("installation.pem");
     std::fs::write(&pem, installation_key(&app).to_pem()).unwrap();
-    verify_cli(&app, &[statement.clone()], Some(pem.display().to_string()))
-        .await
-        .expect("trusted key from a PEM file");
-    assert!(
-        verify_cli(&app, &[statement.clone()], Some("not-a-key".into()))
-            .await
-            .is_err()
-    );
+    verify_cli(
+        &app,
+        std::slice::from_ref(&statement),
+        Some(pem.display().to_string()),
+    )
+    .await
+    .expect("trusted key from a PEM file");
+    assert!(verify_cli(
+        &app,
+        std::slice::from_ref(&statement),
+        Some("not-a-key".into())
+    )
+    .await
+    .is_err());
 
     // A heads file edited to hide a stream is not used: the root is
     // recomputed from the log instead (which still extends it).
@@ -557,11 +626,14 @@ async fn an_altered_checkpoint_or_heads_file_is_not_trusted(app: TestApp) {
         }
         std::fs::write(&heads_file, gz.finish().unwrap()).unwrap();
     }
-    let report = verdicts(&app, &[statement.clone()]).await;
+    let report = verdicts(&app, std::slice::from_ref(&statement)).await;
     let v = &report.checkpoints[0];
     assert_eq!(v.outcome, Outcome::Extended { named: false }, "{v:?}");
     assert!(
-        v.heads.as_ref().unwrap_err().contains("does not have the signed Merkle root"),
+        v.heads
+            .as_ref()
+            .unwrap_err()
+            .contains("does not have the signed Merkle root"),
         "{:?}",
         v.heads
     );
@@ -570,8 +642,11 @@ async fn an_altered_checkpoint_or_heads_file_is_not_trusted(app: TestApp) {
     // Not a checkpoint at all.
     let junk = dir.join("junk.json");
     std::fs::write(&junk, "{\"hello\": 1}").unwrap();
-    let report = verdicts(&app, &[junk.clone()]).await;
-    assert!(matches!(report.checkpoints[0].outcome, Outcome::Unreadable(_)));
+    let report = verdicts(&app, std::slice::from_ref(&junk)).await;
+    assert!(matches!(
+        report.checkpoints[0].outcome,
+        Outcome::Unreadable(_)
+    ));
     assert!(verify_cli(&app, &[junk], None).await.is_err());
 }
 
@@ -579,17 +654,16 @@ async fn an_altered_checkpoint_or_heads_file_is_not_trusted(app: TestApp) {
 // Key, daily checkpoint, API and webhooks
 // ---------------------------------------------------------------------------
 
-/// A local webhook receiver keeping (signature, body) of what it got.
+/// (signature, body) of every message received.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A local webhook receiver keeping what it got.
 struct Receiver {
     url: String,
-    got: Arc<Mutex<Vec<(String, String)>>>,
+    got: Received,
 }
 
-async fn hook(
-    State(got): State<Arc<Mutex<Vec<(String, String)>>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn hook(State(got): State<Received>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let signature = headers
         .get("x-nuanxin-signature")
         .and_then(|v| v.to_str().ok())
@@ -698,35 +772,53 @@ async fn a_checkpoint_is_signed_kept_listed_and_posted(app: TestApp) {
     let (signature, body) = &got[0];
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body.as_bytes());
-    assert_eq!(*signature, format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    assert_eq!(
+        *signature,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
     let message: Value = serde_json::from_str(body).unwrap();
     assert_eq!(message["event"], "checkpoint.signed");
     assert_eq!(message["checkpoint"]["kind"], "daily");
     assert_eq!(message["checkpoint"]["key_id"], key.key_id());
     assert_eq!(message["checkpoint"]["public_key"], key.to_hex());
     assert_eq!(message["id"], message["checkpoint"]["id"]);
-    for private in [a.as_str(), b.as_str(), "Zhang San", "13800138000", "11010519491231002X"] {
+    for private in [
+        a.as_str(),
+        b.as_str(),
+        "Zhang San",
+        "13800138000",
+        "11010519491231002X",
+    ] {
         assert!(!body.contains(private), "{private} in {body}");
     }
     // What the receiver keeps is itself a checkpoint the log extends.
     let kept = tempfile::tempdir().unwrap();
     let copy = kept.path().join("webhook-copy.json");
     std::fs::write(&copy, body).unwrap();
-    verify_cli(&app, &[copy.clone()], Some(key.to_hex()))
+    verify_cli(&app, std::slice::from_ref(&copy), Some(key.to_hex()))
         .await
         .expect("the webhook copy verifies (heads from the checkpoint directory)");
 
     let files = checkpoint::statement_files(&c.dir).unwrap();
     assert_eq!(files.len(), 1);
-    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     assert_eq!(on_disk["checkpoint"], message["checkpoint"]);
-    assert!(c.dir.join(on_disk["checkpoint"]["heads_file"].as_str().unwrap()).is_file());
+    assert!(c
+        .dir
+        .join(on_disk["checkpoint"]["heads_file"].as_str().unwrap())
+        .is_file());
 
     // A second start the same day takes no second daily checkpoint.
     let app = app.restart_with(daily_with_webhook(hook.url.clone())).await;
     let sup = app.user("supervisor", "45").await;
     let list = checkpoint_list(&app, &sup, "").await;
-    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "{}", list.text);
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.text
+    );
 
     // On demand, from the command line; posted too.
     note(&app, &cw, &a, "four").await;
@@ -759,15 +851,26 @@ async fn a_checkpoint_is_signed_kept_listed_and_posted(app: TestApp) {
     let end = checkpoint_list(
         &app,
         ADMIN_TOKEN,
-        &format!("?limit=1&cursor={}", rest.body["next_cursor"].as_str().unwrap()),
+        &format!(
+            "?limit=1&cursor={}",
+            rest.body["next_cursor"].as_str().unwrap()
+        ),
     )
     .await;
     assert!(end.body["items"].as_array().unwrap().is_empty());
     assert!(end.body["next_cursor"].is_null());
-    app.get("/api/v1/audit/checkpoints", &cw).await.assert_problem(403);
-    app.send(reqwest::Method::GET, "/api/v1/audit/checkpoints", None, None, &[])
+    app.get("/api/v1/audit/checkpoints", &cw)
         .await
-        .assert_problem(401);
+        .assert_problem(403);
+    app.send(
+        reqwest::Method::GET,
+        "/api/v1/audit/checkpoints",
+        None,
+        None,
+        &[],
+    )
+    .await
+    .assert_problem(401);
     app.get("/api/v1/audit/checkpoints?cursor=nope", &sup)
         .await
         .assert_problem(400);
@@ -784,7 +887,10 @@ async fn a_checkpoint_is_signed_kept_listed_and_posted(app: TestApp) {
 
     // The records are kept like the log.
     let db = Db::connect(&app.db.url, 1).await.unwrap();
-    for table in ["audit_checkpoint_delivery_attempts", "audit_checkpoint_deliveries"] {
+    for table in [
+        "audit_checkpoint_delivery_attempts",
+        "audit_checkpoint_deliveries",
+    ] {
         let sql = format!("DELETE FROM {table}");
         on_pool!(&db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ())).unwrap();
     }
@@ -803,7 +909,13 @@ async fn a_checkpoint_is_signed_kept_listed_and_posted(app: TestApp) {
 async fn openapi_describes_the_checkpoint_list() {
     let app = TestApp::spawn(Store::Sqlite).await.unwrap();
     let doc = app
-        .send(reqwest::Method::GET, "/api/v1/openapi.json", None, None, &[])
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/openapi.json",
+            None,
+            None,
+            &[],
+        )
         .await;
     assert_eq!(doc.status, 200);
     let op = &doc.body["paths"]["/api/v1/audit/checkpoints"]["get"];

@@ -948,6 +948,7 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
             .execute(pool)
             .await?;
     });
+
     // Likewise today's signed checkpoint (`bench checkpoint` times it).
     let checkpoints = checkpoint_config();
     let started = Instant::now();

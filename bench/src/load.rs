@@ -280,10 +280,10 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
             opts.server_connections.to_string(),
         )
         .env("NUANXIN_LOG", "warn")
-        .env("NUANXIN_CHECKPOINT_DIR", checkpoint_config().dir)
-        .env("NUANXIN_SIGNING_KEY_FILE", checkpoint_config().key_file)
         .env_remove("NUANXIN_POLICY")
         .env_remove("NUANXIN_ALERT_WEBHOOKS")
+        .env("NUANXIN_CHECKPOINT_DIR", checkpoint_config().dir)
+        .env("NUANXIN_SIGNING_KEY_FILE", checkpoint_config().key_file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(log_file)

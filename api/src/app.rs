@@ -3,6 +3,7 @@
 //! port 0 and read the port back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -10,6 +11,7 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use nuanxin_infra::audit::checkpoint::Checkpointer;
 use nuanxin_infra::{users, Nuanxin, Projector, Settings};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -88,6 +90,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     alerts: nuanxin_infra::alerts::AlertConfig,
+    /// The daily signed checkpoint, when configured.
+    checkpoints: Option<Arc<Checkpointer>>,
 }
 
 impl Application {
@@ -116,6 +120,12 @@ impl Application {
                 "read models caught up from the event log"
             );
         }
+        // The signing key is made on the first start; checkpoints need it.
+        let checkpoints = Checkpointer::open(
+            app.db().clone(),
+            settings.clock.clone(),
+            &settings.checkpoints,
+        )?;
         let state = AppState::new(app);
         let listener = TcpListener::bind(&settings.bind)
             .await
@@ -126,6 +136,7 @@ impl Application {
             router,
             state,
             alerts: settings.alerts.clone(),
+            checkpoints: settings.checkpoints.daily.then(|| Arc::new(checkpoints)),
         })
     }
 
@@ -143,8 +154,9 @@ impl Application {
         &self.state
     }
 
-    /// Serves (with the projection worker, the daily alert scan and the
-    /// alert delivery worker beside it) until `shutdown` completes, then
+    /// Serves (with the projection worker, the daily alert scan and
+    /// checkpoint, and the webhook delivery worker beside it) until
+    /// `shutdown` completes, then
     /// stops the workers and closes the store.
     pub async fn run_until(
         self,
@@ -159,6 +171,7 @@ impl Application {
             self.state.core().clone(),
             self.state.projector().clone(),
             self.alerts.clone(),
+            self.checkpoints,
             stopped.clone(),
         ));
         let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(

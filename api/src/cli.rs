@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use nuanxin_domain::{Scope, UserRole};
+use nuanxin_infra::audit::checkpoint::{CheckpointConfig, Checkpointer, Kind};
 use nuanxin_infra::config::policy_from;
 use nuanxin_infra::users::{self, Secret};
 use nuanxin_infra::{DatabaseUrl, Db, Nuanxin, Settings};
@@ -120,6 +121,36 @@ pub struct ServeArgs {
     pub body_limit: usize,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
+}
+
+/// Where signed checkpoints of the event log and the key that signs them
+/// live (docs/audit.md).
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// Directory of the checkpoint files [default: `<db>-checkpoints/`
+    /// beside the SQLite file; `nuanxin-checkpoints/` for PostgreSQL].
+    #[arg(long, env = "NUANXIN_CHECKPOINT_DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// The installation's Ed25519 signing key (PKCS#8 PEM, mode 0600,
+    /// created on first start) [default: `<db>-signing.key` beside the
+    /// SQLite file; `nuanxin-signing.key` for PostgreSQL].
+    #[arg(long, env = "NUANXIN_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl CheckpointArgs {
+    fn config(&self, url: &DatabaseUrl) -> CheckpointConfig {
+        let mut c = CheckpointConfig::defaults_for(url);
+        if let Some(dir) = &self.checkpoint_dir {
+            c.dir = dir.clone();
+        }
+        if let Some(file) = &self.signing_key_file {
+            c.key_file = file.clone();
+        }
+        c
+    }
 }
 
 /// Overdue-visit alerts: where they are posted and when the daily scan runs.
@@ -217,13 +248,44 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute the hash chain of every stream (or of one family) and name
-    /// the first broken link of each broken chain; fails if any is broken.
+    /// the first broken link of each broken chain; with `--checkpoint`,
+    /// also prove the log extends each signed checkpoint given. Fails if
+    /// any chain is broken or any checkpoint not extended.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
         /// Check only this family.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "checkpoint")]
         family: Option<uuid::Uuid>,
+        /// Checkpoint files (or directories of them) the log must extend:
+        /// no stream shorter, no head hash changed, no event removed or
+        /// rewritten. Their heads files are looked for beside them, then
+        /// in the checkpoint directory.
+        #[arg(long, num_args = 1.., value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
+        /// The public key the checkpoints must be signed with: 64 hex
+        /// digits, or a file holding them or a PEM public key [default:
+        /// the installation's signing key file].
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+        #[command(flatten)]
+        files: CheckpointArgs,
+    },
+    /// Take a signed checkpoint of the event log now: write it to the
+    /// checkpoint directory and queue it for the webhooks.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        files: CheckpointArgs,
+    },
+    /// Print the public key that signs this installation's checkpoints, and
+    /// its fingerprint.
+    PublicKey {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        files: CheckpointArgs,
     },
     /// Print a family's history as CSV (as `GET …/history.csv` serves it),
     /// ID numbers masked.
@@ -255,6 +317,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             s.policy_configured = args.policy.policy.is_some();
             s.body_limit_bytes = args.body_limit;
             s.alerts = args.alerts.config()?;
+            s.checkpoints = args.checkpoints.config(&s.database_url);
             tracing::info!(store = s.database_url.kind(), "starting");
             let app = Application::build(s).await?;
             tracing::info!(addr = %app.local_addr(), "listening");
@@ -388,7 +451,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn audit(command: AuditCommand) -> anyhow::Result<()> {
     use nuanxin_infra::audit;
     match command {
-        AuditCommand::Verify { store, family } => {
+        AuditCommand::Verify {
+            store,
+            checkpoint,
+            public_key,
+            files,
+            ..
+        } if !checkpoint.is_empty() => {
+            verify_checkpoints(&store, &checkpoint, public_key.as_deref(), &files).await
+        }
+        AuditCommand::Verify { store, family, .. } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
             let report = audit::verify(&db, family)
@@ -419,6 +491,43 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AuditCommand::Checkpoint { store, files } => {
+            let s = settings(&store)?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
+            let config = files.config(&s.database_url);
+            let taken = match Checkpointer::open(db.clone(), s.clock.clone(), &config) {
+                Ok(checkpoints) => checkpoints
+                    .take(Kind::OnDemand, None)
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            db.close().await;
+            let taken = taken?.context("the checkpoint was not recorded")?;
+            let c = &taken.signed.statement;
+            println!(
+                "checkpoint {} signed by key {}: position {}, {} event(s), {} stream(s), root {}",
+                c.id, c.key_id, c.position, c.events, c.streams, c.merkle_root
+            );
+            println!("statement: {}", taken.statement_path.display());
+            println!("heads:     {}", taken.heads_path.display());
+            Ok(())
+        }
+        AuditCommand::PublicKey { store, files } => {
+            let url = DatabaseUrl::parse(&store.database_url)?;
+            let config = files.config(&url);
+            let key =
+                audit::signing::SigningKeyFile::load(&config.key_file).with_context(|| {
+                    "no signing key yet: `nuanxin serve` or `nuanxin audit checkpoint` creates it"
+                })?;
+            let public = key.public();
+            println!("key file:    {}", config.key_file.display());
+            println!("key id:      {}", public.key_id());
+            println!("fingerprint: {}", public.fingerprint());
+            println!("public key:  {}", public.to_hex());
+            print!("{}", public.to_pem());
+            Ok(())
+        }
         AuditCommand::Export { store, family } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
@@ -434,6 +543,92 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             print!("{}", audit::history_csv(&history.entries));
             Ok(())
         }
+    }
+}
+
+/// `nuanxin audit verify --checkpoint FILE…`: the chains, and whether the
+/// log extends each checkpoint.
+async fn verify_checkpoints(
+    store: &StoreArgs,
+    paths: &[PathBuf],
+    public_key: Option<&str>,
+    files: &CheckpointArgs,
+) -> anyhow::Result<()> {
+    use nuanxin_infra::audit::{checkpoint, extends, signing};
+    let url = DatabaseUrl::parse(&store.database_url)?;
+    let config = files.config(&url);
+    let (trusted, source) = match public_key {
+        Some(given) => {
+            let path = std::path::Path::new(given);
+            let text = if path.is_file() {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the public key {}", path.display()))?
+            } else {
+                given.to_owned()
+            };
+            (
+                signing::PublicKey::parse(&text).context("--public-key")?,
+                "--public-key".to_owned(),
+            )
+        }
+        None => {
+            let key = signing::SigningKeyFile::load(&config.key_file).context(
+                "no key to check the checkpoints against: give --public-key (the key \
+                 `nuanxin audit public-key` printed when they were taken)",
+            )?;
+            (key.public(), config.key_file.display().to_string())
+        }
+    };
+    let mut checkpoint_files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let found = checkpoint::statement_files(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            anyhow::ensure!(
+                !found.is_empty(),
+                "no checkpoint files in {}",
+                path.display()
+            );
+            checkpoint_files.extend(found);
+        } else {
+            checkpoint_files.push(path.clone());
+        }
+    }
+    let db = Db::connect(&url, 1).await?;
+    let report = extends::verify(
+        &db,
+        &checkpoint_files,
+        &trusted,
+        std::slice::from_ref(&config.dir),
+    )
+    .await
+    .context("reading the event log");
+    db.close().await;
+    let report = report?;
+    println!("trusting public key {} ({source})", trusted.fingerprint());
+    for verdict in &report.checkpoints {
+        for line in verdict.describe() {
+            println!("{line}");
+        }
+    }
+    for link in &report.chain.broken {
+        println!("BROKEN {link}");
+    }
+    println!(
+        "checked {} chain(s), {} event(s): {}",
+        report.chain.streams,
+        report.chain.events,
+        if report.chain.is_intact() {
+            "all intact".to_owned()
+        } else {
+            format!("{} broken", report.chain.broken.len())
+        }
+    );
+    match report.failure() {
+        Some(failure) => Err(anyhow::anyhow!(
+            "the event log fails verification: {failure}"
+        )),
+        None => Ok(()),
     }
 }
 

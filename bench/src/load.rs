@@ -258,6 +258,18 @@ struct Server {
     keep_log: bool,
 }
 
+/// Where the child server keeps its signed checkpoints and signing key: a
+/// temporary directory of this run (not the working directory), removed at
+/// the end.
+fn checkpoint_config() -> nuanxin_infra::audit::checkpoint::CheckpointConfig {
+    let files = std::env::temp_dir().join(format!("nuanxin-bench-load-{}", std::process::id()));
+    nuanxin_infra::audit::checkpoint::CheckpointConfig {
+        dir: files.join("checkpoints"),
+        key_file: files.join("signing.key"),
+        daily: true,
+    }
+}
+
 async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<Server> {
     let bin = match &opts.server_bin {
         Some(p) => p.clone(),
@@ -277,6 +289,8 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
         .env("NUANXIN_LOG", &opts.server_log)
         .env_remove("NUANXIN_POLICY")
         .env_remove("NUANXIN_ALERT_WEBHOOKS")
+        .env("NUANXIN_CHECKPOINT_DIR", checkpoint_config().dir)
+        .env("NUANXIN_SIGNING_KEY_FILE", checkpoint_config().key_file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(log_file)
@@ -1012,6 +1026,22 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
             .await?;
     });
 
+    // Likewise today's signed checkpoint (`bench checkpoint` times it).
+    let checkpoints = checkpoint_config();
+    let started = Instant::now();
+    nuanxin_infra::audit::checkpoint::Checkpointer::open(
+        db.clone(),
+        settings.clock.clone(),
+        &checkpoints,
+    )?
+    .daily(today)
+    .await
+    .context("taking today's checkpoint")?;
+    eprintln!(
+        "      today's checkpoint taken in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+
     eprintln!("[2/4] HTTP load against `nuanxin serve` …");
     let http = drive(opts, &db, today).await?;
     db.close().await;
@@ -1024,6 +1054,9 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
 
     eprintln!("[4/4] aggregate fold time against history length …");
     let fold = fold_growth(opts, settings, today).await?;
+    if let Some(files) = checkpoints.key_file.parent() {
+        let _ = std::fs::remove_dir_all(files);
+    }
 
     let secs = opts.seconds as f64;
     let ops: Vec<OpStats> = OPS

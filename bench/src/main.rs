@@ -5,6 +5,7 @@
 //! (`nuanxin bench …` runs this binary.)
 
 mod alerts;
+mod checkpoint;
 mod generate;
 mod load;
 mod read_models;
@@ -79,6 +80,24 @@ enum BenchCommand {
         /// The share of families overdue on the scan day.
         #[arg(long, default_value_t = 0.10)]
         overdue_share: f64,
+    },
+    /// Generate N synthetic families into an EMPTY store (or, with
+    /// `--reuse`, take the families already there), then time a signed
+    /// checkpoint (heads query, whole checkpoint) and `audit verify
+    /// --checkpoint` against the plain chain verification.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Time a store generated before.
+        #[arg(long)]
+        reuse: bool,
+        /// Timed runs of the heads query and of the checkpoint (best kept).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Generate N families into an EMPTY store, start `nuanxin serve` as a
     /// child process and drive it over HTTP with the caseworker mix; in the
@@ -166,6 +185,18 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 alerts::ScanDay::On,
             );
             let report = alerts::alerts(&store.settings()?, families, seed, reuse, day).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Checkpoint {
+            store,
+            families,
+            seed,
+            reuse,
+            runs,
+        } => {
+            let report =
+                checkpoint::checkpoint(&store.settings()?, families, seed, reuse, runs).await?;
             println!("{}", report.markdown());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -27,7 +27,18 @@
 //! every chain. A chain proves that no stored event was altered or removed
 //! from the middle of a stream; it cannot on its own notice the *last*
 //! events of a stream being deleted, or a whole stream being rewritten with
-//! fresh hashes — anchoring the heads elsewhere would.
+//! fresh hashes. Signed checkpoints anchor the heads outside the database
+//! and catch both:
+//!
+//! - [`signing`]: the installation's Ed25519 key;
+//! - [`merkle`]: the RFC 6962 Merkle tree hash over the heads;
+//! - [`checkpoint`]: taking, signing and writing checkpoints;
+//! - [`extends`]: proving that the current log extends a checkpoint.
+
+pub mod checkpoint;
+pub mod extends;
+pub mod merkle;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::fmt;

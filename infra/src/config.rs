@@ -10,6 +10,7 @@ use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_domain::{Clock, SystemClock};
 
 use crate::alerts::AlertConfig;
+use crate::audit::checkpoint::CheckpointConfig;
 use crate::users::Secret;
 
 #[derive(Debug, Clone)]
@@ -43,11 +44,16 @@ pub struct Settings {
     /// How far behind the standby may be for its answers to be used
     /// (`NUANXIN_READ_MAX_STALENESS_MS`, default 5 s).
     pub read_max_staleness: std::time::Duration,
+    /// Signed checkpoints of the event log: their directory, the signing
+    /// key's file, the daily checkpoint (defaults beside the SQLite file,
+    /// or in the working directory for PostgreSQL).
+    pub checkpoints: CheckpointConfig,
 }
 
 impl Settings {
     pub fn new(database_url: DatabaseUrl) -> Self {
         Self {
+            checkpoints: CheckpointConfig::defaults_for(&database_url),
             database_url,
             bind: "127.0.0.1:8080".into(),
             bootstrap_token: None,

@@ -32,6 +32,7 @@ use crate::core::{Core, StoreError};
 use crate::read_models;
 use crate::store::access_log::{AccessEntry, AccessFilter, AccessRecord};
 use crate::store::alerts::{Alert, AlertStatus};
+use crate::store::audit_checkpoints::CheckpointRecord;
 use crate::store::{self};
 use crate::users::User;
 
@@ -298,6 +299,21 @@ impl Reads {
             Some(a) if a.village_code.starts_with(user.scope.as_str()) => Ok(a),
             _ => Err(ReadError::NotFound),
         }
+    }
+
+    /// Signed checkpoints of the event log, newest first, before the
+    /// checkpoint `before`. They hold counts and hashes of the whole log,
+    /// no family and no personal data, so every scope sees the same list.
+    pub async fn checkpoints(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CheckpointRecord>, ReadError> {
+        Ok(
+            store::audit_checkpoints::list(self.core.db(), before, limit)
+                .await
+                .map_err(StoreError::from)?,
+        )
     }
 
     /// Access records (admins), limited to families within their scope.

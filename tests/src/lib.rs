@@ -58,9 +58,11 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// A store made for one test, removed when dropped.
+/// A store made for one test, removed when dropped, and a directory for
+/// the files a server keeps beside its store (checkpoints, signing key).
 pub struct TestDb {
     pub url: DatabaseUrl,
+    files: tempfile::TempDir,
     cleanup: Cleanup,
 }
 
@@ -103,6 +105,7 @@ impl TestDb {
                 let path: PathBuf = dir.path().join("nuanxin.db");
                 Some(Self {
                     url: DatabaseUrl::Sqlite(path),
+                    files: tempfile::tempdir().expect("temp dir"),
                     cleanup: Cleanup::Dir(dir),
                 })
             }
@@ -127,9 +130,22 @@ impl TestDb {
                 let url = database_url_for(&admin_url, &name);
                 Some(Self {
                     url: DatabaseUrl::Postgres(url),
+                    files: tempfile::tempdir().expect("temp dir"),
                     cleanup: Cleanup::Postgres { admin_url, name },
                 })
             }
+        }
+    }
+
+    /// Where the test's checkpoints and signing key live: the directory
+    /// and key file every server and CLI run of the test uses.
+    pub fn checkpoints(&self) -> nuanxin_infra::audit::checkpoint::CheckpointConfig {
+        nuanxin_infra::audit::checkpoint::CheckpointConfig {
+            dir: self.files.path().join("checkpoints"),
+            key_file: self.files.path().join("signing.key"),
+            // Off unless a test turns it on: a checkpoint message would
+            // reach every webhook receiver of the alert tests.
+            daily: false,
         }
     }
 }
@@ -173,6 +189,7 @@ impl TestApp {
         settings.bootstrap_token = Some(Secret::new(ADMIN_TOKEN));
         settings.clock = Arc::new(FixedClock(now()));
         settings.max_connections = 5;
+        settings.checkpoints = db.checkpoints();
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());

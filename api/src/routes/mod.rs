@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod care_actions;
+pub mod checkpoints;
 pub mod dto;
 pub mod families;
 pub mod ops;
@@ -26,4 +27,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         .merge(audit::router())
         .merge(alerts::router())
+        .merge(checkpoints::router())
 }

@@ -1,4 +1,7 @@
-//! Delivering outbox messages to the webhook URLs, at least once.
+//! Delivering outbox messages to the webhook URLs, at least once: alert
+//! messages (`alert_outbox`) and signed checkpoints of the event log
+//! (`audit_checkpoints`, `checkpoint.signed`), two outboxes of the same
+//! shape ([`Outbox`]) served by one worker.
 //!
 //! The worker first **fans out** new outbox messages: one `alert_deliveries`
 //! row per configured URL (`ON CONFLICT DO NOTHING`, so two processes doing
@@ -23,8 +26,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{woken, AlertConfig};
-use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery};
-use crate::store::Db;
+use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery, Outbox};
+use crate::store::{audit_checkpoints, Db};
+
+/// Every outbox the worker delivers, in the order it serves them.
+pub const OUTBOXES: [Outbox; 2] = [table::OUTBOX, audit_checkpoints::OUTBOX];
 
 pub const SIGNATURE_HEADER: &str = "x-nuanxin-signature";
 pub const DELIVERY_HEADER: &str = "x-nuanxin-delivery";
@@ -67,17 +73,17 @@ fn millis(d: Duration) -> i64 {
 
 /// Makes one delivery row per URL for outbox messages not fanned out yet.
 /// Returns how many messages it fanned out.
-pub async fn fan_out(db: &Db, urls: &[String]) -> Result<usize, sqlx::Error> {
+pub async fn fan_out(db: &Db, outbox: Outbox, urls: &[String]) -> Result<usize, sqlx::Error> {
     if urls.is_empty() {
         return Ok(0);
     }
     let mut total = 0;
     loop {
-        let ids = table::unfanned(db, FAN_OUT_BATCH).await?;
+        let ids = table::unfanned(db, outbox, FAN_OUT_BATCH).await?;
         if ids.is_empty() {
             return Ok(total);
         }
-        table::fan_out(db, &ids, urls, now_ms()).await?;
+        table::fan_out(db, outbox, &ids, urls, now_ms()).await?;
         total += ids.len();
     }
 }
@@ -112,6 +118,7 @@ async fn post(client: &reqwest::Client, config: &AlertConfig, d: &DueDelivery) -
 /// attempt (unless the claim `lease` was lost meanwhile).
 async fn record(
     db: &Db,
+    outbox: Outbox,
     config: &AlertConfig,
     d: &DueDelivery,
     lease: i64,
@@ -130,15 +137,16 @@ async fn record(
         retry_at_ms: (!delivered)
             .then(|| at.timestamp_millis() + millis(backoff(config, d.attempts + 1))),
     };
-    table::record_attempt(db, &d.id, lease, &attempt).await?;
+    table::record_attempt(db, outbox, &d.id, lease, &attempt).await?;
     // Per delivery at debug level; `step` logs a summary per round, so a
     // receiver that is down does not flood the log.
+    let kind = outbox.name;
     match outcome {
-        _ if delivered => tracing::debug!(delivery.id = %d.id, "alert delivered"),
-        Ok(code) => tracing::debug!(delivery.id = %d.id, http.status = code,
-            attempt = d.attempts + 1, "alert delivery refused; will retry"),
-        Err(e) => tracing::debug!(delivery.id = %d.id, error = %e,
-            attempt = d.attempts + 1, "alert delivery failed; will retry"),
+        _ if delivered => tracing::debug!(delivery.id = %d.id, webhook.kind = kind, "delivered"),
+        Ok(code) => tracing::debug!(delivery.id = %d.id, webhook.kind = kind, http.status = code,
+            attempt = d.attempts + 1, "delivery refused; will retry"),
+        Err(e) => tracing::debug!(delivery.id = %d.id, webhook.kind = kind, error = %e,
+            attempt = d.attempts + 1, "delivery failed; will retry"),
     }
     Ok(())
 }
@@ -148,15 +156,16 @@ async fn record(
 /// scanned by other processes go out promptly).
 pub async fn step(
     db: &Db,
+    outbox: Outbox,
     config: &AlertConfig,
     client: &reqwest::Client,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Duration, sqlx::Error> {
     let urls = &config.webhooks;
-    fan_out(db, urls).await?;
+    fan_out(db, outbox, urls).await?;
     while !*shutdown.borrow() {
         let now = now_ms();
-        let due = table::due_deliveries(db, urls, now, ROUND).await?;
+        let due = table::due_deliveries(db, outbox, urls, now, ROUND).await?;
         if due.is_empty() {
             break;
         }
@@ -166,11 +175,11 @@ pub async fn step(
         let results: Vec<(DueDelivery, Outcome)> = futures::stream::iter(due)
             .map(|d| async move {
                 let lease = now_ms() + millis(config.request_timeout) + LEASE_MARGIN_MS;
-                if !table::claim(db, &d, lease).await? {
+                if !table::claim(db, outbox, &d, lease).await? {
                     return Ok(None);
                 }
                 let outcome = post(client, config, &d).await;
-                record(db, config, &d, lease, &outcome).await?;
+                record(db, outbox, config, &d, lease, &outcome).await?;
                 Ok::<_, sqlx::Error>(Some((d, outcome)))
             })
             .buffer_unordered(CONCURRENCY)
@@ -185,7 +194,7 @@ pub async fn step(
             .count();
         let failed = results.len() - ok;
         if ok > 0 {
-            tracing::info!(deliveries = ok, "alert webhooks delivered");
+            tracing::info!(deliveries = ok, "{} webhooks delivered", outbox.name);
         }
         if failed > 0 {
             let refused = results.iter().filter(|(_, o)| o.is_ok()).count() - ok;
@@ -193,19 +202,21 @@ pub async fn step(
                 deliveries = failed,
                 refused,
                 unanswered = failed - refused,
-                "alert webhook deliveries failed; will retry with backoff"
+                "{} webhook deliveries failed; will retry with backoff",
+                outbox.name
             );
         }
     }
-    let wait = match table::next_due(db, urls).await? {
+    let wait = match table::next_due(db, outbox, urls).await? {
         Some(at) => (at - now_ms()).clamp(0, 1_000),
         None => 1_000,
     };
     Ok(Duration::from_millis(wait as u64))
 }
 
-/// Runs the delivery worker until `shutdown`: after every scan in this
-/// process, when the next retry is due, and at least every second. Posts in
+/// Runs the delivery worker until `shutdown`: after every scan or
+/// checkpoint in this process, when the next retry is due, and at least
+/// every second. Posts in
 /// flight finish before it stops. Without webhook URLs there is nothing to
 /// do (messages stay in the outbox for a server that has some).
 pub async fn run_worker(
@@ -233,13 +244,16 @@ pub async fn run_worker(
         if *shutdown.borrow() {
             return;
         }
-        let wait = match step(&db, &config, &client, &shutdown).await {
-            Ok(wait) => wait,
-            Err(e) => {
-                tracing::error!(error = %e, "alert delivery step failed; will retry");
-                Duration::from_secs(1)
+        let mut wait = Duration::from_secs(1);
+        for outbox in OUTBOXES {
+            match step(&db, outbox, &config, &client, &shutdown).await {
+                Ok(w) => wait = wait.min(w),
+                Err(e) => {
+                    tracing::error!(error = %e, webhook.kind = outbox.name,
+                        "webhook delivery step failed; will retry");
+                }
             }
-        };
+        }
         tokio::select! {
             _ = woken().notified() => {}
             _ = tokio::time::sleep(wait) => {}

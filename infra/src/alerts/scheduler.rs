@@ -3,6 +3,10 @@
 //! offset, Asia/Shanghai by default). "Has it run?" is the `alert_scans`
 //! row of the day, checked again under the scan lock, so several servers
 //! scan each day once between them.
+//!
+//! Right after the scan, the daily signed checkpoint of the event log
+//! (`crate::audit::checkpoint`), on the same terms: "has it been taken?" is
+//! the day's `audit_checkpoints` row, unique per day.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 
 use super::{run_scan, AlertConfig, ScanMode};
+use crate::audit::checkpoint::Checkpointer;
 use crate::core::Core;
 use crate::projector::Projector;
 use crate::store;
@@ -22,13 +27,15 @@ pub fn until_next(now: NaiveTime, at: NaiveTime) -> Duration {
 }
 
 /// Runs until `shutdown`. Wakes at least every minute to follow the clock.
+/// `checkpoints`: take the daily checkpoint after the scan.
 pub async fn run_scheduler(
     core: Arc<Core>,
     projector: Arc<Projector>,
     config: AlertConfig,
+    checkpoints: Option<Arc<Checkpointer>>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    if !config.scheduler {
+    if !config.scheduler && checkpoints.is_none() {
         return;
     }
     let mut started = false;
@@ -40,22 +47,33 @@ pub async fn run_scheduler(
         let now = services.clock.now().with_timezone(&services.offset);
         let today = now.date_naive();
         if !started || now.time() >= config.scan_at {
-            let outcome = match store::alerts::scanned(core.db(), today).await {
-                Ok(true) => Ok(None),
-                Ok(false) => run_scan(&core, &projector, today, "", ScanMode::IfNotRun).await,
-                Err(e) => Err(e.into()),
-            };
-            match outcome {
-                Ok(report) => {
-                    started = true;
-                    if let Some(r) = report {
+            let mut done = true;
+            if config.scheduler {
+                let outcome = match store::alerts::scanned(core.db(), today).await {
+                    Ok(true) => Ok(None),
+                    Ok(false) => run_scan(&core, &projector, today, "", ScanMode::IfNotRun).await,
+                    Err(e) => Err(e.into()),
+                };
+                match outcome {
+                    Ok(Some(r)) => {
                         tracing::info!(alerts.on = %r.on, alerts.raised = r.raised,
                             alerts.escalated = r.escalated, alerts.resolved = r.resolved,
                             "daily alert scan");
                     }
+                    Ok(None) => {}
+                    Err(e) => {
+                        done = false;
+                        tracing::error!(error = %e, "daily alert scan failed; will retry");
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "daily alert scan failed; will retry"),
             }
+            if let Some(checkpoints) = &checkpoints {
+                if let Err(e) = checkpoints.daily(today).await {
+                    done = false;
+                    tracing::error!(error = %e, "daily checkpoint failed; will retry");
+                }
+            }
+            started |= done;
         }
         let wait = until_next(now.time(), config.scan_at).min(Duration::from_secs(60));
         tokio::select! {

@@ -410,16 +410,43 @@ pub async fn insert_outbox(tx: &mut Tx, messages: &[OutboxMessage]) -> Result<()
 
 // ------------------------------------------------------------- delivery
 
+/// The three tables of one outbox: its messages (`id`, `body` — the exact
+/// JSON posted — and `fanned_out`), their deliveries (one per message and
+/// URL: `outbox_id`, `url`, `status`, `attempts`, `next_attempt_ms`,
+/// `delivered_at`) and every attempt of a delivery. Alerts have one;
+/// signed checkpoints (`crate::store::audit_checkpoints`) another, with
+/// the same columns, so one delivery worker serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outbox {
+    /// For logs: `alert` or `checkpoint`.
+    pub name: &'static str,
+    pub messages: &'static str,
+    pub deliveries: &'static str,
+    pub attempts: &'static str,
+}
+
+/// The alert messages.
+pub const OUTBOX: Outbox = Outbox {
+    name: "alert",
+    messages: "alert_outbox",
+    deliveries: "alert_deliveries",
+    attempts: "alert_delivery_attempts",
+};
+
 /// Outbox messages not fanned out yet, oldest first.
-pub async fn unfanned(db: &Db, limit: i64) -> Result<Vec<String>, sqlx::Error> {
-    let sql = "SELECT id FROM alert_outbox WHERE NOT fanned_out ORDER BY id LIMIT $1";
-    on_pool!(db, pool => sqlx::query_scalar(sql).bind(limit).fetch_all(pool).await)
+pub async fn unfanned(db: &Db, outbox: Outbox, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id FROM {} WHERE NOT fanned_out ORDER BY id LIMIT $1",
+        outbox.messages
+    );
+    on_pool!(db, pool => sqlx::query_scalar(&sql).bind(limit).fetch_all(pool).await)
 }
 
 /// Makes one pending delivery per (message, URL) pair (existing pairs are
 /// kept) and marks the messages fanned out, in one transaction.
 pub async fn fan_out(
     db: &Db,
+    outbox: Outbox,
     ids: &[String],
     urls: &[String],
     now_ms: i64,
@@ -431,9 +458,10 @@ pub async fn fan_out(
     let mut tx = db.begin().await?;
     for chunk in pairs.chunks(500) {
         on_tx!(&mut tx, conn, DB => {
-            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-                "INSERT INTO alert_deliveries (id, outbox_id, url, status, attempts, next_attempt_ms) ",
-            );
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO {} (id, outbox_id, url, status, attempts, next_attempt_ms) ",
+                outbox.deliveries
+            ));
             qb.push_values(chunk, |mut b, (outbox_id, url)| {
                 b.push_bind(Uuid::now_v7().to_string())
                     .push_bind((*outbox_id).clone())
@@ -448,7 +476,7 @@ pub async fn fan_out(
     }
     on_tx!(&mut tx, conn, DB => {
         let mut qb: sqlx::QueryBuilder<'_, DB> =
-            sqlx::QueryBuilder::new("UPDATE alert_outbox SET fanned_out = ");
+            sqlx::QueryBuilder::new(format!("UPDATE {} SET fanned_out = ", outbox.messages));
         qb.push_bind(true).push(" WHERE id IN (");
         let mut sep = qb.separated(", ");
         for id in ids {
@@ -473,16 +501,18 @@ pub struct DueDelivery {
 /// Pending deliveries to `urls` due at `now_ms`, oldest first.
 pub async fn due_deliveries(
     db: &Db,
+    outbox: Outbox,
     urls: &[String],
     now_ms: i64,
     limit: i64,
 ) -> Result<Vec<DueDelivery>, sqlx::Error> {
     on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "SELECT d.id, d.url, d.attempts, d.next_attempt_ms, o.body FROM alert_deliveries d \
-             JOIN alert_outbox o ON o.id = d.outbox_id WHERE d.status = 'pending' \
+        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(format!(
+            "SELECT d.id, d.url, d.attempts, d.next_attempt_ms, o.body FROM {} d \
+             JOIN {} o ON o.id = d.outbox_id WHERE d.status = 'pending' \
              AND d.next_attempt_ms <= ",
-        );
+            outbox.deliveries, outbox.messages
+        ));
         qb.push_bind(now_ms).push(" AND d.url IN (");
         let mut sep = qb.separated(", ");
         for u in urls {
@@ -494,11 +524,16 @@ pub async fn due_deliveries(
 }
 
 /// When the next pending delivery to `urls` is due (Unix ms).
-pub async fn next_due(db: &Db, urls: &[String]) -> Result<Option<i64>, sqlx::Error> {
+pub async fn next_due(
+    db: &Db,
+    outbox: Outbox,
+    urls: &[String],
+) -> Result<Option<i64>, sqlx::Error> {
     on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "SELECT MIN(next_attempt_ms) FROM alert_deliveries WHERE status = 'pending' AND url IN (",
-        );
+        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(format!(
+            "SELECT MIN(next_attempt_ms) FROM {} WHERE status = 'pending' AND url IN (",
+            outbox.deliveries
+        ));
         let mut sep = qb.separated(", ");
         for u in urls {
             sep.push_bind(u.clone());
@@ -510,11 +545,19 @@ pub async fn next_due(db: &Db, urls: &[String]) -> Result<Option<i64>, sqlx::Err
 
 /// Takes a delivery for one attempt, only if nobody moved it since it was
 /// read: its next attempt moves to the end of the lease.
-pub async fn claim(db: &Db, d: &DueDelivery, lease_until_ms: i64) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE alert_deliveries SET next_attempt_ms = $1 \
-               WHERE id = $2 AND status = 'pending' AND next_attempt_ms = $3";
+pub async fn claim(
+    db: &Db,
+    outbox: Outbox,
+    d: &DueDelivery,
+    lease_until_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {} SET next_attempt_ms = $1 \
+         WHERE id = $2 AND status = 'pending' AND next_attempt_ms = $3",
+        outbox.deliveries
+    );
     let n = on_pool!(db, pool => {
-        sqlx::query(sql)
+        sqlx::query(&sql)
             .bind(lease_until_ms)
             .bind(&d.id)
             .bind(d.next_attempt_ms)
@@ -541,35 +584,40 @@ pub struct AttemptOutcome {
 /// claim by another worker is left alone).
 pub async fn record_attempt(
     db: &Db,
+    outbox: Outbox,
     delivery_id: &str,
     lease: i64,
     outcome: &AttemptOutcome,
 ) -> Result<(), sqlx::Error> {
+    let deliveries = outbox.deliveries;
     let mut tx = db.begin().await?;
     let attempt: i32 = on_tx!(&mut tx, conn => match outcome.retry_at_ms {
-        None => sqlx::query_scalar(
-            "UPDATE alert_deliveries SET attempts = attempts + 1, status = 'delivered', \
+        None => sqlx::query_scalar(&format!(
+            "UPDATE {deliveries} SET attempts = attempts + 1, status = 'delivered', \
              delivered_at = COALESCE(delivered_at, $1) WHERE id = $2 RETURNING attempts",
-        )
+        ))
         .bind(outcome.at)
         .bind(delivery_id)
         .fetch_one(&mut *conn)
         .await?,
-        Some(next) => sqlx::query_scalar(
-            "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_ms = \
+        Some(next) => sqlx::query_scalar(&format!(
+            "UPDATE {deliveries} SET attempts = attempts + 1, next_attempt_ms = \
              CASE WHEN next_attempt_ms = $3 THEN $1 ELSE next_attempt_ms END \
              WHERE id = $2 RETURNING attempts",
-        )
+        ))
         .bind(next)
         .bind(delivery_id)
         .bind(lease)
         .fetch_one(&mut *conn)
         .await?,
     });
-    let sql = "INSERT INTO alert_delivery_attempts (delivery_id, attempt, at, status_code, error) \
-               VALUES ($1, $2, $3, $4, $5)";
+    let sql = format!(
+        "INSERT INTO {} (delivery_id, attempt, at, status_code, error) \
+         VALUES ($1, $2, $3, $4, $5)",
+        outbox.attempts
+    );
     on_tx!(&mut tx, conn => {
-        sqlx::query(sql)
+        sqlx::query(&sql)
             .bind(delivery_id)
             .bind(attempt)
             .bind(outcome.at)

@@ -421,3 +421,135 @@ pub async fn replay_page(
             .await
     })
 }
+
+// ------------------------------------------------------------ checkpoints
+
+/// One stream's last event in a checkpoint's set of events.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StreamHead {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub position: i64,
+    /// The writing transaction (PostgreSQL; 0 on SQLite).
+    pub tx_id: i64,
+    /// The event's chain hash (`None` for an unsealed event).
+    pub hash: Option<String>,
+}
+
+/// The state of the log a checkpoint signs, read in one snapshot: a set
+/// of events that never changes once read (on SQLite every event up to
+/// `position`; on PostgreSQL every event whose writing transaction is
+/// visible in `tx_snapshot`), how many, and each stream's last event in
+/// it. The heads are in the store's order; the caller sorts.
+#[derive(Debug, Clone)]
+pub struct LogState {
+    pub heads: Vec<StreamHead>,
+    pub events: i64,
+    /// The highest position in the set (0 when empty).
+    pub position: i64,
+    /// PostgreSQL: the snapshot the set was read in, as
+    /// `pg_current_snapshot()::text` (`xmin:xmax:xip,…`).
+    pub tx_snapshot: Option<String>,
+}
+
+/// Every stream's last event, with its hash: the highest sequence per
+/// stream from the key's index, then one lookup per stream.
+const HEADS_PG: &str = "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.position, e.tx_id, \
+     e.metadata ->> 'hash' AS hash \
+     FROM (SELECT aggregate_type, aggregate_id, MAX(sequence) AS sequence FROM events \
+           GROUP BY aggregate_type, aggregate_id) h \
+     JOIN events e ON e.aggregate_type = h.aggregate_type \
+     AND e.aggregate_id = h.aggregate_id AND e.sequence = h.sequence";
+
+const HEADS_SQLITE: &str = "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.position, \
+     0 AS tx_id, json_extract(e.metadata, '$.hash') AS hash \
+     FROM (SELECT aggregate_type, aggregate_id, MAX(sequence) AS sequence FROM events \
+           GROUP BY aggregate_type, aggregate_id) h \
+     JOIN events e ON e.aggregate_type = h.aggregate_type \
+     AND e.aggregate_id = h.aggregate_id AND e.sequence = h.sequence";
+
+/// Reads the state of the log for a checkpoint (see [`LogState`]) in one
+/// read-only transaction. On PostgreSQL it is REPEATABLE READ, and its
+/// snapshot is recorded: which events it saw is then decidable from each
+/// event's `tx_id` forever after (positions alone are not: a transaction
+/// still in flight may hold a lower position than committed ones).
+pub async fn log_state(db: &Db) -> Result<LogState, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            // The first statement fixes the transaction's snapshot.
+            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                .fetch_one(&mut *tx)
+                .await?;
+            let heads: Vec<StreamHead> = sqlx::query_as(HEADS_PG).fetch_all(&mut *tx).await?;
+            let (events, position): (i64, i64) =
+                sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(LogState {
+                heads,
+                events,
+                position,
+                tx_snapshot: Some(snapshot),
+            })
+        }
+        Db::Sqlite(pool) => {
+            // One read transaction: both statements see the same snapshot.
+            let mut tx = pool.begin().await?;
+            let heads: Vec<StreamHead> = sqlx::query_as(HEADS_SQLITE).fetch_all(&mut *tx).await?;
+            let (events, position): (i64, i64) =
+                sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(position), 0) FROM events")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(LogState {
+                heads,
+                events,
+                position,
+                tx_snapshot: None,
+            })
+        }
+    }
+}
+
+/// A stored event with its place in the log.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PlacedEvent {
+    #[sqlx(flatten)]
+    pub event: StoredEvent,
+    pub position: i64,
+    /// The writing transaction (PostgreSQL; 0 on SQLite).
+    pub tx_id: i64,
+}
+
+/// Feeds every stored event with its position (and, on PostgreSQL, its
+/// transaction) to `take` in stream order, without holding the log in
+/// memory. Returns the count.
+pub async fn for_each_placed(
+    db: &Db,
+    mut take: impl FnMut(PlacedEvent),
+) -> Result<u64, sqlx::Error> {
+    let tx_id = if db.is_postgres() {
+        "tx_id"
+    } else {
+        "0 AS tx_id"
+    };
+    let sql = format!(
+        "SELECT {COLUMNS}, position, {tx_id} FROM events \
+         ORDER BY aggregate_type, aggregate_id, sequence"
+    );
+    let mut seen = 0u64;
+    on_pool!(db, pool => {
+        let mut rows = sqlx::query_as::<_, PlacedEvent>(&sql).fetch(pool);
+        while let Some(event) = rows.try_next().await? {
+            seen += 1;
+            take(event);
+        }
+    });
+    Ok(seen)
+}

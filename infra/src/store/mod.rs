@@ -12,6 +12,7 @@
 //! | [`access_log`] | `access_log` |
 //! | [`users`] | `users` |
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
+//! | [`audit_checkpoints`] | `audit_checkpoints`, `audit_checkpoint_deliveries`, `audit_checkpoint_delivery_attempts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
 //! | [`webhooks`] | `webhook_config` |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
@@ -23,6 +24,7 @@
 
 pub mod access_log;
 pub mod alerts;
+pub mod audit_checkpoints;
 pub mod case_files;
 pub mod checkpoints;
 pub mod events;

@@ -402,7 +402,7 @@ fn database_url(app: &TestApp) -> String {
 /// Runs `nuanxin audit verify [--family ID]` or `nuanxin audit export
 /// --family ID` in-process against the test's store.
 async fn cli(app: &TestApp, args: &[&str]) -> anyhow::Result<()> {
-    use nuanxin_api::cli::{AuditCommand, Cli, Command, StoreArgs};
+    use nuanxin_api::cli::{AuditCommand, CheckpointArgs, Cli, Command, StoreArgs};
     let store = StoreArgs {
         database_url: database_url(app),
         db_connections: 1,
@@ -412,7 +412,16 @@ async fn cli(app: &TestApp, args: &[&str]) -> anyhow::Result<()> {
         _ => None,
     };
     let command = match args.first() {
-        Some(&"verify") => AuditCommand::Verify { store, family },
+        Some(&"verify") => AuditCommand::Verify {
+            store,
+            family,
+            checkpoint: Vec::new(),
+            public_key: None,
+            files: CheckpointArgs {
+                checkpoint_dir: None,
+                signing_key_file: None,
+            },
+        },
         Some(&"export") => AuditCommand::Export {
             store,
             family: family.expect("export needs --family"),

@@ -3,6 +3,7 @@
 mod alerts;
 mod audit;
 mod bad_input;
+mod checkpoints;
 mod commands;
 mod ops;
 mod schedule;

@@ -29,6 +29,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     api.merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(data_age))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -46,6 +47,28 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(drop_odd_request_id))
         .with_state(state)
+}
+
+/// Header of an answer read from the streaming standby: how old its data
+/// may be, in milliseconds (0 when the primary answered).
+pub const DATA_AGE: &str = "x-nuanxin-data-age-ms";
+/// Header naming where a list or history was read: `standby` or `primary`.
+pub const READ_FROM: &str = "x-nuanxin-read-from";
+
+/// With a standby configured, says where a list or history was read from
+/// and how old its data may be.
+async fn data_age(req: Request, next: Next) -> Response {
+    use nuanxin_infra::standby::{observe, Source};
+    let (mut response, source) = observe(next.run(req)).await;
+    let (from, age) = match source {
+        None => return response,
+        Some(Source::Primary) => ("primary", 0),
+        Some(Source::Standby { age_ms }) => ("standby", age_ms),
+    };
+    let headers = response.headers_mut();
+    headers.insert(READ_FROM, axum::http::HeaderValue::from_static(from));
+    headers.insert(DATA_AGE, axum::http::HeaderValue::from(age));
+    response
 }
 
 /// A client's `X-Request-Id` ends up in event metadata and logs: keep it
@@ -92,6 +115,12 @@ pub struct Application {
     alerts: nuanxin_infra::alerts::AlertConfig,
     /// The daily signed checkpoint, when configured.
     checkpoints: Option<Arc<Checkpointer>>,
+    /// Whether this server leads the background work, and its campaign.
+    leadership: nuanxin_infra::leader::Leadership,
+    campaign: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the workers (and the campaign, also when dropped unused).
+    stop: tokio::sync::watch::Sender<bool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Application {
@@ -105,13 +134,22 @@ impl Application {
                 tracing::info!("created the bootstrap admin from NUANXIN_BOOTSTRAP_TOKEN");
             }
         }
+        // Background work (projection, recompute, scans, delivery) runs on
+        // one server of the database: campaign before anything else, so the
+        // others know this one is here.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (leadership, campaign) = nuanxin_infra::leader::campaign(app.db(), stopped.clone()).await;
+        nuanxin_infra::alerts::agree_on_webhooks(app.db(), &settings.alerts, leadership.session())
+            .await?;
         if app
             .projector
             .adopt_policy(settings.policy_configured.then(|| settings.policy.clone()))
             .await
             .context("applying the visit policy")?
         {
-            tracing::info!("visit policy changed since the last start; schedules recomputed");
+            tracing::info!(
+                "visit policy changed since the last start; the leading server recomputes schedules"
+            );
         }
         let caught_up = catch_up_at_start(&app.projector).await?;
         if caught_up > 0 {
@@ -126,7 +164,7 @@ impl Application {
             settings.clock.clone(),
             &settings.checkpoints,
         )?;
-        let state = AppState::new(app);
+        let state = AppState::new(app, leadership.clone());
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -137,6 +175,10 @@ impl Application {
             state,
             alerts: settings.alerts.clone(),
             checkpoints: settings.checkpoints.daily.then(|| Arc::new(checkpoints)),
+            leadership,
+            campaign,
+            stop,
+            stopped,
         })
     }
 
@@ -162,8 +204,16 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(self.state.projector().clone().run_worker(stopped.clone()));
+        let (stop, stopped) = (self.stop, self.stopped);
+        let worker = tokio::spawn(
+            self.state
+                .projector()
+                .clone()
+                .run_worker(self.leadership.clone(), stopped.clone()),
+        );
+        let standby = self.state.core().standby().cloned().map(|s| {
+            tokio::spawn(s.monitor(self.state.db().clone(), stopped.clone()))
+        });
         let core = self.state.core().clone();
         let token_stop = stopped.clone();
         let tokens = tokio::spawn(async move { core.tokens().follow(core.db(), token_stop).await });
@@ -172,11 +222,13 @@ impl Application {
             self.state.projector().clone(),
             self.alerts.clone(),
             self.checkpoints,
+            self.leadership.clone(),
             stopped.clone(),
         ));
         let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(
             self.state.db().clone(),
             self.alerts,
+            self.leadership,
             stopped,
         ));
         let served = axum::serve(self.listener, self.router)
@@ -188,6 +240,12 @@ impl Application {
         let _ = tokens.await;
         let _ = scheduler.await;
         let _ = delivery.await;
+        if let Some(s) = standby {
+            let _ = s.await;
+        }
+        if let Some(c) = self.campaign {
+            let _ = c.await;
+        }
         self.state.db().close().await;
         served
     }

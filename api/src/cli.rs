@@ -123,6 +123,14 @@ pub struct ServeArgs {
     pub alerts: AlertArgs,
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+    /// A PostgreSQL streaming standby of the database to read lists and
+    /// histories from (docs/scaling.md).
+    #[arg(long, env = "NUANXIN_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+    /// How far behind the standby may be (ms) for its answers to be used;
+    /// further behind, the primary answers.
+    #[arg(long, env = "NUANXIN_READ_MAX_STALENESS_MS", default_value_t = 5000)]
+    pub read_max_staleness_ms: u64,
 }
 
 /// Where signed checkpoints of the event log and the key that signs them
@@ -316,6 +324,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             s.policy = policy_from(args.policy.policy.as_ref())?;
             s.policy_configured = args.policy.policy.is_some();
             s.body_limit_bytes = args.body_limit;
+            s.read_database_url = args
+                .read_database_url
+                .filter(|u| !u.is_empty())
+                .map(|u| DatabaseUrl::parse(&u))
+                .transpose()
+                .context("NUANXIN_READ_DATABASE_URL")?;
+            s.read_max_staleness = std::time::Duration::from_millis(args.read_max_staleness_ms);
             s.alerts = args.alerts.config()?;
             s.checkpoints = args.checkpoints.config(&s.database_url);
             tracing::info!(store = s.database_url.kind(), "starting");
@@ -385,12 +400,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             s.policy = policy_from(policy.policy.as_ref())?;
             let app = Nuanxin::open(&s).await?;
             let changed = app.projector.apply_policy(s.policy.clone()).await?;
+            // Recompute here too, so the policy takes effect without a
+            // server; a leading server running meanwhile does the same
+            // writes, each guarded, so the two never undo each other.
+            let families = app.projector.recompute_pending().await?;
             println!(
                 "{}",
                 if changed {
-                    "policy stored and schedules recomputed; running servers follow within seconds"
+                    format!(
+                        "policy stored; {families} families' schedules recomputed; running servers follow within seconds"
+                    )
                 } else {
-                    "policy unchanged"
+                    "policy unchanged".to_owned()
                 }
             );
             Ok(())

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nuanxin_infra::leader::Leadership;
 use nuanxin_infra::{Commands, Core, Db, Nuanxin, Projector, Reads};
 
 use crate::metrics::Metrics;
@@ -12,14 +13,21 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub app: Nuanxin,
     pub metrics: Metrics,
+    pub leadership: Leadership,
 }
 
 impl AppState {
-    pub fn new(app: Nuanxin) -> Self {
+    pub fn new(app: Nuanxin, leadership: Leadership) -> Self {
         Self(Arc::new(Inner {
             app,
             metrics: Metrics::default(),
+            leadership,
         }))
+    }
+
+    /// Whether this server leads the background work.
+    pub fn leadership(&self) -> &Leadership {
+        &self.0.leadership
     }
 
     pub fn core(&self) -> &Arc<Core> {

@@ -250,6 +250,22 @@ fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<bool>, Append
 /// the whole batch is one statement (`store::group_commit`); on SQLite,
 /// statements in one transaction.
 async fn write(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        match write_once(db, batch).await {
+            // A deadlock victim committed nothing: run it again. (Writers
+            // lock rows in family order, so this is for what no order can
+            // rule out, such as another process's worker.)
+            Err(e) if store::is_transient(&e) && tries < 3 => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "group commit gave way; running it again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
     let mut events = Vec::new();
     let mut rows = Vec::new();
     let mut records = Vec::new();

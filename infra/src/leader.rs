@@ -82,7 +82,11 @@ impl Leadership {
                         return false;
                     }
                 }
-                _ = shutdown.changed() => {}
+                stopped = shutdown.changed() => {
+                    if stopped.is_err() {
+                        return false;
+                    }
+                }
             }
         }
     }
@@ -141,7 +145,12 @@ async fn run(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
-            _ = shutdown.changed() => {}
+            // A dropped sender (the server is gone) ends the campaign too.
+            stopped = shutdown.changed() => {
+                if stopped.is_err() {
+                    break;
+                }
+            }
         }
         if *shutdown.borrow() {
             break;

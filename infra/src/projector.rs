@@ -23,6 +23,7 @@ use nuanxin_projections::rows::FamilyRows;
 use uuid::Uuid;
 
 use crate::core::{Core, StoreError};
+use crate::leader::Leadership;
 use crate::read_models::{self, Advance, Mode, WriteError};
 use crate::store::checkpoints::{self, READ_MODELS};
 use crate::store::{self, Db, LIVE};
@@ -258,9 +259,16 @@ impl Projector {
     }
 
     /// Runs the projection worker until `shutdown` resolves: wakes after each
-    /// local commit, on PostgreSQL NOTIFY from any process, and every second;
-    /// follows policy changes stored by `nuanxin policy reload`.
-    pub async fn run_worker(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// local commit, on PostgreSQL NOTIFY from any process, and every second.
+    /// On the leading server it catches the read models up and recomputes
+    /// them for a new visit policy (every fifth round); elsewhere it only
+    /// adopts a policy another process stored, so this server's commands
+    /// compute their rows with it.
+    pub async fn run_worker(
+        self: Arc<Self>,
+        leadership: Leadership,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut listener = listen(self.db()).await;
         let wake = self.core.wake();
         let mut ticks: u32 = 0;
@@ -268,17 +276,29 @@ impl Projector {
             if *shutdown.borrow() {
                 return;
             }
-            match self.catch_up().await {
-                Ok(n) if n > 0 => tracing::debug!(events = n, "read models caught up"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "projection worker step failed; will retry"),
-            }
-            ticks = ticks.wrapping_add(1);
-            if ticks.is_multiple_of(5) {
-                if let Err(e) = self.recompute_pending().await {
-                    tracing::error!(error = %e, "recomputing for the visit policy failed; will retry");
+            if leadership.is_leader() {
+                match self.catch_up().await {
+                    Ok(n) if n > 0 => tracing::debug!(events = n, "read models caught up"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "projection worker step failed; will retry")
+                    }
+                }
+                if ticks.is_multiple_of(5) {
+                    if let Err(e) = self.recompute_pending().await {
+                        tracing::error!(error = %e,
+                            "recomputing for the visit policy failed; will retry");
+                    }
+                }
+            } else {
+                // Commands here must compute rows with the policy in force.
+                match self.follow_stored_policy().await {
+                    Ok(true) => tracing::info!("adopted the visit policy stored by another process"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "checking the stored policy failed"),
                 }
             }
+            ticks = ticks.wrapping_add(1);
             let notified = async {
                 match listener.as_mut() {
                     Some(l) => {

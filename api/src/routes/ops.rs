@@ -48,7 +48,31 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .unwrap_or(-1);
     let lag = state.projector().lag().await.unwrap_or(-1);
     let appends = state.appender().stats();
+    let standby = state.core().standby();
+    let (standby_reads, standby_fallbacks) = standby.map_or((0, 0), |s| s.counts());
     let body = state.metrics().render(&[
+        (
+            "nuanxin_leader",
+            "1 if this server leads the background work (projection, recompute, scans, delivery).",
+            i64::from(state.leadership().is_leader()),
+        ),
+        (
+            "nuanxin_standby_staleness_ms",
+            "Bound on the age of the standby's data in ms (-1: unknown or no standby).",
+            standby
+                .and_then(|s| s.staleness())
+                .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        ),
+        (
+            "nuanxin_standby_reads",
+            "Lists and histories answered by the standby (counter).",
+            standby_reads as i64,
+        ),
+        (
+            "nuanxin_standby_fallbacks",
+            "Lists and histories sent to the primary because the standby lagged or was unreachable (counter).",
+            standby_fallbacks as i64,
+        ),
         (
             "nuanxin_append_batches",
             "Group-commit transactions written (counter).",

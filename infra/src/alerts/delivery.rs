@@ -27,6 +27,7 @@ use sha2::Sha256;
 
 use super::{woken, AlertConfig};
 use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery, Outbox};
+use crate::leader::Leadership;
 use crate::store::{audit_checkpoints, Db};
 
 /// Every outbox the worker delivers, in the order it serves them.
@@ -222,6 +223,7 @@ pub async fn step(
 pub async fn run_worker(
     db: Db,
     config: AlertConfig,
+    mut leadership: Leadership,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     if config.webhooks.is_empty() {
@@ -241,6 +243,10 @@ pub async fn run_worker(
         }
     };
     loop {
+        // One server delivers (each post is also claimed on its own).
+        if !leadership.is_leader() && !leadership.wait_to_lead(&mut shutdown).await {
+            return;
+        }
         if *shutdown.borrow() {
             return;
         }

@@ -16,6 +16,7 @@ use chrono::NaiveTime;
 use super::{run_scan, AlertConfig, ScanMode};
 use crate::audit::checkpoint::Checkpointer;
 use crate::core::Core;
+use crate::leader::Leadership;
 use crate::projector::Projector;
 use crate::store;
 
@@ -33,6 +34,7 @@ pub async fn run_scheduler(
     projector: Arc<Projector>,
     config: AlertConfig,
     checkpoints: Option<Arc<Checkpointer>>,
+    mut leadership: Leadership,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     if !config.scheduler && checkpoints.is_none() {
@@ -40,6 +42,14 @@ pub async fn run_scheduler(
     }
     let mut started = false;
     loop {
+        if !leadership.is_leader() {
+            // Only the leading server scans; a new leader first checks
+            // whether today's scan has run, as at start.
+            started = false;
+            if !leadership.wait_to_lead(&mut shutdown).await {
+                return;
+            }
+        }
         if *shutdown.borrow() {
             return;
         }

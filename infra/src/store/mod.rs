@@ -397,6 +397,16 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `err` is PostgreSQL giving up on a transaction that may succeed
+/// when simply run again (a deadlock victim, a serialization failure): it
+/// committed nothing.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "40P01" || c == "40001"),
+        _ => false,
+    }
+}
+
 /// `s` as a UUID, or a decode error naming the column.
 pub(crate) fn uuid(s: &str, column: &'static str) -> Result<uuid::Uuid, sqlx::Error> {
     s.parse()

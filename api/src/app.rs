@@ -138,7 +138,8 @@ impl Application {
         // one server of the database: campaign before anything else, so the
         // others know this one is here.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (leadership, campaign) = nuanxin_infra::leader::campaign(app.db(), stopped.clone()).await;
+        let (leadership, campaign) =
+            nuanxin_infra::leader::campaign(app.db(), stopped.clone()).await;
         nuanxin_infra::alerts::agree_on_webhooks(app.db(), &settings.alerts, leadership.session())
             .await?;
         if app
@@ -211,9 +212,12 @@ impl Application {
                 .clone()
                 .run_worker(self.leadership.clone(), stopped.clone()),
         );
-        let standby = self.state.core().standby().cloned().map(|s| {
-            tokio::spawn(s.monitor(self.state.db().clone(), stopped.clone()))
-        });
+        let standby = self
+            .state
+            .core()
+            .standby()
+            .cloned()
+            .map(|s| tokio::spawn(s.monitor(self.state.db().clone(), stopped.clone())));
         let core = self.state.core().clone();
         let token_stop = stopped.clone();
         let tokens = tokio::spawn(async move { core.tokens().follow(core.db(), token_stop).await });

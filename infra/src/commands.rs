@@ -274,8 +274,14 @@ impl Commands {
                 .map(str::to_owned);
             case.apply(event);
             let (policy, policy_version) = self.core.policy_in_force();
-            let mut rows =
-                FamilyRows::build(req.family_id, version, case, head_hash, &policy, policy_version);
+            let mut rows = FamilyRows::build(
+                req.family_id,
+                version,
+                case,
+                head_hash,
+                &policy,
+                policy_version,
+            );
             if let (Some(rows), Some(snapshot)) = (rows.as_mut(), loaded.snapshot_version) {
                 rows.write_snapshot = version.saturating_sub(snapshot) >= SNAPSHOT_EVERY;
             }

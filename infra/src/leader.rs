@@ -106,7 +106,10 @@ impl Leadership {
 
 /// A name for this process's leadership session, unique per process.
 fn session_name() -> String {
-    format!("nuanxin leader {}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "nuanxin leader {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// Starts campaigning for leadership on `db` until `shutdown`, after one
@@ -120,9 +123,7 @@ pub async fn campaign(
         return (Leadership::always(), None);
     };
     let session = session_name();
-    let options = (*pool.connect_options())
-        .clone()
-        .application_name(&session);
+    let options = (*pool.connect_options()).clone().application_name(&session);
     let mut conn = None;
     let first = step(&options, &mut conn, false).await;
     let leading = matches!(first, Ok(true));

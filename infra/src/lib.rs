@@ -77,11 +77,17 @@ impl Nuanxin {
         let mut core = Core::from_settings(db, settings);
         if let Some(url) = &settings.read_database_url {
             if !matches!(core.db(), Db::Postgres(_)) {
-                anyhow::bail!("NUANXIN_READ_DATABASE_URL needs a PostgreSQL primary (DATABASE_URL)");
+                anyhow::bail!(
+                    "NUANXIN_READ_DATABASE_URL needs a PostgreSQL primary (DATABASE_URL)"
+                );
             }
             core = core.with_standby(
-                standby::Standby::connect(url, settings.max_connections, settings.read_max_staleness)
-                    .await?,
+                standby::Standby::connect(
+                    url,
+                    settings.max_connections,
+                    settings.read_max_staleness,
+                )
+                .await?,
             );
         }
         Ok(Self::new(core))

@@ -252,8 +252,11 @@ impl Projector {
         }
         if stored.applied < stored.version {
             checkpoints::mark_policy_applied(self.db(), stored.version).await?;
-            tracing::info!(policy.version = stored.version, families = total,
-                "visit policy applied: schedules recomputed");
+            tracing::info!(
+                policy.version = stored.version,
+                families = total,
+                "visit policy applied: schedules recomputed"
+            );
         }
         Ok(total)
     }
@@ -293,7 +296,9 @@ impl Projector {
             } else {
                 // Commands here must compute rows with the policy in force.
                 match self.follow_stored_policy().await {
-                    Ok(true) => tracing::info!("adopted the visit policy stored by another process"),
+                    Ok(true) => {
+                        tracing::info!("adopted the visit policy stored by another process")
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::error!(error = %e, "checking the stored policy failed"),
                 }

@@ -111,8 +111,14 @@ pub async fn write_one(
     head_hash: Option<String>,
 ) {
     let (policy, policy_version) = core.policy_in_force();
-    let Some(rows) = FamilyRows::build(family_id, version, state, head_hash, &policy, policy_version)
-    else {
+    let Some(rows) = FamilyRows::build(
+        family_id,
+        version,
+        state,
+        head_hash,
+        &policy,
+        policy_version,
+    ) else {
         return;
     };
     if let Err(err) = write(core.db(), &LIVE, &[rows], None, Mode::Guarded).await {

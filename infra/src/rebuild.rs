@@ -71,9 +71,14 @@ pub async fn rebuild(core: &Core, progress: Progress<'_>) -> Result<RebuildRepor
                 case.apply(event);
             }
             let version = stream.version as u64;
-            if let Some(rows) =
-                FamilyRows::build(family_id, version, case, stream.head_hash, &policy, policy_version)
-            {
+            if let Some(rows) = FamilyRows::build(
+                family_id,
+                version,
+                case,
+                stream.head_hash,
+                &policy,
+                policy_version,
+            ) {
                 batch.push(rows);
                 report.families += 1;
             }

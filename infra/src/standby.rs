@@ -38,7 +38,9 @@ const WINDOW: Duration = Duration::from_secs(120);
 pub enum Source {
     Primary,
     /// The standby, with the bound on its data's age.
-    Standby { age_ms: u64 },
+    Standby {
+        age_ms: u64,
+    },
 }
 
 tokio::task_local! {
@@ -87,9 +89,8 @@ impl Standby {
         let DatabaseUrl::Postgres(url) = url else {
             anyhow::bail!("NUANXIN_READ_DATABASE_URL must be a postgres:// URL of a standby");
         };
-        let options: sqlx::postgres::PgConnectOptions = url
-            .parse()
-            .context("parsing NUANXIN_READ_DATABASE_URL")?;
+        let options: sqlx::postgres::PgConnectOptions =
+            url.parse().context("parsing NUANXIN_READ_DATABASE_URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(2))
@@ -159,12 +160,19 @@ impl Standby {
                     sqlx::query_scalar("SELECT pg_last_wal_replay_lsn()::text")
                         .fetch_one(standby)
                         .await?;
-                Ok::<_, sqlx::Error>((at, parse_lsn(&head), replayed.as_deref().and_then(parse_lsn)))
+                Ok::<_, sqlx::Error>((
+                    at,
+                    parse_lsn(&head),
+                    replayed.as_deref().and_then(parse_lsn),
+                ))
             };
             let age = match tokio::time::timeout(SAMPLE * 5, sampled).await {
                 Ok(Ok((at, Some(head), Some(replayed)))) => {
                     history.push_back((at, head));
-                    while history.front().is_some_and(|(t, _)| at.duration_since(*t) > WINDOW) {
+                    while history
+                        .front()
+                        .is_some_and(|(t, _)| at.duration_since(*t) > WINDOW)
+                    {
                         history.pop_front();
                     }
                     warned = false;

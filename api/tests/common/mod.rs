@@ -48,7 +48,17 @@ pub async fn drop_database(admin: &str, url: &str) {
 /// Starts `nuanxin serve` in `dir` (bootstrap token `change-me`) and
 /// returns it with its address.
 pub async fn serve(dir: &Path, database_url: &str) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuanxin"))
+    serve_with(dir, database_url, &[]).await
+}
+
+/// `nuanxin serve` as [`serve`] does, not yet started, with `env` set.
+pub fn server_command(
+    dir: &Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuanxin"));
+    command
         .arg("serve")
         .current_dir(dir)
         .env("DATABASE_URL", database_url)
@@ -56,6 +66,22 @@ pub async fn serve(dir: &Path, database_url: &str) -> (tokio::process::Child, St
         .env("NUANXIN_BOOTSTRAP_TOKEN", "change-me")
         .env("NUANXIN_LOG", "warn")
         .env_remove("NUANXIN_POLICY")
+        .env_remove("NUANXIN_ALERT_WEBHOOKS")
+        .env_remove("NUANXIN_ALERT_WEBHOOK_SECRET")
+        .env_remove("NUANXIN_READ_DATABASE_URL");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
+/// Starts `nuanxin serve` as [`serve`] does, with `env` set too.
+pub async fn serve_with(
+    dir: &Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
+    let mut child = server_command(dir, database_url, env)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

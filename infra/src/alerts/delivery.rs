@@ -26,8 +26,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{woken, AlertConfig};
-use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery, Outbox};
 use crate::leader::Leadership;
+use crate::store::alerts::{self as table, AttemptOutcome, DueDelivery, Outbox};
 use crate::store::{audit_checkpoints, Db};
 
 /// Every outbox the worker delivers, in the order it serves them.

@@ -119,7 +119,8 @@ pub async fn store_policy(db: &Db, policy: &VisitPolicy) -> Result<(i64, bool), 
             (version + 1, true)
         }
         None => {
-            let sql = "INSERT INTO policy_state (id, policy, version, applied) VALUES (1, $1, 1, 1) \
+            let sql =
+                "INSERT INTO policy_state (id, policy, version, applied) VALUES (1, $1, 1, 1) \
                        ON CONFLICT (id) DO NOTHING";
             on_tx!(&mut tx, conn => {
                 sqlx::query(sql).bind(Json(&value)).execute(&mut *conn).await?;

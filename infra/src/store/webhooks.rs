@@ -29,7 +29,9 @@ pub enum Agreement {
     /// It differed, but no other server was running: this one replaced it.
     Replaced,
     /// It differs from the one the `others` running servers use.
-    Differs { others: i64 },
+    Differs {
+        others: i64,
+    },
 }
 
 /// The stored configuration, if any.
@@ -70,7 +72,8 @@ pub async fn agree(
         None => Agreement::First,
     };
     if matches!(agreement, Agreement::First | Agreement::Replaced) {
-        let sql = "INSERT INTO webhook_config (id, urls, secret_hash, set_at) VALUES (1, $1, $2, $3) \
+        let sql =
+            "INSERT INTO webhook_config (id, urls, secret_hash, set_at) VALUES (1, $1, $2, $3) \
                    ON CONFLICT (id) DO UPDATE SET urls = excluded.urls, \
                    secret_hash = excluded.secret_hash, set_at = excluded.set_at";
         on_tx!(&mut tx, conn => {

@@ -148,11 +148,26 @@ impl Application {
             .await
             .context("applying the visit policy")?
         {
-            tracing::info!(
-                "visit policy changed since the last start; the leading server recomputes schedules"
-            );
+            tracing::info!("visit policy changed since the last start");
         }
-        let caught_up = catch_up_at_start(&app.projector).await?;
+        // The leader brings the read models up to date; another server
+        // leaves that to it rather than contend for the same rows.
+        let caught_up = if leadership.is_leader() {
+            let events = catch_up_at_start(&app.projector).await?;
+            // A policy changed by this start (or a reload no server applied
+            // yet) is in force before the first request.
+            let families = app
+                .projector
+                .recompute_pending()
+                .await
+                .context("recomputing the read models for the visit policy")?;
+            if families > 0 {
+                tracing::info!(families, "schedules recomputed for the visit policy");
+            }
+            events
+        } else {
+            0
+        };
         if caught_up > 0 {
             tracing::info!(
                 events = caught_up,

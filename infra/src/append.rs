@@ -284,7 +284,7 @@ async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Err
     let appended = match db {
         Db::Postgres(pool) => store::group_commit::write(pool, &events, &rows, &records).await?,
         Db::Sqlite(_) => {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             let appended = if events.is_empty() {
                 HashSet::new()
             } else {

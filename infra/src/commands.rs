@@ -285,7 +285,19 @@ impl Commands {
             if let (Some(rows), Some(snapshot)) = (rows.as_mut(), loaded.snapshot_version) {
                 rows.write_snapshot = version.saturating_sub(snapshot) >= SNAPSHOT_EVERY;
             }
-            match self.appender.event(new, rows).await? {
+            let appended = match self.appender.event(new, rows).await {
+                Ok(appended) => appended,
+                // A retry racing its original's commit: the key went in
+                // with the original, whose answer this one gives.
+                Err(e)
+                    if req.idempotency_key.is_some()
+                        && crate::store::is_unique_violation(e.source_error()) =>
+                {
+                    Appended::Taken
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match appended {
                 Appended::Done => {
                     self.core.wake().notify_one();
                     return Ok(Outcome {

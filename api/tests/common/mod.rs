@@ -83,9 +83,24 @@ pub async fn serve_with(
 ) -> (tokio::process::Child, String) {
     let mut child = server_command(dir, database_url, env)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("nuanxin starts");
+    // Pass the server's log on, keeping its end to explain a failed start.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let tail = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            eprintln!("{line}");
+            let mut tail = tail.lock().unwrap();
+            tail.push(line);
+            if tail.len() > 40 {
+                tail.remove(0);
+            }
+        }
+    });
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
     let addr = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("stdout line") {
@@ -93,7 +108,11 @@ pub async fn serve_with(
                 return addr.trim().to_owned();
             }
         }
-        panic!("the server exited before listening");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        panic!(
+            "the server exited before listening:\n{}",
+            log.lock().unwrap().join("\n")
+        );
     })
     .await
     .expect("the server listens within 60 s");

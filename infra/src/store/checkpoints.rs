@@ -103,7 +103,7 @@ pub async fn stored_policy(db: &Db) -> Result<Option<StoredPolicy>, sqlx::Error>
 /// it changed.
 pub async fn store_policy(db: &Db, policy: &VisitPolicy) -> Result<(i64, bool), sqlx::Error> {
     let value = serde_json::to_value(policy).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_write().await?;
     let current: Option<(Json<serde_json::Value>, i64)> = on_tx!(&mut tx, conn => {
         sqlx::query_as("SELECT policy, version FROM policy_state WHERE id = 1")
             .fetch_optional(&mut *conn)

@@ -57,8 +57,10 @@ pub struct NewEvent {
 const EVENTS_PER_INSERT: usize = 1000;
 
 /// Appends `events` inside `tx`, skipping — not failing on — any whose
-/// place in its stream or whose (user, idempotency key) is already taken
-/// (`ON CONFLICT DO NOTHING` covers every unique key of the table). Returns
+/// place in its stream (`ON CONFLICT DO NOTHING`) or whose (user,
+/// idempotency key) is already taken, and records the keys of those it
+/// appends in `idempotency_keys` (a key recorded by another transaction
+/// meanwhile fails this one: retry it). Returns
 /// the streams with an event appended (the command path sends one event per
 /// stream, so for it: the streams whose event went in; the caller tells the
 /// others apart — a replay, or a conflict to retry). Rows go in stream-id
@@ -75,9 +77,19 @@ pub async fn append(
         Tx::Postgres(_) => "::uuid",
         Tx::Sqlite(_) => "",
     };
+    // A retry whose key is recorded appends nothing.
+    let mut fresh = Vec::with_capacity(sorted.len());
+    for e in sorted {
+        match idempotency_key(e) {
+            Some((user, key)) if key_taken(tx, user, key).await? => {}
+            _ => fresh.push(e),
+        }
+    }
+    let sorted = fresh;
     let mut appended = std::collections::HashSet::with_capacity(events.len());
+    let mut keyed = Vec::new();
     for chunk in sorted.chunks(EVENTS_PER_INSERT) {
-        let ids: Vec<String> = on_tx!(tx, conn, DB => {
+        let ids: Vec<(String, String)> = on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
                 "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata) ",
@@ -93,12 +105,50 @@ pub async fn append(
                     .push_bind(sqlx::types::Json(e.payload.clone()))
                     .push_bind(sqlx::types::Json(e.metadata.clone()));
             });
-            qb.push(" ON CONFLICT DO NOTHING RETURNING aggregate_id");
-            qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?
+            qb.push(" ON CONFLICT DO NOTHING RETURNING aggregate_id, CAST(event_id AS TEXT)");
+            qb.build_query_as::<(String, String)>().fetch_all(&mut *conn).await?
         });
-        appended.extend(ids);
+        let placed: std::collections::HashSet<&str> =
+            ids.iter().map(|(_, id)| id.as_str()).collect();
+        keyed.extend(chunk.iter().filter(|e| {
+            idempotency_key(e).is_some() && placed.contains(e.event_id.to_string().as_str())
+        }));
+        appended.extend(ids.into_iter().map(|(a, _)| a));
+    }
+    // A plain INSERT: a key recorded meanwhile fails the transaction.
+    for e in keyed {
+        let (user, key) = idempotency_key(e).expect("filtered on keys");
+        let sql =
+            "INSERT INTO idempotency_keys (user_id, key, aggregate_type, aggregate_id, sequence) \
+                   VALUES ($1, $2, $3, $4, $5)";
+        on_tx!(tx, conn => {
+            sqlx::query(sql)
+                .bind(user)
+                .bind(key)
+                .bind(e.aggregate_type)
+                .bind(&e.aggregate_id)
+                .bind(e.sequence as i64)
+                .execute(&mut *conn)
+                .await?;
+        });
     }
     Ok(appended)
+}
+
+/// The (user, idempotency key) an event was recorded under, if any.
+fn idempotency_key(e: &NewEvent) -> Option<(&str, &str)> {
+    Some((
+        e.metadata.get("recorded_by_id")?.as_str()?,
+        e.metadata.get("idempotency_key")?.as_str()?,
+    ))
+}
+
+async fn key_taken(tx: &mut Tx, user: &str, key: &str) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT count(*) FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+    let n: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar(sql).bind(user).bind(key).fetch_one(&mut *conn).await?
+    });
+    Ok(n > 0)
 }
 
 /// The number of the last event in the log (0 when empty).
@@ -191,8 +241,8 @@ pub struct KeyedEvent {
     pub request_hash: Option<String>,
 }
 
-/// The event `user` appended with idempotency `key`, if any (served by the
-/// unique expression index `events_idempotency`).
+/// The event `user` appended with idempotency `key`, if any (found through
+/// `idempotency_keys`).
 pub async fn by_idempotency_key(
     db: &Db,
     user: Uuid,
@@ -200,15 +250,18 @@ pub async fn by_idempotency_key(
 ) -> Result<Option<KeyedEvent>, sqlx::Error> {
     let sql = match db {
         Db::Sqlite(_) => {
-            "SELECT aggregate_id, sequence, payload, \
-             json_extract(metadata, '$.request_hash') AS request_hash FROM events \
-             WHERE json_extract(metadata, '$.recorded_by_id') = $1 \
-             AND json_extract(metadata, '$.idempotency_key') = $2"
+            "SELECT e.aggregate_id, e.sequence, e.payload, \
+             json_extract(e.metadata, '$.request_hash') AS request_hash \
+             FROM idempotency_keys k JOIN events e ON e.aggregate_type = k.aggregate_type \
+             AND e.aggregate_id = k.aggregate_id AND e.sequence = k.sequence \
+             WHERE k.user_id = $1 AND k.key = $2"
         }
         Db::Postgres(_) => {
-            "SELECT aggregate_id, sequence, payload, metadata ->> 'request_hash' AS request_hash \
-             FROM events WHERE metadata ? 'idempotency_key' \
-             AND metadata ->> 'recorded_by_id' = $1 AND metadata ->> 'idempotency_key' = $2"
+            "SELECT e.aggregate_id, e.sequence, e.payload, \
+             e.metadata ->> 'request_hash' AS request_hash \
+             FROM idempotency_keys k JOIN events e ON e.aggregate_type = k.aggregate_type \
+             AND e.aggregate_id = k.aggregate_id AND e.sequence = k.sequence \
+             WHERE k.user_id = $1 AND k.key = $2"
         }
     };
     on_pool!(db, pool => {

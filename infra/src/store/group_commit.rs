@@ -5,8 +5,13 @@
 //! whole batch; and because every batch binds the same number of arrays the
 //! SQL text never changes, so each connection prepares and plans it once.
 //!
-//! - `ev`: the events, `ON CONFLICT DO NOTHING` (a taken stream place or
-//!   idempotency key skips that event alone), in stream order;
+//! - `ev`: the events, in stream order, `ON CONFLICT DO NOTHING` (a taken
+//!   stream place skips that event alone), and not those whose (user,
+//!   idempotency key) is already recorded (a retry);
+//! - `ik`: the idempotency keys of the events appended, a plain INSERT: a
+//!   retry racing its original's commit fails the statement on the key
+//!   (the lane then writes the batch's jobs one by one, and that retry
+//!   finds the original's answer);
 //! - `cf_*`: the case-file rows of the families `ev` appended,
 //!   version-guarded: upserted with their state snapshot when it is due
 //!   (`write_snapshot`), else an UPDATE of the small columns that leaves the
@@ -40,10 +45,18 @@ WITH ev AS (
     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                         payload, metadata, event_id)
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                         $6::jsonb[], $7::jsonb[], $38::uuid[])
+                         $6::jsonb[], $7::jsonb[], $38::uuid[]) AS e(t, a, s, et, ev, p, m, id)
+    WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k
+                      WHERE k.user_id = e.m ->> 'recorded_by_id'
+                        AND k.key = e.m ->> 'idempotency_key')
     ORDER BY 2
     ON CONFLICT DO NOTHING
-    RETURNING aggregate_id
+    RETURNING aggregate_type, aggregate_id, sequence, metadata ->> 'recorded_by_id' AS user_id,
+              metadata ->> 'idempotency_key' AS key
+),
+ik AS (
+    INSERT INTO idempotency_keys (user_id, key, aggregate_type, aggregate_id, sequence)
+    SELECT user_id, key, aggregate_type, aggregate_id, sequence FROM ev WHERE key IS NOT NULL
 ),
 cf_full AS (
     INSERT INTO case_files (family_id, version, village_code, status, village_contact_name,

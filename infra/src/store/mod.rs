@@ -195,6 +195,22 @@ impl Tx {
     }
 }
 
+/// `NUANXIN_PARTITION_EVENTS`: partitions of a new PostgreSQL store's log.
+fn partition_events() -> anyhow::Result<Option<u32>> {
+    match std::env::var("NUANXIN_PARTITION_EVENTS") {
+        Ok(v) if !v.trim().is_empty() => {
+            let n: u32 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .context("NUANXIN_PARTITION_EVENTS must be a whole number from 1 to 1024")?;
+            Ok(Some(n))
+        }
+        _ => Ok(None),
+    }
+}
+
 impl Db {
     /// Opens the store. SQLite: the file is created if missing, in WAL mode
     /// with `synchronous=FULL` so a commit is on disk before it returns.
@@ -226,9 +242,15 @@ impl Db {
                 Ok(Db::Sqlite(pool))
             }
             DatabaseUrl::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url)
+                let mut options = PgConnectOptions::from_str(url)
                     .context("DATABASE_URL is not a valid PostgreSQL URL")?
                     .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+                // Read by the migration that creates the log: a new store's
+                // events are hash-partitioned on the family into this many
+                // partitions (docs/scaling.md). Ignored once the log exists.
+                if let Some(n) = partition_events()? {
+                    options = options.options([("nuanxin.partition_events", n.to_string())]);
+                }
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
@@ -266,6 +288,17 @@ impl Db {
                 .context("migrating the PostgreSQL store")?,
         }
         Ok(())
+    }
+
+    /// Starts a transaction that will write: on SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`, waiting up to the busy timeout), so
+    /// a read before its first write can never find its snapshot overtaken
+    /// by another writer (which SQLite answers with "database is locked").
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
     }
 
     /// Starts a transaction.

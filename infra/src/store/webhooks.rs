@@ -51,7 +51,7 @@ pub async fn agree(
     secret_hash: &str,
     own_session: &str,
 ) -> Result<Agreement, sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Tx::Postgres(t) = &mut tx {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(LOCK_KEY)

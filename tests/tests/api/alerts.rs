@@ -28,6 +28,7 @@ both_stores!(
     concurrent_scans_never_duplicate,
     webhooks_get_every_alert_signed_even_after_failures,
     a_restart_mid_retry_loses_nothing,
+    two_delivery_workers_post_each_message_once_to_a_slow_receiver,
 );
 
 const SECRET: &str = "webhook-test-secret";
@@ -564,11 +565,14 @@ struct Receiver {
 #[derive(Clone)]
 struct ReceiverState {
     fail_first: usize,
+    /// How long each answer takes.
+    delay: Duration,
     hits: Arc<AtomicUsize>,
     accepted: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 async fn hook(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    tokio::time::sleep(s.delay).await;
     if s.hits.fetch_add(1, Ordering::SeqCst) < s.fail_first {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
@@ -585,10 +589,16 @@ async fn hook(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn receiver(fail_first: usize) -> Receiver {
+    slow_receiver(fail_first, Duration::ZERO).await
+}
+
+/// A receiver as [`receiver`], answering each request after `delay`.
+async fn slow_receiver(fail_first: usize, delay: Duration) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = ReceiverState {
         fail_first,
+        delay,
         hits: Arc::new(AtomicUsize::new(0)),
         accepted: Arc::new(Mutex::new(Vec::new())),
     };
@@ -811,4 +821,73 @@ async fn openapi_describes_the_alert_endpoints() {
             "{method} {path} is not described"
         );
     }
+}
+
+/// Two delivery workers at once (as two servers' would be, were leadership
+/// ever to overlap) and a receiver slower than a round of posts: each post
+/// is claimed on its own, with a lease that outlasts it, so every message
+/// arrives once. (With one claim per round of 32 under one lease of
+/// timeout + 5 s, the last posts of a round outlived their claim and the
+/// other worker posted them again.)
+async fn two_delivery_workers_post_each_message_once_to_a_slow_receiver(app: TestApp) {
+    use nuanxin_infra::alerts::{delivery, AlertConfig};
+    let app = quiet(app).await;
+    let cw = app.user("caseworker", "45").await;
+    let sup = app.user("supervisor", "45").await;
+    const FAMILIES: usize = 32;
+    for i in 0..FAMILIES {
+        overdue_family(&app, &cw, &format!("4503050{:02}001", i + 1)).await;
+    }
+    assert_eq!(
+        scan(&app, &sup, "2026-05-02").await,
+        (FAMILIES as u64, 0, 0)
+    );
+    let slow = slow_receiver(0, Duration::from_millis(2500)).await;
+    let config = AlertConfig {
+        webhooks: vec![slow.url.clone()],
+        request_timeout: Duration::from_secs(3),
+        ..AlertConfig::default()
+    };
+    let db = nuanxin_infra::Db::connect(&app.db.url, 6).await.unwrap();
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let client = reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .build()
+        .unwrap();
+    let worker = || {
+        let (db, config, client, shutdown) =
+            (db.clone(), config.clone(), client.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            // Each worker keeps stepping, as the real one does, until
+            // nothing is left (or long after a lease would have expired).
+            while started.elapsed() < Duration::from_secs(40) {
+                delivery::step(&db, delivery::OUTBOXES[0], &config, &client, &shutdown)
+                    .await
+                    .expect("a delivery step");
+                let pending: i64 = on_pool!(&db, pool => {
+                    sqlx::query_scalar(
+                        "SELECT count(*) FROM alert_deliveries WHERE status = 'pending'",
+                    )
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+                });
+                if pending == 0 && started.elapsed() > Duration::from_secs(12) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let (a, b) = (worker(), worker());
+    a.await.unwrap();
+    b.await.unwrap();
+    db.close().await;
+    let accepted = slow.accepted();
+    let mut bodies: Vec<String> = accepted.iter().map(|(_, body)| body.clone()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), FAMILIES, "every message arrived");
+    assert_eq!(slow.hits.load(Ordering::SeqCst), FAMILIES, "and none twice");
 }

@@ -67,6 +67,23 @@ pub struct ActivitySummary {
     pub families_attended: u64,
 }
 
+/// A family attending an activity, with its village as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attendee {
+    pub family_id: Uuid,
+    pub village_code: String,
+}
+
+/// One activity with the families attending that the reader may see.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActivityDetail {
+    #[serde(flatten)]
+    pub activity: ActivitySummary,
+    /// The attending families within the reader's scope (`families_attended`
+    /// counts them all).
+    pub attendees: Vec<Attendee>,
+}
+
 /// Everything one activity contributes to the read-model tables at one
 /// version of its stream.
 #[derive(Debug, Clone)]

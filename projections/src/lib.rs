@@ -11,6 +11,7 @@
 //!   figures a report counts of each.
 
 pub mod activities;
+pub mod bulletin;
 pub mod case_file;
 pub mod inspections;
 pub mod insurance;

@@ -12,6 +12,9 @@
 //! | [`access_log`] | `access_log` |
 //! | [`users`] | `users` |
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
+//! | [`activities`] | `activities`, `activity_attendance` |
+//! | [`inspections`] | `inspections` |
+//! | [`inspection_alerts`] | `inspection_alerts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
 //!
@@ -21,12 +24,15 @@
 //! transaction ids) a function says so with a `match` on the store.
 
 pub mod access_log;
+pub mod activities;
 pub mod alerts;
 pub mod case_files;
 pub mod checkpoints;
 pub mod events;
 pub mod fresh;
 pub mod group_commit;
+pub mod inspection_alerts;
+pub mod inspections;
 pub mod schedule;
 pub mod users;
 

@@ -3,11 +3,13 @@
 //! apart; [`api`] puts them together (and `crate::openapi` documents what it
 //! holds).
 
+pub mod activities;
 pub mod alerts;
 pub mod audit;
 pub mod care_actions;
 pub mod dto;
 pub mod families;
+pub mod inspections;
 pub mod ops;
 pub mod schedule;
 pub mod users;
@@ -26,4 +28,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(schedule::router())
         .merge(audit::router())
         .merge(alerts::router())
+        .merge(activities::router())
+        .merge(inspections::router())
 }

@@ -361,9 +361,17 @@ impl ActionKind {
     pub fn voidable(self) -> bool {
         use ActionKind::*;
         match self {
-            VisitRecorded | EmergencyRecorded | ElderlyCareRecorded | AssistanceRecorded
-            | NoteAdded | EmergencyContactSet | ContactAssigned | MemberStatusUpdated
-            | InsuranceEnrolled | InsuranceWithdrawn | InsuranceClaimFiled
+            VisitRecorded
+            | EmergencyRecorded
+            | ElderlyCareRecorded
+            | AssistanceRecorded
+            | NoteAdded
+            | EmergencyContactSet
+            | ContactAssigned
+            | MemberStatusUpdated
+            | InsuranceEnrolled
+            | InsuranceWithdrawn
+            | InsuranceClaimFiled
             | InsuranceClaimDecided => true,
             FamilyRegistered
             | ContactReleased

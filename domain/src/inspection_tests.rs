@@ -218,7 +218,10 @@ fn a_voided_inspection_no_longer_counts_or_changes() {
 #[test]
 fn levels_and_parents() {
     assert_eq!(AssociationLevel::of("4503"), Some(AssociationLevel::City));
-    assert_eq!(AssociationLevel::of("450305"), Some(AssociationLevel::County));
+    assert_eq!(
+        AssociationLevel::of("450305"),
+        Some(AssociationLevel::County)
+    );
     assert_eq!(AssociationLevel::of("45"), None);
     assert_eq!(AssociationLevel::of("450305001"), None);
     assert_eq!(parent_level("450305001001"), Some("450305001"));

@@ -348,12 +348,10 @@ impl FamilyCase {
                 message: "is after the policy year",
             });
         }
-        if self.insurance.enrolled(
-            r.member_id,
-            r.product.as_str(),
-            r.policy_year,
-            Uuid::nil(),
-        ) {
+        if self
+            .insurance
+            .enrolled(r.member_id, r.product.as_str(), r.policy_year, Uuid::nil())
+        {
             return Err(CaseError::AlreadyEnrolled);
         }
         Ok(FamilyEvent::InsuranceEnrolled {
@@ -493,7 +491,12 @@ impl FamilyCase {
 
     /// The insurance rules of a void (see the module docs).
     pub(crate) fn check_insurance_void(&self, voided: Uuid) -> Result<(), CaseError> {
-        if self.insurance.claims.iter().any(|c| c.enrolment_id == voided) {
+        if self
+            .insurance
+            .claims
+            .iter()
+            .any(|c| c.enrolment_id == voided)
+        {
             return Err(CaseError::EnrolmentHasClaims);
         }
         let withdrawn = self

@@ -279,36 +279,21 @@ fn withdrawal_dates_are_checked() {
 #[test]
 fn claim_succeeds_and_names_the_member() {
     given(vec![registered(), enrolled(ENROL, FATHER)])
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2026, 4, 3),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2026, 4, 3), d(2026, 4, 20)))
         .then_expect_events(vec![claim_filed(CLAIM, ENROL, FATHER)]);
 }
 
 #[test]
 fn claim_on_a_member_not_enrolled_is_refused() {
     given(vec![registered()])
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2026, 4, 3),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2026, 4, 3), d(2026, 4, 20)))
         .then_expect_error(CaseError::UnknownEnrolment);
     given(vec![
         registered(),
         enrolled(ENROL, FATHER),
         voided(50, ENROL),
     ])
-    .when(claim_command(
-        CLAIM,
-        ENROL,
-        d(2026, 4, 3),
-        d(2026, 4, 20),
-    ))
+    .when(claim_command(CLAIM, ENROL, d(2026, 4, 3), d(2026, 4, 20)))
     .then_expect_error(CaseError::UnknownEnrolment);
 }
 
@@ -320,20 +305,10 @@ fn claim_on_a_withdrawn_enrolment_is_refused() {
         withdrawn(WITHDRAW, ENROL, d(2026, 4, 1)),
     ];
     given(history.clone())
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2026, 4, 3),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2026, 4, 3), d(2026, 4, 20)))
         .then_expect_error(CaseError::CoverWithdrawn);
     given(history.clone())
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2026, 4, 1),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2026, 4, 1), d(2026, 4, 20)))
         .then_expect_error(CaseError::CoverWithdrawn);
     // An accident while the cover was in force can still be claimed.
     let mut before = claim_filed(CLAIM, ENROL, FATHER);
@@ -341,24 +316,14 @@ fn claim_on_a_withdrawn_enrolment_is_refused() {
         *occurred_on = d(2026, 3, 31);
     }
     given(history)
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2026, 3, 31),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2026, 3, 31), d(2026, 4, 20)))
         .then_expect_events(vec![before]);
 }
 
 #[test]
 fn claim_outside_the_policy_year_is_refused() {
     given(vec![registered(), enrolled(ENROL, FATHER)])
-        .when(claim_command(
-            CLAIM,
-            ENROL,
-            d(2025, 12, 31),
-            d(2026, 4, 20),
-        ))
+        .when(claim_command(CLAIM, ENROL, d(2025, 12, 31), d(2026, 4, 20)))
         .then_expect_error(CaseError::Invalid {
             field: "occurred_on",
             message: "is outside the enrolment's policy year",
@@ -395,7 +360,12 @@ fn decision_paid_or_rejected_succeeds() {
         reason: "不在保险责任范围".into(),
     };
     given(with_claim())
-        .when(decide_command(DECIDE, CLAIM, d(2026, 5, 10), rejected.clone()))
+        .when(decide_command(
+            DECIDE,
+            CLAIM,
+            d(2026, 5, 10),
+            rejected.clone(),
+        ))
         .then_expect_events(vec![decided(DECIDE, CLAIM, rejected)]);
 }
 

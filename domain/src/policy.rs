@@ -317,9 +317,7 @@ impl TryFrom<RawVisitPolicy> for VisitPolicy {
                 let r = raw.inspections.unwrap_or_default();
                 InspectionPolicy {
                     city_per_year: r.city_per_year.unwrap_or(d.inspections.city_per_year),
-                    county_per_year: r
-                        .county_per_year
-                        .unwrap_or(d.inspections.county_per_year),
+                    county_per_year: r.county_per_year.unwrap_or(d.inspections.county_per_year),
                 }
             },
             activities: ActivityPolicy {
@@ -655,6 +653,32 @@ mod tests {
     }
 
     // ------------------------------------------------------------ config
+
+    #[test]
+    fn inspection_and_activity_sections_default_and_validate() {
+        let p: VisitPolicy =
+            serde_json::from_str(r#"{"inspections": {"county_per_year": 6}}"#).expect("parses");
+        assert_eq!(p.inspections.county_per_year, 6);
+        assert_eq!(
+            p.inspections.city_per_year, 4,
+            "the other level keeps its default"
+        );
+        assert_eq!(p.activities.isolation_days, 180);
+        let p: VisitPolicy =
+            serde_json::from_str(r#"{"activities": {"isolation_days": 90}}"#).expect("parses");
+        assert_eq!(p.activities.isolation_days, 90);
+        assert_eq!(p.inspections, InspectionPolicy::default());
+        for bad in [
+            r#"{"inspections": {"county_per_year": 367}}"#,
+            r#"{"inspections": {"weekly": 1}}"#,
+            r#"{"activities": {"isolation_days": 0}}"#,
+        ] {
+            assert!(serde_json::from_str::<VisitPolicy>(bad).is_err(), "{bad}");
+        }
+        let required = |level| VisitPolicy::default().inspections.required(level);
+        assert_eq!(required(crate::inspection::AssociationLevel::City), 4);
+        assert_eq!(required(crate::inspection::AssociationLevel::County), 12);
+    }
 
     #[test]
     fn defaults_are_the_documented_ones() {

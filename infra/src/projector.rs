@@ -84,7 +84,10 @@ impl Projector {
         let to = last.at();
         // The newest sequence of each family in this batch.
         let mut newest: HashMap<&str, i64> = HashMap::new();
-        for e in events.iter().filter(|e| e.aggregate_type == FamilyCase::TYPE) {
+        for e in events
+            .iter()
+            .filter(|e| e.aggregate_type == FamilyCase::TYPE)
+        {
             let n = newest.entry(e.aggregate_id.as_str()).or_default();
             *n = (*n).max(e.sequence);
         }
@@ -93,7 +96,10 @@ impl Projector {
         let policy = self.core.policy();
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
-        for e in events.iter().filter(|e| e.aggregate_type == FamilyCase::TYPE) {
+        for e in events
+            .iter()
+            .filter(|e| e.aggregate_type == FamilyCase::TYPE)
+        {
             let family = e.aggregate_id.as_str();
             if !seen.insert(family) || stored.get(family).copied().unwrap_or(0) >= newest[family] {
                 continue;

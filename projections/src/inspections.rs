@@ -287,7 +287,11 @@ mod tests {
     fn the_minimum_of_a_period_is_prorated_by_days() {
         assert_eq!(required_in(12, d(2026, 1, 1), d(2026, 12, 31)), 12);
         assert_eq!(required_in(4, d(2026, 1, 1), d(2026, 12, 31)), 4);
-        assert_eq!(required_in(12, d(2026, 1, 1), d(2026, 6, 30)), 5, "181/365 of 12");
+        assert_eq!(
+            required_in(12, d(2026, 1, 1), d(2026, 6, 30)),
+            5,
+            "181/365 of 12"
+        );
         assert_eq!(required_in(12, d(2025, 7, 1), d(2026, 6, 30)), 12);
         assert_eq!(required_in(4, d(2025, 1, 1), d(2026, 12, 31)), 8);
         assert_eq!(required_in(4, d(2026, 2, 1), d(2026, 1, 1)), 0);

@@ -169,10 +169,15 @@ impl PremiumsByPayer {
     }
 
     pub fn total_fen(&self) -> i64 {
-        [self.self_paid, self.association, self.government, self.mixed]
-            .iter()
-            .map(|c| c.amount_fen)
-            .sum()
+        [
+            self.self_paid,
+            self.association,
+            self.government,
+            self.mixed,
+        ]
+        .iter()
+        .map(|c| c.amount_fen)
+        .sum()
     }
 }
 
@@ -226,8 +231,7 @@ impl InsuranceTally {
                 self.members.insert((family_id, e.member_id));
                 f.premiums.of(e.paid_by).add(e.premium_fen.fen());
             }
-            if e
-                .withdrawal
+            if e.withdrawal
                 .as_ref()
                 .is_some_and(|w| (from..=to).contains(&w.on))
             {
@@ -367,7 +371,11 @@ mod tests {
             .collect();
         assert_eq!(
             status,
-            [("in_force", true), ("withdrawn", false), ("upcoming", false)]
+            [
+                ("in_force", true),
+                ("withdrawn", false),
+                ("upcoming", false)
+            ]
         );
         assert_eq!(v.enrolments[1].withdrawn_on, Some(d(2026, 5, 1)));
         assert_eq!(v.claims.len(), 1);
@@ -386,7 +394,13 @@ mod tests {
             claim(21, 10, d(2026, 4, 1), 20_000),
             claim(22, 11, d(2026, 5, 1), 30_000),
             claim(23, 12, d(2025, 5, 1), 99_000),
-            decided(30, 20, ClaimOutcome::Paid { paid_fen: fen(8000) }),
+            decided(
+                30,
+                20,
+                ClaimOutcome::Paid {
+                    paid_fen: fen(8000),
+                },
+            ),
             decided(31, 21, ClaimOutcome::Rejected { reason: "x".into() }),
         ]);
         // Withdrawn on 1 January: never in force in 2026.
@@ -417,12 +431,29 @@ mod tests {
         assert_eq!(f.enrolled_members, 2);
         assert_eq!(f.enrolments, 2);
         assert_eq!(f.withdrawals, 1);
-        assert_eq!(f.premiums.self_paid, CountAmount { count: 1, amount_fen: 5000 });
-        assert_eq!(f.premiums.association, CountAmount { count: 1, amount_fen: 6000 });
+        assert_eq!(
+            f.premiums.self_paid,
+            CountAmount {
+                count: 1,
+                amount_fen: 5000
+            }
+        );
+        assert_eq!(
+            f.premiums.association,
+            CountAmount {
+                count: 1,
+                amount_fen: 6000
+            }
+        );
         assert_eq!(f.premiums.government, CountAmount::default());
         assert_eq!(f.premiums_fen, 11_000);
         assert_eq!(
-            (f.claims_filed, f.claims_paid, f.claims_rejected, f.claims_pending),
+            (
+                f.claims_filed,
+                f.claims_paid,
+                f.claims_rejected,
+                f.claims_pending
+            ),
             (3, 1, 1, 1)
         );
         assert_eq!(f.claimed_fen, 60_000);

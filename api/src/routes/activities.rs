@@ -38,7 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The request of a command on an activity or inspection.
-pub(crate) fn stream_request(caller: &Caller, headers: CommandHeaders, hash: String) -> StreamRequest {
+pub(crate) fn stream_request(
+    caller: &Caller,
+    headers: CommandHeaders,
+    hash: String,
+) -> StreamRequest {
     let user = &caller.0;
     StreamRequest {
         recorder: Recorder {
@@ -75,7 +79,10 @@ pub(crate) fn query_date(name: &str, s: &Option<String>) -> Result<Option<NaiveD
 /// inspections continues.
 pub(crate) fn decode_cursor(c: &str) -> Option<(NaiveDate, Uuid)> {
     let (on, id) = c.split_once('_')?;
-    Some((NaiveDate::parse_from_str(on, "%Y-%m-%d").ok()?, id.parse().ok()?))
+    Some((
+        NaiveDate::parse_from_str(on, "%Y-%m-%d").ok()?,
+        id.parse().ok()?,
+    ))
 }
 
 pub(crate) fn encode_cursor(on: NaiveDate, id: Uuid) -> String {
@@ -126,18 +133,25 @@ impl ActivityRequest {
         let kind = f.value("kind", ActivityKind::parse(&self.kind));
         let title = f.text("title", &self.title);
         let held_on = f.date("held_on", &self.held_on);
-        let place = f.value("village_code_prefix", parse_place(&self.village_code_prefix));
+        let place = f.value(
+            "village_code_prefix",
+            parse_place(&self.village_code_prefix),
+        );
         let organiser = f.text("organiser", &self.organiser);
         match (kind, title, held_on, place, organiser) {
-            (Some(kind), Some(title), Some(held_on), Some(village_code_prefix), Some(organiser)) => {
-                Ok(ActivityCommand::RecordActivity {
-                    kind,
-                    title,
-                    held_on,
-                    village_code_prefix,
-                    organiser,
-                })
-            }
+            (
+                Some(kind),
+                Some(title),
+                Some(held_on),
+                Some(village_code_prefix),
+                Some(organiser),
+            ) => Ok(ActivityCommand::RecordActivity {
+                kind,
+                title,
+                held_on,
+                village_code_prefix,
+                organiser,
+            }),
             _ => Err(f.error()),
         }
     }
@@ -270,7 +284,10 @@ pub async fn remove_attendance(
         return Err(f.error());
     };
     let req = stream_request(&caller, headers, body.hash);
-    let outcome = state.commands().attendance(id, ids, Some(reason), &req).await?;
+    let outcome = state
+        .commands()
+        .attendance(id, ids, Some(reason), &req)
+        .await?;
     let response = Json(RemovalResponse {
         id: outcome.id,
         version: outcome.version,

@@ -28,7 +28,9 @@ use super::activities::{
 };
 use super::dto::{Fields, ReasonRequest};
 use crate::error::{ApiError, Problem};
-use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path, Query};
+use crate::extract::{
+    bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path, Query,
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,7 +94,8 @@ impl InspectionRequest {
             (Some(by), _) => f.value("inspected_by", Scope::parse(by)),
             (None, Some(j)) => {
                 let (scope, j) = (caller_scope.as_str(), j.as_str());
-                let default = if !scope.is_empty() && scope.len() < j.len() && j.starts_with(scope) {
+                let default = if !scope.is_empty() && scope.len() < j.len() && j.starts_with(scope)
+                {
                     Some(scope)
                 } else {
                     parent_level(j)
@@ -100,7 +103,10 @@ impl InspectionRequest {
                 match default.map(Scope::parse) {
                     Some(Ok(by)) => Some(by),
                     _ => {
-                        f.push("inspected_by", "is required for an inspection of a province");
+                        f.push(
+                            "inspected_by",
+                            "is required for an inspection of a province",
+                        );
                         None
                     }
                 }
@@ -108,18 +114,20 @@ impl InspectionRequest {
             (None, None) => None,
         };
         match (jurisdiction, topic, held_on, findings, inspected_by) {
-            (Some(jurisdiction), Some(topic), Some(held_on), Some(findings), Some(inspected_by))
-                if f.is_empty() =>
-            {
-                Ok(InspectionCommand::RecordInspection {
-                    jurisdiction,
-                    inspected_by,
-                    topic,
-                    held_on,
-                    findings,
-                    follow_ups,
-                })
-            }
+            (
+                Some(jurisdiction),
+                Some(topic),
+                Some(held_on),
+                Some(findings),
+                Some(inspected_by),
+            ) if f.is_empty() => Ok(InspectionCommand::RecordInspection {
+                jurisdiction,
+                inspected_by,
+                topic,
+                held_on,
+                findings,
+                follow_ups,
+            }),
             _ => Err(f.error()),
         }
     }
@@ -161,7 +169,10 @@ async fn update(
     command: InspectionCommand,
 ) -> Result<Response, ApiError> {
     let req = stream_request(caller, headers, hash);
-    let outcome = state.commands().update_inspection(id, command, &req).await?;
+    let outcome = state
+        .commands()
+        .update_inspection(id, command, &req)
+        .await?;
     let view = state.reads().inspection(&caller.0, id).await?;
     Ok(replayed(Json(view).into_response(), &outcome))
 }
@@ -286,9 +297,9 @@ pub async fn detail(
     Path(id): Path<Uuid>,
 ) -> Result<Json<InspectionView>, ApiError> {
     match state.reads().inspection(&caller.0, id).await {
-        Err(nuanxin_infra::ReadError::NotFound) => {
-            Err(ApiError::NotFound("no such inspection in your scope".into()))
-        }
+        Err(nuanxin_infra::ReadError::NotFound) => Err(ApiError::NotFound(
+            "no such inspection in your scope".into(),
+        )),
         other => Ok(Json(other?)),
     }
 }

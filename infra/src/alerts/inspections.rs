@@ -48,7 +48,14 @@ fn level_number(level: AssociationLevel) -> i32 {
     }
 }
 
-fn message(kind: &'static str, alert_id: Uuid, f: &Finding<'_>, raised_on: NaiveDate, on: NaiveDate, level: i32) -> OutboxMessage {
+fn message(
+    kind: &'static str,
+    alert_id: Uuid,
+    f: &Finding<'_>,
+    raised_on: NaiveDate,
+    on: NaiveDate,
+    level: i32,
+) -> OutboxMessage {
     let id = Uuid::now_v7().to_string();
     let body = serde_json::json!({
         "id": id,

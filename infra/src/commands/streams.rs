@@ -181,7 +181,10 @@ impl Commands {
     /// Takes the striped locks of every stream in `ids`, in stripe order
     /// (so two such commands cannot wait on each other; a family command
     /// holds one stripe only).
-    async fn lock_all(&self, ids: impl IntoIterator<Item = Uuid>) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+    async fn lock_all(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
         let stripes: BTreeSet<usize> = ids
             .into_iter()
             .map(|id| (id.as_u128() % LOCK_STRIPES as u128) as usize)
@@ -194,7 +197,10 @@ impl Commands {
     }
 
     /// The first answer to this user's request with this idempotency key.
-    async fn stream_replay(&self, req: &StreamRequest) -> Result<Option<StreamOutcome>, StreamError> {
+    async fn stream_replay(
+        &self,
+        req: &StreamRequest,
+    ) -> Result<Option<StreamOutcome>, StreamError> {
         let Some(key) = &req.idempotency_key else {
             return Ok(None);
         };

@@ -84,7 +84,8 @@ impl Reads {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok((days, Vec::new()));
         };
-        let items = store::activities::isolated(self.core.db(), &prefix, since, after, limit).await?;
+        let items =
+            store::activities::isolated(self.core.db(), &prefix, since, after, limit).await?;
         Ok((days, items))
     }
 

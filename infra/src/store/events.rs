@@ -153,7 +153,9 @@ pub async fn for_each_of_type(
 ) -> Result<u64, sqlx::Error> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE aggregate_type = $1");
     if !event_types.is_empty() {
-        let binds: Vec<String> = (0..event_types.len()).map(|i| format!("${}", i + 2)).collect();
+        let binds: Vec<String> = (0..event_types.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
         sql.push_str(&format!(" AND event_type IN ({})", binds.join(", ")));
     }
     sql.push_str(" ORDER BY aggregate_id, sequence");

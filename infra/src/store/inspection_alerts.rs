@@ -89,9 +89,8 @@ pub async fn of(
     jurisdiction: &str,
     year: i32,
 ) -> Result<Option<InspectionAlert>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM inspection_alerts WHERE jurisdiction = $1 AND year = $2"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM inspection_alerts WHERE jurisdiction = $1 AND year = $2");
     let row: Option<Row> = on_tx!(tx, conn => {
         sqlx::query_as(&sql)
             .bind(jurisdiction)
@@ -104,7 +103,12 @@ pub async fn of(
 
 /// Raises an open alert for `f` on `on` unless (jurisdiction, year) has
 /// one. Returns whether this call raised it.
-pub async fn raise(tx: &mut Tx, id: Uuid, f: &Finding<'_>, on: NaiveDate) -> Result<bool, sqlx::Error> {
+pub async fn raise(
+    tx: &mut Tx,
+    id: Uuid,
+    f: &Finding<'_>,
+    on: NaiveDate,
+) -> Result<bool, sqlx::Error> {
     let sql = format!(
         "INSERT INTO inspection_alerts ({COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'open', NULL) \
@@ -127,7 +131,12 @@ pub async fn raise(tx: &mut Tx, id: Uuid, f: &Finding<'_>, on: NaiveDate) -> Res
 }
 
 /// Records the figures of the latest scan on an alert.
-pub async fn touch(tx: &mut Tx, id: Uuid, f: &Finding<'_>, on: NaiveDate) -> Result<(), sqlx::Error> {
+pub async fn touch(
+    tx: &mut Tx,
+    id: Uuid,
+    f: &Finding<'_>,
+    on: NaiveDate,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE inspection_alerts SET required = $1, expected = $2, held = $3, \
                checked_on = $4 WHERE id = $5";
     on_tx!(tx, conn => {

@@ -92,7 +92,10 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<(u64, Inspection)>, sqlx::E
     let row: Option<StateRow> = on_pool!(db, pool => {
         sqlx::query_as(sql).bind(id.to_string()).fetch_optional(pool).await?
     });
-    Ok(row.map(StateRow::decode).transpose()?.map(|(_, v, s)| (v, s)))
+    Ok(row
+        .map(StateRow::decode)
+        .transpose()?
+        .map(|(_, v, s)| (v, s)))
 }
 
 /// The jurisdictions that contain `prefix` (its prefixes of 2 to 9 digits

@@ -155,7 +155,9 @@ async fn attendance_is_all_or_nothing_and_refusals_change_nothing(app: TestApp) 
     attend(&app, &cw, &id, &["not-a-uuid"])
         .await
         .assert_field_error("family_ids[0]");
-    attend(&app, &cw, &id, &[]).await.assert_field_error("family_ids");
+    attend(&app, &cw, &id, &[])
+        .await
+        .assert_field_error("family_ids");
     // A closed case refuses it, and then the others are not recorded either.
     let r = attend(&app, &cw, &id, &[&mine, &closed]).await;
     r.assert_problem(409);
@@ -170,12 +172,20 @@ async fn attendance_is_all_or_nothing_and_refusals_change_nothing(app: TestApp) 
         .assert_problem(409);
 
     // The activity itself: place outside scope, the future, bad fields, roles.
-    app.post("/api/v1/activities", &cw, activity("450305002", "2026-05-29"))
-        .await
-        .assert_problem(403);
-    app.post("/api/v1/activities", &cw, activity("450305001", "2026-07-01"))
-        .await
-        .assert_problem(409);
+    app.post(
+        "/api/v1/activities",
+        &cw,
+        activity("450305002", "2026-05-29"),
+    )
+    .await
+    .assert_problem(403);
+    app.post(
+        "/api/v1/activities",
+        &cw,
+        activity("450305001", "2026-07-01"),
+    )
+    .await
+    .assert_problem(409);
     let mut bad = activity("4503", "2026-13-01");
     bad["kind"] = json!("party");
     let r = app.post("/api/v1/activities", &cw, bad).await;
@@ -183,14 +193,20 @@ async fn attendance_is_all_or_nothing_and_refusals_change_nothing(app: TestApp) 
         .assert_field_error("held_on")
         .assert_field_error("village_code_prefix");
     let sup = app.user("supervisor", "4503").await;
-    app.post("/api/v1/activities", &sup, activity("450305001", "2026-05-29"))
-        .await
-        .assert_problem(403);
+    app.post(
+        "/api/v1/activities",
+        &sup,
+        activity("450305001", "2026-05-29"),
+    )
+    .await
+    .assert_problem(403);
     attend(&app, &sup, &id, &[&mine]).await.assert_problem(403);
 
     // An activity the caller cannot see: not found.
     let other = record(&app, ADMIN_TOKEN, activity("450305002", "2026-05-29")).await;
-    attend(&app, &cw, &other, &[&mine]).await.assert_problem(404);
+    attend(&app, &cw, &other, &[&mine])
+        .await
+        .assert_problem(404);
     attend(&app, &cw, &uuid::Uuid::new_v4().to_string(), &[&mine])
         .await
         .assert_problem(404);
@@ -208,11 +224,23 @@ async fn attendance_is_all_or_nothing_and_refusals_change_nothing(app: TestApp) 
     let body = json!({"family_ids": [mine]});
     let path = format!("/api/v1/activities/{id}/attendance");
     let first = app
-        .send(reqwest::Method::POST, &path, Some(&cw), Some(&body), &headers)
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(&cw),
+            Some(&body),
+            &headers,
+        )
         .await;
     assert_eq!(first.status, 200, "{}", first.text);
     let again = app
-        .send(reqwest::Method::POST, &path, Some(&cw), Some(&body), &headers)
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(&cw),
+            Some(&body),
+            &headers,
+        )
         .await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
@@ -258,12 +286,15 @@ async fn activities_are_seen_from_every_overlapping_scope(app: TestApp) {
     let r = app
         .get("/api/v1/activities?from=2026-05-01&to=2026-05-31", &county)
         .await;
-    assert_eq!(ids(&r), [id.clone()]);
+    assert_eq!(ids(&r), std::slice::from_ref(&id));
     let page = app.get("/api/v1/activities?limit=1", &county).await;
-    assert_eq!(ids(&page), [id.clone()]);
+    assert_eq!(ids(&page), std::slice::from_ref(&id));
     let cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
     let rest = app
-        .get(&format!("/api/v1/activities?limit=1&cursor={cursor}"), &county)
+        .get(
+            &format!("/api/v1/activities?limit=1&cursor={cursor}"),
+            &county,
+        )
         .await;
     assert_eq!(ids(&rest).len(), 1);
     assert_ne!(ids(&rest)[0], id);
@@ -332,18 +363,28 @@ async fn taken_back_attendance_and_the_isolation_list(app: TestApp) {
 
     // Taking the attendance back: the case file forgets it, the history keeps both.
     let removals = format!("/api/v1/activities/{id}/attendance/removals");
-    app.post(&removals, &cw, json!({"family_ids": [never], "reason": "登记错误"}))
-        .await
-        .assert_field_error("family_ids");
+    app.post(
+        &removals,
+        &cw,
+        json!({"family_ids": [never], "reason": "登记错误"}),
+    )
+    .await
+    .assert_field_error("family_ids");
     let r = app
-        .post(&removals, &cw, json!({"family_ids": [went], "reason": "登记错误"}))
+        .post(
+            &removals,
+            &cw,
+            json!({"family_ids": [went], "reason": "登记错误"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["removed"], json!([went]));
     let file = case_file(&app, &cw, &went).await;
     assert!(file["activities"]["last_attended"].is_null());
     assert_eq!(file["activities"]["attended"], 0);
-    let h = app.get(&format!("/api/v1/families/{went}/history"), &cw).await;
+    let h = app
+        .get(&format!("/api/v1/families/{went}/history"), &cw)
+        .await;
     let types: Vec<&str> = h.body["items"]
         .as_array()
         .unwrap()

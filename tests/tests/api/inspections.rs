@@ -46,22 +46,37 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     let v = &r.body;
     assert_eq!(v["jurisdiction"], "450305001");
-    assert_eq!(v["inspected_by"], "450305", "the recorder's level by default");
+    assert_eq!(
+        v["inspected_by"], "450305",
+        "the recorder's level by default"
+    );
     assert_eq!(v["topic"], "visits");
     assert_eq!(v["follow_ups_open"], 2);
     let follow_up = v["follow_ups"][0]["id"].as_str().unwrap().to_owned();
 
     // Refusals: a caseworker, a jurisdiction outside the scope or above it,
     // an inspecting association that is not above the jurisdiction.
-    app.post("/api/v1/inspections", &caseworker, inspection("450305001", "2026-06-10"))
-        .await
-        .assert_problem(403);
-    app.post("/api/v1/inspections", &county, inspection("450306001", "2026-06-10"))
-        .await
-        .assert_problem(403);
-    app.post("/api/v1/inspections", &county, inspection("4503", "2026-06-10"))
-        .await
-        .assert_problem(403);
+    app.post(
+        "/api/v1/inspections",
+        &caseworker,
+        inspection("450305001", "2026-06-10"),
+    )
+    .await
+    .assert_problem(403);
+    app.post(
+        "/api/v1/inspections",
+        &county,
+        inspection("450306001", "2026-06-10"),
+    )
+    .await
+    .assert_problem(403);
+    app.post(
+        "/api/v1/inspections",
+        &county,
+        inspection("4503", "2026-06-10"),
+    )
+    .await
+    .assert_problem(403);
     let mut by_self = inspection("450305001", "2026-06-10");
     by_self["inspected_by"] = json!("450305001");
     app.post("/api/v1/inspections", &county, by_self)
@@ -76,9 +91,13 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
         .assert_field_error("topic")
         .assert_field_error("held_on")
         .assert_field_error("follow_ups[0]");
-    app.post("/api/v1/inspections", &county, inspection("450305001", "2026-07-01"))
-        .await
-        .assert_problem(409);
+    app.post(
+        "/api/v1/inspections",
+        &county,
+        inspection("450305001", "2026-07-01"),
+    )
+    .await
+    .assert_problem(409);
 
     // Follow-ups: done once, by a supervisor within scope.
     let done = format!("/api/v1/inspections/{id}/follow-ups/{follow_up}/done");
@@ -89,7 +108,11 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
         .await
         .assert_field_error("done_on");
     let r = app
-        .post(&done, &county, json!({"done_on": "2026-06-20", "note": "已补齐"}))
+        .post(
+            &done,
+            &county,
+            json!({"done_on": "2026-06-20", "note": "已补齐"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["follow_ups"][0]["done_on"], "2026-06-20");
@@ -99,7 +122,10 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
         .await
         .assert_problem(409);
     app.post(
-        &format!("/api/v1/inspections/{id}/follow-ups/{}/done", uuid::Uuid::new_v4()),
+        &format!(
+            "/api/v1/inspections/{id}/follow-ups/{}/done",
+            uuid::Uuid::new_v4()
+        ),
         &county,
         json!({"done_on": "2026-06-21"}),
     )
@@ -113,7 +139,10 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
 
     // Seen from every overlapping scope.
     let count = |r: &Response| r.body["items"].as_array().unwrap().len();
-    assert_eq!(count(&app.get("/api/v1/inspections", &township_cw).await), 1);
+    assert_eq!(
+        count(&app.get("/api/v1/inspections", &township_cw).await),
+        1
+    );
     assert_eq!(count(&app.get("/api/v1/inspections", &other_cw).await), 0);
     app.get(&format!("/api/v1/inspections/{id}"), &other_cw)
         .await
@@ -121,7 +150,9 @@ async fn inspections_are_recorded_within_scope_by_supervisors(app: TestApp) {
 
     // Voided: no longer counts, no longer changes.
     let void = format!("/api/v1/inspections/{id}/void");
-    let r = app.post(&void, &county, json!({"reason": "重复登记"})).await;
+    let r = app
+        .post(&void, &county, json!({"reason": "重复登记"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["voided"], true);
     assert_eq!(r.body["void_reason"], "重复登记");
@@ -334,14 +365,21 @@ async fn behind_schedule_alert_is_raised_once_and_delivered(app: TestApp) {
     // The city and county 450306 keep the pace of 2026-06-30 (1 and 5).
     record(&app, &city, inspection("450306", "2026-03-01")).await;
     for month in 1..=5 {
-        record(&app, &keeps_pace, inspection("450306001", &format!("2026-0{month}-15"))).await;
+        record(
+            &app,
+            &keeps_pace,
+            inspection("450306001", &format!("2026-0{month}-15")),
+        )
+        .await;
     }
 
     // County 450305 has held none: one alert, raised once.
     assert_eq!(scan(&app, ADMIN_TOKEN, "2026-06-30").await, (1, 0, 0));
     assert_eq!(scan(&app, ADMIN_TOKEN, "2026-06-30").await, (0, 0, 0));
     assert_eq!(scan(&app, &city, "2026-06-30").await, (0, 0, 0));
-    let r = app.get("/api/v1/inspections/alerts?status=open", &city).await;
+    let r = app
+        .get("/api/v1/inspections/alerts?status=open", &city)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let items = r.body["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1, "{items:?}");
@@ -387,7 +425,14 @@ async fn behind_schedule_alert_is_raised_once_and_delivered(app: TestApp) {
     // Catching up resolves it; falling behind again reopens it.
     let mut ids = Vec::new();
     for month in 1..=5 {
-        ids.push(record(&app, &behind, inspection("450305001", &format!("2026-0{month}-20"))).await);
+        ids.push(
+            record(
+                &app,
+                &behind,
+                inspection("450305001", &format!("2026-0{month}-20")),
+            )
+            .await,
+        );
     }
     assert_eq!(scan(&app, &behind, "2026-06-30").await, (0, 1, 0));
     let r = app
@@ -405,7 +450,11 @@ async fn behind_schedule_alert_is_raised_once_and_delivered(app: TestApp) {
     assert_eq!(messages[1]["alert_id"], alert_id.as_str());
     assert_eq!(messages[1]["held"], 4);
     let r = app.get("/api/v1/inspections/alerts?year=2026", &city).await;
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "still one alert");
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        1,
+        "still one alert"
+    );
     assert_eq!(r.body["items"][0]["status"], "open");
     // A day before the pace asked for anything raises nothing.
     assert_eq!(scan(&app, ADMIN_TOKEN, "2026-01-31").await, (0, 0, 0));
@@ -425,12 +474,20 @@ async fn figures_are_counted_as_known_at_an_instant(app: TestApp) {
     };
     let path = |f: &str, tail: &str| format!("/api/v1/families/{f}/insurance/{tail}");
     let e1 = app
-        .post(&path(&f1, "enrolments"), &cw, enrol(member(&file1, 0), "self", 5000))
+        .post(
+            &path(&f1, "enrolments"),
+            &cw,
+            enrol(member(&file1, 0), "self", 5000),
+        )
         .await;
     assert_eq!(e1.status, 201, "{}", e1.text);
     let e1 = e1.body["action_id"].as_str().unwrap().to_owned();
     let r = app
-        .post(&path(&f1, "enrolments"), &cw, enrol(member(&file1, 1), "association", 6000))
+        .post(
+            &path(&f1, "enrolments"),
+            &cw,
+            enrol(member(&file1, 1), "association", 6000),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let claim = app
@@ -511,7 +568,10 @@ async fn figures_are_counted_as_known_at_an_instant(app: TestApp) {
     let i = &now["insurance"];
     assert_eq!(i["enrolled_families"], 1);
     assert_eq!(i["enrolled_members"], 2);
-    assert_eq!(i["premiums"]["self"], json!({"count": 1, "amount_fen": 5000}));
+    assert_eq!(
+        i["premiums"]["self"],
+        json!({"count": 1, "amount_fen": 5000})
+    );
     assert_eq!(
         i["premiums"]["association"],
         json!({"count": 1, "amount_fen": 6000})
@@ -551,7 +611,10 @@ async fn figures_are_counted_as_known_at_an_instant(app: TestApp) {
     app.get("/api/v1/bulletin/figures?village_code_prefix=4504", &other)
         .await
         .assert_problem(404);
-    app.get("/api/v1/bulletin/figures?from=2026-02-01&to=2026-01-01", &city)
-        .await
-        .assert_problem(400);
+    app.get(
+        "/api/v1/bulletin/figures?from=2026-02-01&to=2026-01-01",
+        &city,
+    )
+    .await
+    .assert_problem(400);
 }

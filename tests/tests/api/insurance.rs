@@ -52,7 +52,14 @@ async fn case_file(app: &TestApp, token: &str, id: &str) -> Value {
 async fn an_enrolment_is_claimed_decided_and_withdrawn(app: TestApp) {
     let (cw, id, father, _) = family(&app).await;
     let base = format!("/api/v1/families/{id}/insurance");
-    let r = post_ok(&app, &cw, &format!("{base}/enrolments"), enrolment(&father), 201).await;
+    let r = post_ok(
+        &app,
+        &cw,
+        &format!("{base}/enrolments"),
+        enrolment(&father),
+        201,
+    )
+    .await;
     let enrolment_id = r["action_id"].as_str().unwrap().to_owned();
     assert_eq!(r["id"], id.as_str());
     assert_eq!(r["version"], 2);
@@ -114,7 +121,9 @@ async fn an_enrolment_is_claimed_decided_and_withdrawn(app: TestApp) {
     assert_eq!(file["version"], 5);
 
     // The history shows every step, in order.
-    let h = app.get(&format!("/api/v1/families/{id}/history"), &cw).await;
+    let h = app
+        .get(&format!("/api/v1/families/{id}/history"), &cw)
+        .await;
     assert_eq!(h.status, 200, "{}", h.text);
     let types: Vec<&str> = h.body["items"]
         .as_array()
@@ -175,14 +184,19 @@ async fn refusals_change_nothing(app: TestApp) {
     let mut early = enrolment(&father);
     early["consent"]["given_on"] = json!("2026-01-09");
     app.post(&enrolments, &cw, early).await.assert_problem(409);
-    app.post(&enrolments, &cw, enrolment(&uuid::Uuid::new_v4().to_string()))
-        .await
-        .assert_field_error("member_id");
+    app.post(
+        &enrolments,
+        &cw,
+        enrolment(&uuid::Uuid::new_v4().to_string()),
+    )
+    .await
+    .assert_field_error("member_id");
     let mut payer = enrolment(&father);
     payer["paid_by"] = json!("employer");
     payer["premium_fen"] = json!(-1);
     let r = app.post(&enrolments, &cw, payer).await;
-    r.assert_field_error("paid_by").assert_field_error("premium_fen");
+    r.assert_field_error("paid_by")
+        .assert_field_error("premium_fen");
     let sup = app.user("supervisor", "450305").await;
     app.post(&enrolments, &sup, enrolment(&father))
         .await
@@ -204,9 +218,13 @@ async fn refusals_change_nothing(app: TestApp) {
 
     // Claims: on no enrolment, outside the policy year.
     let claims = format!("{base}/claims");
-    app.post(&claims, &cw, claim(&uuid::Uuid::new_v4().to_string(), "2026-04-03"))
-        .await
-        .assert_field_error("enrolment_id");
+    app.post(
+        &claims,
+        &cw,
+        claim(&uuid::Uuid::new_v4().to_string(), "2026-04-03"),
+    )
+    .await
+    .assert_field_error("enrolment_id");
     app.post(&claims, &cw, claim(&enrolment_id, "2025-12-31"))
         .await
         .assert_field_error("occurred_on");
@@ -222,9 +240,13 @@ async fn refusals_change_nothing(app: TestApp) {
     )
     .await
     .assert_field_error("paid_fen");
-    app.post(&decision, &cw, json!({"decided_on": "2026-05-10", "outcome": "paid"}))
-        .await
-        .assert_field_error("paid_fen");
+    app.post(
+        &decision,
+        &cw,
+        json!({"decided_on": "2026-05-10", "outcome": "paid"}),
+    )
+    .await
+    .assert_field_error("paid_fen");
     app.post(
         &decision,
         &cw,
@@ -297,7 +319,14 @@ async fn every_step_can_be_voided(app: TestApp) {
     let base = format!("/api/v1/families/{id}/insurance");
     let voids = format!("/api/v1/families/{id}/voids");
     let void = |action: &str| json!({"action_id": action, "reason": "recorded by mistake"});
-    let r = post_ok(&app, &cw, &format!("{base}/enrolments"), enrolment(&father), 201).await;
+    let r = post_ok(
+        &app,
+        &cw,
+        &format!("{base}/enrolments"),
+        enrolment(&father),
+        201,
+    )
+    .await;
     let enrolment_id = r["action_id"].as_str().unwrap().to_owned();
     let r = post_ok(
         &app,
@@ -351,7 +380,14 @@ async fn every_step_can_be_voided(app: TestApp) {
         200,
     )
     .await;
-    post_ok(&app, &cw, &voids, void(r["action_id"].as_str().unwrap()), 201).await;
+    post_ok(
+        &app,
+        &cw,
+        &voids,
+        void(r["action_id"].as_str().unwrap()),
+        201,
+    )
+    .await;
     let file = case_file(&app, &cw, &id).await;
     assert_eq!(file["insurance"]["enrolments"][0]["status"], "in_force");
 
@@ -361,7 +397,9 @@ async fn every_step_can_be_voided(app: TestApp) {
         .unwrap()
         .is_empty());
     // The history keeps every step and says which were voided.
-    let h = app.get(&format!("/api/v1/families/{id}/history"), &cw).await;
+    let h = app
+        .get(&format!("/api/v1/families/{id}/history"), &cw)
+        .await;
     let items = h.body["items"].as_array().unwrap();
     let voided: Vec<&str> = items
         .iter()
@@ -377,4 +415,54 @@ async fn every_step_can_be_voided(app: TestApp) {
             "InsuranceWithdrawn"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_insurance_activities_and_inspections() {
+    let app = TestApp::spawn(Store::Sqlite).await.unwrap();
+    let doc = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/openapi.json",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(doc.status, 200);
+    for (path, method) in [
+        ("/api/v1/families/{id}/insurance/enrolments", "post"),
+        ("/api/v1/families/{id}/insurance/withdrawals", "post"),
+        ("/api/v1/families/{id}/insurance/claims", "post"),
+        (
+            "/api/v1/families/{id}/insurance/claims/{claim_id}/decision",
+            "post",
+        ),
+        ("/api/v1/activities", "post"),
+        ("/api/v1/activities", "get"),
+        ("/api/v1/activities/{id}", "get"),
+        ("/api/v1/activities/{id}/attendance", "post"),
+        ("/api/v1/activities/{id}/attendance/removals", "post"),
+        ("/api/v1/isolated-families", "get"),
+        ("/api/v1/inspections", "post"),
+        ("/api/v1/inspections", "get"),
+        ("/api/v1/inspections/{id}", "get"),
+        (
+            "/api/v1/inspections/{id}/follow-ups/{follow_up_id}/done",
+            "post",
+        ),
+        ("/api/v1/inspections/{id}/void", "post"),
+        ("/api/v1/inspections/compliance", "get"),
+        ("/api/v1/inspections/alerts", "get"),
+        ("/api/v1/bulletin/figures", "get"),
+    ] {
+        assert!(
+            doc.body["paths"][path][method].is_object(),
+            "{method} {path} is not described"
+        );
+    }
+    // The case file's schema carries the new parts.
+    let case_file = &doc.body["components"]["schemas"]["CaseFileView"]["properties"];
+    assert!(case_file["insurance"].is_object());
+    assert!(case_file["activities"].is_object());
 }

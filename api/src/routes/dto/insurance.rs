@@ -1,7 +1,9 @@
 //! Request bodies of the care-insurance commands (`/families/{id}/insurance/…`)
 //! and their conversion into domain commands.
 
-use nuanxin_domain::insurance::{self as domain, ClaimCause, ClaimOutcome, PolicyYear, PremiumPayer};
+use nuanxin_domain::insurance::{
+    self as domain, ClaimCause, ClaimOutcome, PolicyYear, PremiumPayer,
+};
 use nuanxin_domain::values::*;
 use nuanxin_domain::FamilyCommand;
 use serde::Deserialize;
@@ -59,7 +61,14 @@ impl EnrolmentRequest {
                 }
             }
         };
-        match (member_id, product, policy_year, premium_fen, paid_by, consent) {
+        match (
+            member_id,
+            product,
+            policy_year,
+            premium_fen,
+            paid_by,
+            consent,
+        ) {
             (
                 Some(member_id),
                 Some(product),
@@ -132,18 +141,22 @@ impl ClaimRequest {
         let filed_on = f.date("filed_on", &self.filed_on);
         let claimed_fen = f.value("claimed_fen", AmountFen::new(self.claimed_fen));
         match (enrolment_id, cause, occurred_on, filed_on, claimed_fen) {
-            (Some(enrolment_id), Some(cause), Some(occurred_on), Some(filed_on), Some(claimed_fen)) => {
-                Ok(FamilyCommand::FileInsuranceClaim {
-                    action_id,
-                    claim: domain::ClaimRequest {
-                        enrolment_id,
-                        cause,
-                        occurred_on,
-                        filed_on,
-                        claimed_fen,
-                    },
-                })
-            }
+            (
+                Some(enrolment_id),
+                Some(cause),
+                Some(occurred_on),
+                Some(filed_on),
+                Some(claimed_fen),
+            ) => Ok(FamilyCommand::FileInsuranceClaim {
+                action_id,
+                claim: domain::ClaimRequest {
+                    enrolment_id,
+                    cause,
+                    occurred_on,
+                    filed_on,
+                    claimed_fen,
+                },
+            }),
             _ => Err(f.error()),
         }
     }
@@ -200,12 +213,14 @@ impl DecisionRequest {
             }
         };
         match (decided_on, outcome) {
-            (Some(decided_on), Some(outcome)) if f.is_empty() => Ok(FamilyCommand::DecideInsuranceClaim {
-                action_id,
-                claim_id,
-                decided_on,
-                outcome,
-            }),
+            (Some(decided_on), Some(outcome)) if f.is_empty() => {
+                Ok(FamilyCommand::DecideInsuranceClaim {
+                    action_id,
+                    claim_id,
+                    decided_on,
+                    outcome,
+                })
+            }
             _ => Err(f.error()),
         }
     }

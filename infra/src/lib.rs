@@ -14,6 +14,9 @@
 //! - [`audit`]: the hash chain, histories and their CSV;
 //! - [`export`]: spreadsheet-safe CSV (and the cell rule for XLSX);
 //! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
+//! - [`streams`]: activities and inspections, streams of their own (their
+//!   commands are in [`commands::streams`]; [`bulletin`] counts the
+//!   report figures of insurance, activities and inspections);
 //! - [`users`] and [`config`].
 //!
 //! [`Nuanxin`] puts the services together over one store.
@@ -21,6 +24,7 @@
 pub mod alerts;
 pub mod append;
 pub mod audit;
+pub mod bulletin;
 pub mod commands;
 pub mod config;
 pub mod core;
@@ -31,11 +35,13 @@ pub mod reads;
 pub mod rebuild;
 pub mod repo;
 pub mod store;
+pub mod streams;
 pub mod users;
 
 use std::sync::Arc;
 
 pub use crate::core::{Core, StoreError};
+pub use commands::streams::{StreamError, StreamOutcome, StreamRequest};
 pub use commands::{CommandRequest, Commands, ExecError, Outcome};
 pub use config::Settings;
 pub use projector::{ProjectError, Projector};

@@ -98,6 +98,10 @@ impl From<CaseError> for ApiError {
                 ApiError::NotFound("no such emergency contact in this family".into())
             }
             CaseError::Invalid { field, message } => ApiError::field(field, message),
+            CaseError::UnknownEnrolment => ApiError::field("enrolment_id", err.to_string()),
+            CaseError::UnknownClaim => {
+                ApiError::NotFound("no such insurance claim in this family".into())
+            }
             other => ApiError::Conflict(other.to_string()),
         }
     }
@@ -189,5 +193,45 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<nuanxin_infra::StreamError> for ApiError {
+    fn from(err: nuanxin_infra::StreamError) -> Self {
+        use nuanxin_domain::activity::ActivityError;
+        use nuanxin_domain::inspection::InspectionError;
+        use nuanxin_infra::StreamError as E;
+        match err {
+            E::NotFound => ApiError::NotFound("no such record in your scope".into()),
+            E::Forbidden(why) => ApiError::Forbidden(why.into()),
+            E::Activity(ActivityError::NotRecorded) => {
+                ApiError::NotFound("no such activity in your scope".into())
+            }
+            E::Activity(ActivityError::Invalid { field, message })
+            | E::Inspection(InspectionError::Invalid { field, message }) => {
+                ApiError::field(field, message)
+            }
+            E::Inspection(InspectionError::NotRecorded) => {
+                ApiError::NotFound("no such inspection in your scope".into())
+            }
+            E::Inspection(InspectionError::UnknownFollowUp) => {
+                ApiError::NotFound("no such follow-up in this inspection".into())
+            }
+            E::Activity(e) => ApiError::Conflict(e.to_string()),
+            E::Inspection(e) => ApiError::Conflict(e.to_string()),
+            E::UnknownFamilies(positions) => ApiError::Validation(
+                positions
+                    .into_iter()
+                    .map(|i| FieldError {
+                        field: format!("family_ids[{i}]"),
+                        message: "is not a registered family in your scope".into(),
+                    })
+                    .collect(),
+            ),
+            e @ E::Families(_) => ApiError::Conflict(e.to_string()),
+            e @ E::IdempotencyMismatch => ApiError::field("Idempotency-Key", e.to_string()),
+            e @ E::Conflict => ApiError::Conflict(e.to_string()),
+            E::Store(e) => ApiError::Internal(e),
+        }
     }
 }

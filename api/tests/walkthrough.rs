@@ -1,6 +1,7 @@
 //! The documented walk-throughs, run as written: every `sh` block of the
 //! README's "A first case in five requests" and of the user guide's
-//! walk-through, in order, in one bash session (`set -euo pipefail`),
+//! walk-through (and its continuation, "Insurance, activities and
+//! inspections"), in order, in one bash session (`set -euo pipefail`),
 //! against the real `nuanxin` binary started on a free port with a fresh
 //! store — once on SQLite, once on PostgreSQL. The only change made to the
 //! text is the port. Needs `bash`, `curl` and `python3` (`.ci/run` installs
@@ -86,13 +87,23 @@ async fn walk(database_url: &str, dir: &Path) {
     ] {
         assert!(out.contains(expected), "README: no {expected} in:\n{out}");
     }
-    let out = run_blocks(dir, database_url, &addr, &sh_blocks(&guide, "Walk-through")).await;
+    // The walk-through, then the section that continues it.
+    let mut blocks = sh_blocks(&guide, "Walk-through");
+    blocks.extend(sh_blocks(&guide, "Insurance, activities and inspections"));
+    let out = run_blocks(dir, database_url, &addr, &blocks).await;
     for expected in [
         "\"chain_valid\": true",
         "all intact",
         "\"endpoint\": \"history\"",
         "\"level_name\":\"village\"",
         "\"status\":\"open\"",
+        "\"field\":\"consent\"",
+        "\"status\": \"paid\"",
+        "\"already_attending\":[]",
+        "\"last_attended_on\": \"2026-09-25\"",
+        "\"follow_ups_open\": 1",
+        "\"behind_pace\": true",
+        "\"inspections_held\": 1",
     ] {
         assert!(
             out.contains(expected),

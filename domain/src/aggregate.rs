@@ -10,8 +10,10 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::activity::ActivityKind;
 use crate::commands::FamilyCommand;
 use crate::events::{ActionKind, ContactPerson, FamilyEvent, Member};
+use crate::insurance::Insurance;
 use crate::values::*;
 
 /// The server clock, injectable so tests can fix "now".
@@ -104,6 +106,24 @@ pub enum CaseError {
         field: &'static str,
         message: &'static str,
     },
+    #[error("no insurance enrolment with that id in this family")]
+    UnknownEnrolment,
+    #[error("no insurance claim with that id in this family")]
+    UnknownClaim,
+    #[error("the member is already enrolled in that product for that policy year")]
+    AlreadyEnrolled,
+    #[error("the enrolment is already withdrawn")]
+    AlreadyWithdrawn,
+    #[error("the enrolment was withdrawn before the occurrence: the cover had ended")]
+    CoverWithdrawn,
+    #[error("the claim is already decided; void the decision to decide it again")]
+    AlreadyDecided,
+    #[error("the enrolment has claims; void them first")]
+    EnrolmentHasClaims,
+    #[error("the family is already recorded as attending that activity")]
+    AlreadyAttending,
+    #[error("the family is not recorded as attending that activity")]
+    NotAttending,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -208,6 +228,16 @@ pub struct Note {
     pub text: String,
 }
 
+/// A group activity the family attended (its side of the attendance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttendedActivity {
+    pub action_id: Uuid,
+    pub activity_id: Uuid,
+    pub kind: ActivityKind,
+    pub title: String,
+    pub held_on: NaiveDate,
+}
+
 /// A death of a member, kept for the urgent-visit rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Death {
@@ -255,6 +285,12 @@ pub struct FamilyCase {
     /// and the status updates in force whenever either changes.
     #[serde(default)]
     pub registered_members: Vec<Member>,
+    /// Care insurance: enrolments and claims in force.
+    #[serde(default)]
+    pub insurance: Insurance,
+    /// Group activities attended (attendances taken back are removed).
+    #[serde(default)]
+    pub activities: Vec<AttendedActivity>,
 }
 
 impl Aggregate for FamilyCase {
@@ -583,6 +619,7 @@ impl FamilyCase {
                 {
                     return Err(CaseError::NotVoidable);
                 }
+                self.check_insurance_void(voided_action_id)?;
                 E::ActionVoided {
                     action_id,
                     voided_action_id,
@@ -636,6 +673,58 @@ impl FamilyCase {
                 E::CaseReopened {
                     action_id,
                     on,
+                    reason: reason.into(),
+                }
+            }
+            C::EnrolInsurance {
+                action_id,
+                enrolment,
+            } => self.decide_enrolment(action_id, enrolment, today)?,
+            C::WithdrawInsurance {
+                action_id,
+                enrolment_id,
+                on,
+                reason,
+            } => self.decide_withdrawal(action_id, enrolment_id, on, reason, today)?,
+            C::FileInsuranceClaim { action_id, claim } => {
+                self.decide_claim(action_id, claim, today)?
+            }
+            C::DecideInsuranceClaim {
+                action_id,
+                claim_id,
+                decided_on,
+                outcome,
+            } => self.decide_claim_decision(action_id, claim_id, decided_on, outcome, today)?,
+            C::RecordActivityAttendance {
+                action_id,
+                activity_id,
+                kind,
+                title,
+                held_on,
+            } => {
+                if self.attends(activity_id) {
+                    return Err(CaseError::AlreadyAttending);
+                }
+                check("held_on", held_on)?;
+                E::ActivityAttended {
+                    action_id,
+                    activity_id,
+                    kind,
+                    title: title.into(),
+                    held_on,
+                }
+            }
+            C::RemoveActivityAttendance {
+                action_id,
+                activity_id,
+                reason,
+            } => {
+                if !self.attends(activity_id) {
+                    return Err(CaseError::NotAttending);
+                }
+                E::ActivityAttendanceRemoved {
+                    action_id,
+                    activity_id,
                     reason: reason.into(),
                 }
             }
@@ -796,7 +885,32 @@ impl FamilyCase {
                 self.status = CaseStatus::Open;
                 self.closed_on = None;
             }
+            insurance @ (E::InsuranceEnrolled { .. }
+            | E::InsuranceWithdrawn { .. }
+            | E::InsuranceClaimFiled { .. }
+            | E::InsuranceClaimDecided { .. }) => self.insurance.apply(&insurance),
+            E::ActivityAttended {
+                action_id,
+                activity_id,
+                kind,
+                title,
+                held_on,
+            } => self.activities.push(AttendedActivity {
+                action_id,
+                activity_id,
+                kind,
+                title,
+                held_on,
+            }),
+            E::ActivityAttendanceRemoved { activity_id, .. } => {
+                self.activities.retain(|a| a.activity_id != activity_id)
+            }
         }
+    }
+
+    /// Whether the family is recorded as attending the activity.
+    pub fn attends(&self, activity_id: Uuid) -> bool {
+        self.activities.iter().any(|a| a.activity_id == activity_id)
     }
 
     /// The member with that id, as they stand now.
@@ -819,7 +933,7 @@ impl FamilyCase {
     }
 
     /// `date` must lie between the registration date and `today`.
-    fn check_date(
+    pub(crate) fn check_date(
         &self,
         field: &'static str,
         date: NaiveDate,
@@ -858,6 +972,10 @@ impl FamilyCase {
                 }
             }
             K::MemberStatusUpdated => self.refold_members(),
+            K::InsuranceEnrolled
+            | K::InsuranceWithdrawn
+            | K::InsuranceClaimFiled
+            | K::InsuranceClaimDecided => self.insurance.void(voided),
             // Not voidable (`ActionKind::voidable`): `decide` refuses a
             // void of these, so no stored void refers to one.
             K::FamilyRegistered
@@ -866,7 +984,9 @@ impl FamilyCase {
             | K::ActionVoided
             | K::FamilyTransferred
             | K::CaseClosed
-            | K::CaseReopened => {}
+            | K::CaseReopened
+            | K::ActivityAttended
+            | K::ActivityAttendanceRemoved => {}
         }
     }
 
@@ -942,7 +1062,13 @@ fn command_action_id(command: &FamilyCommand) -> Uuid {
         | C::VoidAction { action_id, .. }
         | C::Transfer { action_id, .. }
         | C::CloseCase { action_id, .. }
-        | C::ReopenCase { action_id, .. } => *action_id,
+        | C::ReopenCase { action_id, .. }
+        | C::EnrolInsurance { action_id, .. }
+        | C::WithdrawInsurance { action_id, .. }
+        | C::FileInsuranceClaim { action_id, .. }
+        | C::DecideInsuranceClaim { action_id, .. }
+        | C::RecordActivityAttendance { action_id, .. }
+        | C::RemoveActivityAttendance { action_id, .. } => *action_id,
     }
 }
 

@@ -1466,3 +1466,6 @@ fn decide_then_evolve_walks_a_whole_case() {
     assert_eq!(case.status, CaseStatus::Open);
     assert_eq!(case.actions.len(), 7);
 }
+
+#[path = "insurance_tests.rs"]
+mod insurance;

@@ -9,7 +9,9 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use uuid::Uuid;
 
+use crate::activity::ActivityKind;
 use crate::events::{ContactPerson, Member};
+use crate::insurance::{ClaimOutcome, ClaimRequest, EnrolmentRequest};
 use crate::values::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +110,41 @@ pub enum FamilyCommand {
     ReopenCase {
         action_id: Uuid,
         on: NaiveDate,
+        reason: Text,
+    },
+    /// Enrol a member in the care insurance (`crate::insurance`).
+    EnrolInsurance {
+        action_id: Uuid,
+        enrolment: EnrolmentRequest,
+    },
+    WithdrawInsurance {
+        action_id: Uuid,
+        enrolment_id: Uuid,
+        on: NaiveDate,
+        reason: Text,
+    },
+    FileInsuranceClaim {
+        action_id: Uuid,
+        claim: ClaimRequest,
+    },
+    DecideInsuranceClaim {
+        action_id: Uuid,
+        claim_id: Uuid,
+        decided_on: NaiveDate,
+        outcome: ClaimOutcome,
+    },
+    /// The family's side of an activity's attendance: sent by the activity
+    /// path (`crate::activity`), never by a family route.
+    RecordActivityAttendance {
+        action_id: Uuid,
+        activity_id: Uuid,
+        kind: ActivityKind,
+        title: Text,
+        held_on: NaiveDate,
+    },
+    RemoveActivityAttendance {
+        action_id: Uuid,
+        activity_id: Uuid,
         reason: Text,
     },
 }

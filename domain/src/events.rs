@@ -13,6 +13,8 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::activity::ActivityKind;
+use crate::insurance::{ClaimCause, ClaimOutcome, Consent, PolicyYear, PremiumPayer};
 use crate::values::*;
 
 /// A family member (a parent) as registered.
@@ -142,6 +144,62 @@ pub enum FamilyEvent {
         on: NaiveDate,
         reason: String,
     },
+    /// A member enrolled in the care insurance for a policy year, with the
+    /// family's consent (`crate::insurance`). The `action_id` is the
+    /// enrolment's id.
+    InsuranceEnrolled {
+        action_id: Uuid,
+        member_id: Uuid,
+        product: String,
+        policy_year: PolicyYear,
+        premium_fen: AmountFen,
+        paid_by: PremiumPayer,
+        consent: Consent,
+    },
+    /// An enrolment withdrawn from `on`: the cover ends that day.
+    InsuranceWithdrawn {
+        action_id: Uuid,
+        enrolment_id: Uuid,
+        on: NaiveDate,
+        reason: String,
+    },
+    /// A claim filed on an enrolment; the `action_id` is the claim's id.
+    InsuranceClaimFiled {
+        action_id: Uuid,
+        enrolment_id: Uuid,
+        /// The enrolment's member, copied so views need not look it up.
+        member_id: Uuid,
+        cause: ClaimCause,
+        occurred_on: NaiveDate,
+        filed_on: NaiveDate,
+        claimed_fen: AmountFen,
+    },
+    /// A claim paid or rejected.
+    InsuranceClaimDecided {
+        action_id: Uuid,
+        claim_id: Uuid,
+        decided_on: NaiveDate,
+        #[serde(flatten)]
+        outcome: ClaimOutcome,
+    },
+    /// The family attended a group activity. Recorded together with the
+    /// activity's own `AttendanceRecorded` (`crate::activity`), in one
+    /// transaction (decisions.md, record 22); it carries what the case file
+    /// shows, so the case needs nothing from the activity's stream.
+    ActivityAttended {
+        action_id: Uuid,
+        activity_id: Uuid,
+        kind: ActivityKind,
+        title: String,
+        held_on: NaiveDate,
+    },
+    /// An attendance recorded by mistake, taken back through the activity
+    /// (with the activity's `AttendanceRemoved`, in one transaction).
+    ActivityAttendanceRemoved {
+        action_id: Uuid,
+        activity_id: Uuid,
+        reason: String,
+    },
 }
 
 impl FamilyEvent {
@@ -163,7 +221,13 @@ impl FamilyEvent {
             | ActionVoided { action_id, .. }
             | FamilyTransferred { action_id, .. }
             | CaseClosed { action_id, .. }
-            | CaseReopened { action_id, .. } => *action_id,
+            | CaseReopened { action_id, .. }
+            | InsuranceEnrolled { action_id, .. }
+            | InsuranceWithdrawn { action_id, .. }
+            | InsuranceClaimFiled { action_id, .. }
+            | InsuranceClaimDecided { action_id, .. }
+            | ActivityAttended { action_id, .. }
+            | ActivityAttendanceRemoved { action_id, .. } => *action_id,
         }
     }
 
@@ -186,6 +250,12 @@ impl FamilyEvent {
             FamilyTransferred { .. } => ActionKind::FamilyTransferred,
             CaseClosed { .. } => ActionKind::CaseClosed,
             CaseReopened { .. } => ActionKind::CaseReopened,
+            InsuranceEnrolled { .. } => ActionKind::InsuranceEnrolled,
+            InsuranceWithdrawn { .. } => ActionKind::InsuranceWithdrawn,
+            InsuranceClaimFiled { .. } => ActionKind::InsuranceClaimFiled,
+            InsuranceClaimDecided { .. } => ActionKind::InsuranceClaimDecided,
+            ActivityAttended { .. } => ActionKind::ActivityAttended,
+            ActivityAttendanceRemoved { .. } => ActionKind::ActivityAttendanceRemoved,
         }
     }
 
@@ -216,6 +286,12 @@ pub enum ActionKind {
     FamilyTransferred,
     CaseClosed,
     CaseReopened,
+    InsuranceEnrolled,
+    InsuranceWithdrawn,
+    InsuranceClaimFiled,
+    InsuranceClaimDecided,
+    ActivityAttended,
+    ActivityAttendanceRemoved,
 }
 
 impl ActionKind {
@@ -235,6 +311,12 @@ impl ActionKind {
         ActionKind::FamilyTransferred,
         ActionKind::CaseClosed,
         ActionKind::CaseReopened,
+        ActionKind::InsuranceEnrolled,
+        ActionKind::InsuranceWithdrawn,
+        ActionKind::InsuranceClaimFiled,
+        ActionKind::InsuranceClaimDecided,
+        ActionKind::ActivityAttended,
+        ActionKind::ActivityAttendanceRemoved,
     ];
 
     /// The name stored in the `event_type` column.
@@ -256,6 +338,12 @@ impl ActionKind {
             FamilyTransferred => "FamilyTransferred",
             CaseClosed => "CaseClosed",
             CaseReopened => "CaseReopened",
+            InsuranceEnrolled => "InsuranceEnrolled",
+            InsuranceWithdrawn => "InsuranceWithdrawn",
+            InsuranceClaimFiled => "InsuranceClaimFiled",
+            InsuranceClaimDecided => "InsuranceClaimDecided",
+            ActivityAttended => "ActivityAttended",
+            ActivityAttendanceRemoved => "ActivityAttendanceRemoved",
         }
     }
 
@@ -267,19 +355,33 @@ impl ActionKind {
     /// Whether a `VoidAction` may refer to an action of this kind. Kinds
     /// that change the case's standing (registration, release, transfer,
     /// close, reopen, a removal, a void) are undone by recording the
-    /// opposite action instead.
+    /// opposite action instead. Every insurance step is voidable (what a
+    /// void of each means: `crate::insurance`); an activity attendance is
+    /// taken back through its activity, which records both sides.
     pub fn voidable(self) -> bool {
         use ActionKind::*;
         match self {
-            VisitRecorded | EmergencyRecorded | ElderlyCareRecorded | AssistanceRecorded
-            | NoteAdded | EmergencyContactSet | ContactAssigned | MemberStatusUpdated => true,
+            VisitRecorded
+            | EmergencyRecorded
+            | ElderlyCareRecorded
+            | AssistanceRecorded
+            | NoteAdded
+            | EmergencyContactSet
+            | ContactAssigned
+            | MemberStatusUpdated
+            | InsuranceEnrolled
+            | InsuranceWithdrawn
+            | InsuranceClaimFiled
+            | InsuranceClaimDecided => true,
             FamilyRegistered
             | ContactReleased
             | EmergencyContactRemoved
             | ActionVoided
             | FamilyTransferred
             | CaseClosed
-            | CaseReopened => false,
+            | CaseReopened
+            | ActivityAttended
+            | ActivityAttendanceRemoved => false,
         }
     }
 }

@@ -9,9 +9,12 @@
 //!
 //! Nothing here does I/O: the clock comes in through [`CaseServices`].
 
+pub mod activity;
 pub mod aggregate;
 pub mod commands;
 pub mod events;
+pub mod inspection;
+pub mod insurance;
 pub mod metadata;
 pub mod policy;
 pub mod values;

@@ -24,6 +24,13 @@
 //! key_days = 30
 //! qualifying_modes = ["home", "holiday"]
 //! key_home_floor_days = 0
+//!
+//! [inspections]          # supervision inspections (督导) a year, at least
+//! city_per_year = 4
+//! county_per_year = 12
+//!
+//! [activities]
+//! isolation_days = 180   # no activity attended for this long: listed
 //! ```
 //!
 //! Ages: a member is N years old from their Nth birthday (inclusive). For
@@ -50,6 +57,57 @@ pub struct VisitPolicy {
     pub timezone_offset_hours: i32,
     pub village: RolePolicy,
     pub township: RolePolicy,
+    /// The minimum number of supervision inspections a year.
+    pub inspections: InspectionPolicy,
+    /// Group activities: when a family counts as isolated.
+    pub activities: ActivityPolicy,
+}
+
+/// The bulletin's minimum of supervision inspections (督导) a year, by the
+/// level of the association that holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionPolicy {
+    /// Default 4.
+    pub city_per_year: u32,
+    /// Default 12.
+    pub county_per_year: u32,
+}
+
+impl Default for InspectionPolicy {
+    fn default() -> Self {
+        Self {
+            city_per_year: 4,
+            county_per_year: 12,
+        }
+    }
+}
+
+impl InspectionPolicy {
+    /// The minimum for an association of `level`.
+    pub fn required(&self, level: crate::inspection::AssociationLevel) -> u32 {
+        match level {
+            crate::inspection::AssociationLevel::City => self.city_per_year,
+            crate::inspection::AssociationLevel::County => self.county_per_year,
+        }
+    }
+}
+
+/// Group activities (精神慰藉): a family that attended none for
+/// `isolation_days` is listed as possibly isolated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPolicy {
+    /// Default 180.
+    pub isolation_days: u32,
+}
+
+impl Default for ActivityPolicy {
+    fn default() -> Self {
+        Self {
+            isolation_days: 180,
+        }
+    }
 }
 
 /// The rule for one of the two contact roles.
@@ -137,6 +195,8 @@ impl Default for VisitPolicy {
             timezone_offset_hours: 8,
             village: RolePolicy::village_default(),
             township: RolePolicy::township_default(),
+            inspections: InspectionPolicy::default(),
+            activities: ActivityPolicy::default(),
         }
     }
 }
@@ -174,6 +234,16 @@ impl VisitPolicy {
         if self.escalate_after_days == 0 {
             return Err(PolicyError("escalate_after_days must be at least 1".into()));
         }
+        if self.inspections.city_per_year > 366 || self.inspections.county_per_year > 366 {
+            return Err(PolicyError(
+                "inspections: city_per_year and county_per_year must be at most 366".into(),
+            ));
+        }
+        if !(1..=3650).contains(&self.activities.isolation_days) {
+            return Err(PolicyError(
+                "activities: isolation_days must be between 1 and 3650".into(),
+            ));
+        }
         self.village.validate("village")?;
         self.township.validate("township")
     }
@@ -189,6 +259,21 @@ struct RawVisitPolicy {
     timezone_offset_hours: Option<i32>,
     village: Option<RawRolePolicy>,
     township: Option<RawRolePolicy>,
+    inspections: Option<RawInspectionPolicy>,
+    activities: Option<RawActivityPolicy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawInspectionPolicy {
+    city_per_year: Option<u32>,
+    county_per_year: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawActivityPolicy {
+    isolation_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -228,6 +313,20 @@ impl TryFrom<RawVisitPolicy> for VisitPolicy {
             timezone_offset_hours: raw.timezone_offset_hours.unwrap_or(d.timezone_offset_hours),
             village: raw.village.unwrap_or_default().over(d.village),
             township: raw.township.unwrap_or_default().over(d.township),
+            inspections: {
+                let r = raw.inspections.unwrap_or_default();
+                InspectionPolicy {
+                    city_per_year: r.city_per_year.unwrap_or(d.inspections.city_per_year),
+                    county_per_year: r.county_per_year.unwrap_or(d.inspections.county_per_year),
+                }
+            },
+            activities: ActivityPolicy {
+                isolation_days: raw
+                    .activities
+                    .unwrap_or_default()
+                    .isolation_days
+                    .unwrap_or(d.activities.isolation_days),
+            },
         };
         policy.validate()?;
         Ok(policy)
@@ -554,6 +653,32 @@ mod tests {
     }
 
     // ------------------------------------------------------------ config
+
+    #[test]
+    fn inspection_and_activity_sections_default_and_validate() {
+        let p: VisitPolicy =
+            serde_json::from_str(r#"{"inspections": {"county_per_year": 6}}"#).expect("parses");
+        assert_eq!(p.inspections.county_per_year, 6);
+        assert_eq!(
+            p.inspections.city_per_year, 4,
+            "the other level keeps its default"
+        );
+        assert_eq!(p.activities.isolation_days, 180);
+        let p: VisitPolicy =
+            serde_json::from_str(r#"{"activities": {"isolation_days": 90}}"#).expect("parses");
+        assert_eq!(p.activities.isolation_days, 90);
+        assert_eq!(p.inspections, InspectionPolicy::default());
+        for bad in [
+            r#"{"inspections": {"county_per_year": 367}}"#,
+            r#"{"inspections": {"weekly": 1}}"#,
+            r#"{"activities": {"isolation_days": 0}}"#,
+        ] {
+            assert!(serde_json::from_str::<VisitPolicy>(bad).is_err(), "{bad}");
+        }
+        let required = |level| VisitPolicy::default().inspections.required(level);
+        assert_eq!(required(crate::inspection::AssociationLevel::City), 4);
+        assert_eq!(required(crate::inspection::AssociationLevel::County), 12);
+    }
 
     #[test]
     fn defaults_are_the_documented_ones() {

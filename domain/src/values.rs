@@ -271,6 +271,10 @@ macro_rules! string_enum {
     };
 }
 
+/// The second-wave modules (insurance, activities, inspections) declare
+/// their own closed sets with the same macro.
+pub(crate) use string_enum;
+
 string_enum!(
     /// Why the family is a special family.
     Category { Bereaved => "bereaved", DisabledChild => "disabled_child" }

@@ -8,13 +8,16 @@
 //!   transaction that also writes the outbox;
 //! - [`delivery`]: the worker that posts outbox messages to the webhook URLs,
 //!   signed, retried with exponential backoff, every attempt recorded;
-//! - [`scheduler`]: the daily trigger inside `serve`.
+//! - [`scheduler`]: the daily trigger inside `serve`;
+//! - [`inspections`]: "inspections behind schedule", checked by the same
+//!   scan and delivered through the same outbox (`docs/alerts.md`).
 //!
 //! This module holds the configuration, the levels, and the queries the API
 //! serves (list, one alert with recipients and deliveries, acknowledge).
 //! Nothing here logs personal data: logs name alert and delivery ids only.
 
 pub mod delivery;
+pub mod inspections;
 pub mod scan;
 pub mod scheduler;
 
@@ -206,7 +209,7 @@ pub async fn run_scan(
         tracing::warn!(error = %e, "catching up the schedule before an alert scan failed");
     }
     let policy = core.policy();
-    let report = scan::scan(
+    let mut report = scan::scan(
         core.db(),
         on,
         scope_prefix,
@@ -214,6 +217,10 @@ pub async fn run_scan(
         mode,
     )
     .await?;
+    if let Some(r) = report.as_mut() {
+        r.inspections_behind =
+            inspections::scan(core.db(), on, scope_prefix, &policy.inspections).await?;
+    }
     if report.is_some() {
         wake_delivery();
     }

@@ -19,6 +19,8 @@
 //! (the stream place is taken) and retried from a fresh load; with
 //! `If-Match` it is answered as a version conflict.
 
+pub mod streams;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

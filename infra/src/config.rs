@@ -80,3 +80,14 @@ pub fn load_policy(path: &Path) -> anyhow::Result<VisitPolicy> {
 pub fn policy_from(path: Option<&PathBuf>) -> anyhow::Result<VisitPolicy> {
     path.map_or_else(|| Ok(VisitPolicy::default()), |p| load_policy(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_policy_file_spells_out_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policy.example.toml");
+        assert_eq!(load_policy(&path).expect("parses"), VisitPolicy::default());
+    }
+}

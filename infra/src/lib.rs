@@ -16,6 +16,9 @@
 //! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
 //! - [`leader`]: which of several server processes on one database does
 //!   the background work; [`standby`]: reads from a streaming standby;
+//! - [`streams`]: activities and inspections, streams of their own (their
+//!   commands are in [`commands::streams`]; [`bulletin`] counts the
+//!   report figures of insurance, activities and inspections);
 //! - [`users`] and [`config`].
 //!
 //! [`Nuanxin`] puts the services together over one store.
@@ -23,6 +26,7 @@
 pub mod alerts;
 pub mod append;
 pub mod audit;
+pub mod bulletin;
 pub mod commands;
 pub mod config;
 pub mod core;
@@ -35,11 +39,13 @@ pub mod rebuild;
 pub mod repo;
 pub mod standby;
 pub mod store;
+pub mod streams;
 pub mod users;
 
 use std::sync::Arc;
 
 pub use crate::core::{Core, StoreError};
+pub use commands::streams::{StreamError, StreamOutcome, StreamRequest};
 pub use commands::{CommandRequest, Commands, ExecError, Outcome};
 pub use config::Settings;
 pub use projector::{ProjectError, Projector};

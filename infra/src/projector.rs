@@ -18,6 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_es::Aggregate;
+use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::policy::VisitPolicy;
 use nuanxin_projections::rows::FamilyRows;
 use uuid::Uuid;
@@ -83,7 +85,10 @@ impl Projector {
         let to = last.at();
         // The newest sequence of each family in this batch.
         let mut newest: HashMap<&str, i64> = HashMap::new();
-        for e in &events {
+        for e in events
+            .iter()
+            .filter(|e| e.aggregate_type == FamilyCase::TYPE)
+        {
             let n = newest.entry(e.aggregate_id.as_str()).or_default();
             *n = (*n).max(e.sequence);
         }
@@ -92,7 +97,10 @@ impl Projector {
         let (policy, policy_version) = self.core.policy_in_force();
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
-        for e in &events {
+        for e in events
+            .iter()
+            .filter(|e| e.aggregate_type == FamilyCase::TYPE)
+        {
             let family = e.aggregate_id.as_str();
             if !seen.insert(family) || stored.get(family).copied().unwrap_or(0) >= newest[family] {
                 continue;

@@ -15,6 +15,8 @@
 //!   personal data beyond a contact's name and village codes and are not
 //!   logged.
 
+mod streams;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};

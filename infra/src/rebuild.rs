@@ -33,6 +33,9 @@ const FAMILIES_PER_BATCH: i64 = 1000;
 pub struct RebuildReport {
     pub events: u64,
     pub families: u64,
+    /// Activity and inspection streams refolded.
+    pub activities: u64,
+    pub inspections: u64,
     pub seconds: f64,
 }
 
@@ -89,6 +92,11 @@ pub async fn rebuild(core: &Core, progress: Progress<'_>) -> Result<RebuildRepor
     bulk.close().await;
     progress(total, total);
     store::fresh::swap(db, set.end).await?;
+    // Activities and inspections keep their rows in the transaction of their
+    // events; refolding them here repairs anything a rebuild is run for.
+    let (activities, inspections) = crate::streams::rebuild_tables(db).await?;
+    report.activities = activities as u64;
+    report.inspections = inspections as u64;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::activities::ActivitiesView;
+use crate::insurance::InsuranceView;
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
     pub id: Uuid,
@@ -127,6 +130,11 @@ pub struct CaseFileView {
     pub elderly_care: Vec<ElderlyCareView>,
     pub assistance: Vec<AssistanceView>,
     pub notes: Vec<NoteView>,
+    /// Care insurance: enrolments (with the cover in force on the day) and
+    /// claims.
+    pub insurance: InsuranceView,
+    /// Group activities attended: the last one and how many.
+    pub activities: ActivitiesView,
 }
 
 fn key_reason_name(r: &KeyReason) -> String {
@@ -277,6 +285,8 @@ impl CaseFileView {
                     text: n.text.clone(),
                 })
                 .collect(),
+            insurance: InsuranceView::build(case, on),
+            activities: ActivitiesView::build(case),
         })
     }
 }

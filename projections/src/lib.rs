@@ -5,8 +5,15 @@
 //! - [`case_file`]: the case file a user reads, and the case-list types;
 //! - [`schedule`]: key-person periods and the visit schedule, cut into
 //!   windows of days, and the types of the overdue / due / coverage lists;
-//! - [`rows`]: everything one family contributes to the read-model tables.
+//! - [`rows`]: everything one family contributes to the read-model tables;
+//! - [`insurance`], [`activities`], [`inspections`]: the care insurance in
+//!   the case file, activities and inspections (their own streams), and the
+//!   figures a report counts of each.
 
+pub mod activities;
+pub mod bulletin;
 pub mod case_file;
+pub mod inspections;
+pub mod insurance;
 pub mod rows;
 pub mod schedule;

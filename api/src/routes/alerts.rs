@@ -57,6 +57,18 @@ pub struct ScanResponse {
     /// Resolved alerts overdue again with the same due date (the visit that
     /// resolved them was voided).
     pub reopened: u64,
+    /// "Inspections behind schedule" alerts, checked by the same scan.
+    pub inspections_behind: InspectionScanResponse,
+}
+
+/// What the scan changed of the "inspections behind schedule" alerts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InspectionScanResponse {
+    /// The year whose pace was checked (the year of the day before the scan).
+    pub year: i32,
+    pub raised: u64,
+    pub resolved: u64,
+    pub reopened: u64,
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/scan", tag = "alerts", request_body(content = ScanRequest, description = "optional; an empty body scans today"),
@@ -105,6 +117,12 @@ pub async fn scan(
         escalated: report.escalated,
         resolved: report.resolved,
         reopened: report.reopened,
+        inspections_behind: InspectionScanResponse {
+            year: report.inspections_behind.year,
+            raised: report.inspections_behind.raised,
+            resolved: report.inspections_behind.resolved,
+            reopened: report.inspections_behind.reopened,
+        },
     }))
 }
 

@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 
+pub mod insurance;
+pub use insurance::*;
+
 /// Collects field errors while parsing a body.
 #[derive(Default)]
 pub struct Fields {
@@ -57,6 +60,11 @@ impl Fields {
 
     pub fn uuid(&mut self, field: &str, s: &str) -> Option<Uuid> {
         self.value(field, s.parse().map_err(|_| ValueError("must be a UUID")))
+    }
+
+    /// Whether no field was invalid so far.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
     }
 
     /// The 422 for everything collected.

@@ -3,12 +3,14 @@
 //! apart; [`api`] puts them together (and `crate::openapi` documents what it
 //! holds).
 
+pub mod activities;
 pub mod alerts;
 pub mod audit;
 pub mod care_actions;
 pub mod checkpoints;
 pub mod dto;
 pub mod families;
+pub mod inspections;
 pub mod ops;
 pub mod schedule;
 pub mod users;
@@ -28,4 +30,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(alerts::router())
         .merge(checkpoints::router())
+        .merge(activities::router())
+        .merge(inspections::router())
 }

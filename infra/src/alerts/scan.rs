@@ -48,6 +48,9 @@ pub struct ScanReport {
     pub escalated: u64,
     pub resolved: u64,
     pub reopened: u64,
+    /// "Inspections behind schedule" (`super::inspections`), checked by
+    /// the same scan.
+    pub inspections_behind: super::inspections::InspectionScanReport,
 }
 
 /// Rows per multi-row INSERT (10 columns; far below SQLite's parameter cap).
@@ -104,6 +107,7 @@ fn message(kind: &'static str, s: &Subject<'_>, on: NaiveDate) -> OutboxMessage 
     OutboxMessage {
         id,
         alert_id: s.alert_id.to_owned(),
+        alert_kind: table::OVERDUE_VISIT,
         kind,
         level: s.level,
         body,

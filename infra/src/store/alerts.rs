@@ -377,11 +377,20 @@ pub async fn escalate(
     Ok(n == 1)
 }
 
+/// `alert_outbox.alert_kind` of an overdue-visit alert's messages.
+pub const OVERDUE_VISIT: &str = "overdue_visit";
+/// `alert_outbox.alert_kind` of an "inspections behind schedule" alert's
+/// messages (`super::inspection_alerts`).
+pub const INSPECTIONS_BEHIND: &str = "inspections_behind";
+
 /// One outbox message: the exact JSON body posted (and signed).
 #[derive(Debug, Clone)]
 pub struct OutboxMessage {
     pub id: String,
     pub alert_id: String,
+    /// [`OVERDUE_VISIT`] or [`INSPECTIONS_BEHIND`]: which table `alert_id`
+    /// names a row of.
+    pub alert_kind: &'static str,
     /// `raised`, `escalated` or `reopened`.
     pub kind: &'static str,
     pub level: i32,
@@ -395,10 +404,11 @@ pub async fn insert_outbox(tx: &mut Tx, messages: &[OutboxMessage]) -> Result<()
     }
     on_tx!(tx, conn, DB => {
         let mut qb: sqlx::QueryBuilder<'_, DB> =
-            sqlx::QueryBuilder::new("INSERT INTO alert_outbox (id, alert_id, kind, level, body) ");
+            sqlx::QueryBuilder::new("INSERT INTO alert_outbox (id, alert_id, alert_kind, kind, level, body) ");
         qb.push_values(messages, |mut b, m| {
             b.push_bind(m.id.clone())
                 .push_bind(m.alert_id.clone())
+                .push_bind(m.alert_kind)
                 .push_bind(m.kind)
                 .push_bind(m.level)
                 .push_bind(m.body.clone());

@@ -453,3 +453,28 @@ pub async fn coverage_gaps(
         })
         .collect()
 }
+
+/// The city (4-digit) and county (6-digit) codes of the families registered
+/// within `prefix`: the associations that have families to care for.
+/// (An index range scan of the prefix's families.)
+pub async fn associations(
+    db: &Db,
+    prefix: &str,
+) -> Result<std::collections::BTreeSet<String>, sqlx::Error> {
+    let sql = "SELECT DISTINCT substr(village_code, 1, 4) FROM case_files \
+               WHERE village_code >= $1 AND village_code < $2 \
+               UNION SELECT DISTINCT substr(village_code, 1, 6) FROM case_files \
+               WHERE village_code >= $1 AND village_code < $2";
+    let codes: Vec<String> = on_pool!(db, pool => {
+        sqlx::query_scalar(sql)
+            .bind(prefix)
+            .bind(prefix_upper(prefix))
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(codes
+        .into_iter()
+        .filter(|c| c.len() > prefix.len() || c == prefix)
+        .filter(|c| c.starts_with(prefix))
+        .collect())
+}

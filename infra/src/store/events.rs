@@ -172,6 +172,58 @@ pub async fn of_family(db: &Db, family_id: Uuid) -> Result<Vec<StoredEvent>, sql
     })
 }
 
+/// Every stored event of one stream of another aggregate (an activity, an
+/// inspection), in order.
+pub async fn of_stream(
+    db: &Db,
+    aggregate_type: &str,
+    id: Uuid,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         ORDER BY sequence"
+    );
+    on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(aggregate_type)
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// Feeds every stored event of one aggregate type (only those of
+/// `event_types`, unless it is empty) to `take`, stream by stream in
+/// sequence order, without holding them in memory. Returns the count.
+pub async fn for_each_of_type(
+    db: &Db,
+    aggregate_type: &str,
+    event_types: &[&str],
+    mut take: impl FnMut(StoredEvent),
+) -> Result<u64, sqlx::Error> {
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE aggregate_type = $1");
+    if !event_types.is_empty() {
+        let binds: Vec<String> = (0..event_types.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        sql.push_str(&format!(" AND event_type IN ({})", binds.join(", ")));
+    }
+    sql.push_str(" ORDER BY aggregate_id, sequence");
+    let mut seen = 0u64;
+    on_pool!(db, pool => {
+        let mut query = sqlx::query_as::<_, StoredEvent>(&sql).bind(aggregate_type);
+        for t in event_types {
+            query = query.bind(*t);
+        }
+        let mut rows = query.fetch(pool);
+        while let Some(event) = rows.try_next().await? {
+            seen += 1;
+            take(event);
+        }
+    });
+    Ok(seen)
+}
+
 /// Feeds every stored event (of one family, or of the whole log) to `take`
 /// in stream order, without holding the log in memory. Returns the count.
 pub async fn for_each(
@@ -278,6 +330,9 @@ pub async fn by_idempotency_key(
 pub struct Placed {
     pub tx_id: i64,
     pub position: i64,
+    /// Only `FamilyCase` streams have family read models; the others keep
+    /// theirs in the transaction of their events.
+    pub aggregate_type: String,
     pub aggregate_id: String,
     pub sequence: i64,
 }
@@ -299,7 +354,7 @@ pub async fn after(db: &Db, from: Checkpoint, limit: i64) -> Result<Vec<Placed>,
     match db {
         Db::Postgres(pool) => {
             sqlx::query_as(
-                "SELECT tx_id, position, aggregate_id, sequence FROM events \
+                "SELECT tx_id, position, aggregate_type, aggregate_id, sequence FROM events \
                  WHERE (tx_id, position) > ($1, $2) \
                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
                  ORDER BY tx_id, position LIMIT $3",
@@ -312,7 +367,7 @@ pub async fn after(db: &Db, from: Checkpoint, limit: i64) -> Result<Vec<Placed>,
         }
         Db::Sqlite(pool) => {
             sqlx::query_as(
-                "SELECT 0 AS tx_id, position, aggregate_id, sequence FROM events \
+                "SELECT 0 AS tx_id, position, aggregate_type, aggregate_id, sequence FROM events \
                  WHERE position > $1 ORDER BY position LIMIT $2",
             )
             .bind(from.position)

@@ -13,6 +13,9 @@
 //! | [`users`] | `users` |
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
 //! | [`audit_checkpoints`] | `audit_checkpoints`, `audit_checkpoint_deliveries`, `audit_checkpoint_delivery_attempts` |
+//! | [`activities`] | `activities`, `activity_attendance` |
+//! | [`inspections`] | `inspections` |
+//! | [`inspection_alerts`] | `inspection_alerts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
 //! | [`webhooks`] | `webhook_config` |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
@@ -23,6 +26,7 @@
 //! transaction ids) a function says so with a `match` on the store.
 
 pub mod access_log;
+pub mod activities;
 pub mod alerts;
 pub mod audit_checkpoints;
 pub mod case_files;
@@ -30,6 +34,8 @@ pub mod checkpoints;
 pub mod events;
 pub mod fresh;
 pub mod group_commit;
+pub mod inspection_alerts;
+pub mod inspections;
 pub mod schedule;
 pub mod users;
 pub mod webhooks;

@@ -34,8 +34,20 @@ both_stores!(
 const SECRET: &str = "webhook-test-secret";
 
 /// The server without its daily scheduler: these tests pick the scan days.
+/// And without inspection minimums: they count overdue-visit alerts and
+/// their messages only (inspection alerts: `tests/api/inspections.rs`).
 async fn quiet(app: TestApp) -> TestApp {
-    app.restart_with(|s| s.alerts.scheduler = false).await
+    app.restart_with(|s| {
+        s.alerts.scheduler = false;
+        no_inspection_minimum(s);
+    })
+    .await
+}
+
+fn no_inspection_minimum(s: &mut nuanxin_infra::Settings) {
+    s.policy.inspections.city_per_year = 0;
+    s.policy.inspections.county_per_year = 0;
+    s.policy_configured = true;
 }
 
 fn ordinary_family(village: &str) -> Value {
@@ -641,6 +653,7 @@ impl Receiver {
 fn webhooks(urls: Vec<String>, base_ms: u64) -> impl FnOnce(&mut nuanxin_infra::Settings) {
     move |s| {
         s.alerts.scheduler = false;
+        no_inspection_minimum(s);
         s.alerts.webhooks = urls;
         s.alerts.secret = Some(Secret::new(SECRET));
         s.alerts.retry_base = Duration::from_millis(base_ms);
@@ -768,7 +781,7 @@ async fn a_restart_mid_retry_loses_nothing(app: TestApp) {
         assert!(tokio::time::Instant::now() < deadline, "no attempt");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let app = app.restart_with(|s| s.alerts.scheduler = false).await;
+    let app = quiet(app).await;
     let d = alert(&app, &cw, &id).await;
     let delivery = &d["messages"][0]["deliveries"][0];
     assert_eq!(delivery["status"], "pending", "{d}");

@@ -1,0 +1,411 @@
+//! `/api/v1/activities`: group activities (暖心家园, 暖心行动, festival
+//! gatherings, member days) as streams of their own — recording one, its
+//! attendance (which also lands on each family's timeline), taking an
+//! attendance back, the list and one activity — and
+//! `/api/v1/isolated-families`, the families that attended nothing for a
+//! while. Recording is for caseworkers and admins; reads go through
+//! `Reads` (outside the caller's scope: 404 or an empty list).
+
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::NaiveDate;
+use nuanxin_domain::activity::{parse_place, ActivityCommand, ActivityKind};
+use nuanxin_domain::metadata::Recorder;
+use nuanxin_infra::{StreamOutcome, StreamRequest};
+use nuanxin_projections::activities::{
+    ActivityDetail, ActivityListFilter, ActivitySummary, IsolatedFamily,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::dto::Fields;
+use crate::error::{ApiError, Problem};
+use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record, list))
+        .routes(routes!(detail))
+        .routes(routes!(attendance))
+        .routes(routes!(remove_attendance))
+        .routes(routes!(isolated_families))
+}
+
+/// The request of a command on an activity or inspection.
+pub(crate) fn stream_request(
+    caller: &Caller,
+    headers: CommandHeaders,
+    hash: String,
+) -> StreamRequest {
+    let user = &caller.0;
+    StreamRequest {
+        recorder: Recorder {
+            id: user.id,
+            name: user.name.clone(),
+            role: user.role,
+        },
+        scope: user.scope.clone(),
+        request_id: headers.request_id,
+        idempotency_key: headers.idempotency_key,
+        request_hash: Some(hash),
+    }
+}
+
+/// Marks a replayed answer.
+pub(crate) fn replayed(mut response: Response, outcome: &StreamOutcome) -> Response {
+    if outcome.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+/// A date query parameter (`YYYY-MM-DD`); malformed → 400.
+pub(crate) fn query_date(name: &str, s: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+    s.as_deref()
+        .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(name)))
+        .transpose()
+}
+
+/// `<held_on>_<id>`: where a newest-first page of activities or
+/// inspections continues.
+pub(crate) fn decode_cursor(c: &str) -> Option<(NaiveDate, Uuid)> {
+    let (on, id) = c.split_once('_')?;
+    Some((
+        NaiveDate::parse_from_str(on, "%Y-%m-%d").ok()?,
+        id.parse().ok()?,
+    ))
+}
+
+pub(crate) fn encode_cursor(on: NaiveDate, id: Uuid) -> String {
+    format!("{on}_{id}")
+}
+
+/// The answer to a new activity or inspection.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedResponse {
+    pub id: Uuid,
+    /// The version of its stream.
+    pub version: u64,
+}
+
+pub(crate) fn created(outcome: &StreamOutcome, location: String) -> Response {
+    let mut response = (
+        StatusCode::CREATED,
+        Json(CreatedResponse {
+            id: outcome.id,
+            version: outcome.version,
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    replayed(response, outcome)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityRequest {
+    /// `warm_home`, `holiday_gathering`, `member_day`, `health_talk` or `other`.
+    pub kind: String,
+    pub title: String,
+    pub held_on: String,
+    /// Where it was held: a county, township or village code (6, 9 or 12
+    /// digits) within your scope.
+    #[schema(example = "450305001")]
+    pub village_code_prefix: String,
+    /// The organising body.
+    pub organiser: String,
+}
+
+impl ActivityRequest {
+    fn into_command(self) -> Result<ActivityCommand, ApiError> {
+        let mut f = Fields::default();
+        let kind = f.value("kind", ActivityKind::parse(&self.kind));
+        let title = f.text("title", &self.title);
+        let held_on = f.date("held_on", &self.held_on);
+        let place = f.value(
+            "village_code_prefix",
+            parse_place(&self.village_code_prefix),
+        );
+        let organiser = f.text("organiser", &self.organiser);
+        match (kind, title, held_on, place, organiser) {
+            (
+                Some(kind),
+                Some(title),
+                Some(held_on),
+                Some(village_code_prefix),
+                Some(organiser),
+            ) => Ok(ActivityCommand::RecordActivity {
+                kind,
+                title,
+                held_on,
+                village_code_prefix,
+                organiser,
+            }),
+            _ => Err(f.error()),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    responses((status = 201, body = CreatedResponse, headers(("Location" = String))),
+        (status = 401, body = Problem), (status = 403, description = "A supervisor, or a place outside your scope", body = Problem),
+        (status = 409, description = "Held in the future", body = Problem), (status = 422, body = Problem)))]
+/// Record a group activity that was held.
+pub async fn record(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: CommandHeaders,
+    body: Body<ActivityRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_recorder()?;
+    let command = body.value.into_command()?;
+    let req = stream_request(&caller, headers, body.hash);
+    let outcome = state
+        .commands()
+        .record_activity(Uuid::now_v7(), command, &req)
+        .await?;
+    Ok(created(
+        &outcome,
+        format!("/api/v1/activities/{}", outcome.id),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceRequest {
+    /// The families that attended (at most 500 per request): each must be
+    /// registered, open and within your scope.
+    pub family_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceRemovalRequest {
+    /// Families recorded as attending by mistake.
+    pub family_ids: Vec<String>,
+    pub reason: String,
+}
+
+fn family_ids(f: &mut Fields, ids: &[String]) -> Vec<Uuid> {
+    ids.iter()
+        .enumerate()
+        .filter_map(|(i, s)| f.uuid(&format!("family_ids[{i}]"), s))
+        .collect()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttendanceResponse {
+    /// The activity's id.
+    pub id: Uuid,
+    /// The version of the activity's stream.
+    pub version: u64,
+    /// Families recorded as attending by this request (each also got an
+    /// `ActivityAttended` on its own timeline).
+    pub added: Vec<Uuid>,
+    /// Families of the request already recorded as attending.
+    pub already_attending: Vec<Uuid>,
+}
+
+#[utoipa::path(post, path = "/api/v1/activities/{id}/attendance", tag = "activities",
+    request_body = AttendanceRequest,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = AttendanceResponse), (status = 403, body = Problem),
+        (status = 404, description = "No such activity in your scope", body = Problem),
+        (status = 409, description = "A family's case refuses it (closed, registered after the activity); nothing is recorded", body = Problem),
+        (status = 422, description = "A family id is not a registered family in your scope", body = Problem)))]
+/// Record the families that attended: all of them or none. Families
+/// already recorded are left as they are.
+pub async fn attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: CommandHeaders,
+    Path(id): Path<Uuid>,
+    body: Body<AttendanceRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_recorder()?;
+    let mut f = Fields::default();
+    let ids = family_ids(&mut f, &body.value.family_ids);
+    if !f.is_empty() {
+        return Err(f.error());
+    }
+    let req = stream_request(&caller, headers, body.hash);
+    let outcome = state.commands().attendance(id, ids, None, &req).await?;
+    let response = Json(AttendanceResponse {
+        id: outcome.id,
+        version: outcome.version,
+        added: outcome.families.clone(),
+        already_attending: outcome.unchanged.clone(),
+    })
+    .into_response();
+    Ok(replayed(response, &outcome))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemovalResponse {
+    pub id: Uuid,
+    pub version: u64,
+    /// Families taken off the attendance (and off their timelines' "last
+    /// activity attended").
+    pub removed: Vec<Uuid>,
+}
+
+#[utoipa::path(post, path = "/api/v1/activities/{id}/attendance/removals", tag = "activities",
+    request_body = AttendanceRemovalRequest,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = RemovalResponse), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, description = "A family is not recorded as attending, or not in your scope", body = Problem)))]
+/// Take families recorded by mistake off an activity's attendance (the
+/// activity and each family record it; the history keeps both steps).
+pub async fn remove_attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: CommandHeaders,
+    Path(id): Path<Uuid>,
+    body: Body<AttendanceRemovalRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_recorder()?;
+    let mut f = Fields::default();
+    let ids = family_ids(&mut f, &body.value.family_ids);
+    let reason = f.text("reason", &body.value.reason);
+    let (Some(reason), true) = (reason, f.is_empty()) else {
+        return Err(f.error());
+    };
+    let req = stream_request(&caller, headers, body.hash);
+    let outcome = state
+        .commands()
+        .attendance(id, ids, Some(reason), &req)
+        .await?;
+    let response = Json(RemovalResponse {
+        id: outcome.id,
+        version: outcome.version,
+        removed: outcome.families.clone(),
+    })
+    .into_response();
+    Ok(replayed(response, &outcome))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    pub village_code_prefix: Option<String>,
+    /// Held on or after (YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Held on or before (YYYY-MM-DD).
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActivityList {
+    pub items: Vec<ActivitySummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams, Page),
+    responses((status = 200, body = ActivityList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+/// Activities seen from your scope (held within it, or in a township or
+/// county containing it), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ListQuery { page, params }: ListQuery<ListParams>,
+) -> Result<Json<ActivityList>, ApiError> {
+    let filter = ActivityListFilter {
+        village_code_prefix: String::new(),
+        from: query_date("from", &params.from)?,
+        to: query_date("to", &params.to)?,
+        before: page.after(decode_cursor)?,
+        limit: page.limit(),
+    };
+    let items = state
+        .reads()
+        .activities(&caller.0, params.village_code_prefix.as_deref(), filter)
+        .await?;
+    let next_cursor = page.next_cursor(&items, |a| encode_cursor(a.held_on, a.id));
+    Ok(Json(ActivityList { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/activities/{id}", tag = "activities", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ActivityDetail), (status = 401, body = Problem), (status = 404, body = Problem)))]
+/// One activity, with the attending families within your scope.
+pub async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ActivityDetail>, ApiError> {
+    match state.reads().activity(&caller.0, id).await {
+        Err(nuanxin_infra::ReadError::NotFound) => {
+            Err(ApiError::NotFound("no such activity in your scope".into()))
+        }
+        other => Ok(Json(other?)),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IsolationParams {
+    pub village_code_prefix: Option<String>,
+    /// No activity attended in this many days before `on` (1–3650; the
+    /// policy's `isolation_days`, 180 by default).
+    pub days: Option<u32>,
+    /// The day asked (YYYY-MM-DD); today by default.
+    pub on: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IsolatedList {
+    /// The days used.
+    pub days: u32,
+    /// Families attended nothing held on or after this day.
+    pub since: NaiveDate,
+    pub items: Vec<IsolatedFamily>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/isolated-families", tag = "activities", params(IsolationParams, Page),
+    responses((status = 200, body = IsolatedList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+/// Open families within your scope that attended no group activity for
+/// `days` (or never): isolation is what psychological comfort work looks for.
+pub async fn isolated_families(
+    State(state): State<AppState>,
+    caller: Caller,
+    ListQuery { page, params }: ListQuery<IsolationParams>,
+) -> Result<Json<IsolatedList>, ApiError> {
+    if params.days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        return Err(bad("days"));
+    }
+    let on = query_date("on", &params.on)?.unwrap_or_else(|| state.reads().today());
+    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    let (days, items) = state
+        .reads()
+        .isolated_families(
+            &caller.0,
+            params.village_code_prefix.as_deref(),
+            on,
+            params.days,
+            after,
+            page.limit(),
+        )
+        .await?;
+    let next_cursor = page.next_cursor(&items, |i| i.family_id.to_string());
+    Ok(Json(IsolatedList {
+        days,
+        since: on - chrono::Days::new(u64::from(days)),
+        items,
+        next_cursor,
+    }))
+}

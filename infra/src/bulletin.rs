@@ -1,0 +1,162 @@
+//! The bulletin's figures (care insurance, group activities, supervision
+//! inspections) of a jurisdiction and period **as known at an instant**:
+//! every stream is folded from its events recorded at or before `known_at`
+//! (the first event recorded after it ends the stream's past, as for
+//! `?as_of`), and the pure tallies of `nuanxin_projections` count them.
+//! So a report regenerated later shows exactly what was known on the day
+//! it was submitted.
+//!
+//! One pass over the log per aggregate type; for families only the events
+//! that matter here are read (registration and transfer for the village,
+//! the insurance steps, voids).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::Aggregate;
+use nuanxin_domain::activity::Activity;
+use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_domain::inspection::{AssociationLevel, Inspection};
+use nuanxin_domain::metadata::keys;
+use nuanxin_projections::activities::ActivityTally;
+use nuanxin_projections::bulletin::BulletinFigures;
+use nuanxin_projections::inspections::InspectionTally;
+use nuanxin_projections::insurance::InsuranceTally;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::core::{Core, StoreError};
+use crate::store::events::StoredEvent;
+use crate::store::{self, Db};
+
+/// The family events the insurance figures need.
+const FAMILY_EVENTS: &[&str] = &[
+    "FamilyRegistered",
+    "FamilyTransferred",
+    "ActionVoided",
+    "InsuranceEnrolled",
+    "InsuranceWithdrawn",
+    "InsuranceClaimFiled",
+    "InsuranceClaimDecided",
+];
+
+/// One stream being folded up to `known_at`.
+struct Cut<A> {
+    id: String,
+    state: A,
+    /// Still before `known_at`.
+    past: bool,
+}
+
+/// Folds every stream of `A` (only `event_types`, unless empty) from its
+/// events recorded at or before `at`, handing each to `each`.
+async fn fold_known<A>(
+    db: &Db,
+    event_types: &[&str],
+    at: DateTime<Utc>,
+    mut each: impl FnMut(Uuid, &A),
+) -> Result<(), StoreError>
+where
+    A: Aggregate,
+    A::Event: DeserializeOwned,
+{
+    let mut current: Option<Cut<A>> = None;
+    let mut failed: Option<serde_json::Error> = None;
+    let finish = |cut: Cut<A>, each: &mut dyn FnMut(Uuid, &A)| {
+        if let Ok(id) = cut.id.parse() {
+            each(id, &cut.state);
+        }
+    };
+    store::events::for_each_of_type(db, A::TYPE, event_types, |e: StoredEvent| {
+        if current.as_ref().is_none_or(|c| c.id != e.aggregate_id) {
+            if let Some(done) = current.take() {
+                finish(done, &mut each);
+            }
+            current = Some(Cut {
+                id: e.aggregate_id.clone(),
+                state: A::default(),
+                past: true,
+            });
+        }
+        let Some(cut) = current.as_mut() else { return };
+        let recorded_at = e
+            .metadata_str(keys::RECORDED_AT)
+            .and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        cut.past = cut.past && recorded_at.is_none_or(|r| r <= at);
+        if cut.past {
+            match serde_json::from_value(e.payload) {
+                Ok(event) => cut.state.apply(event),
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+    })
+    .await?;
+    if let Some(done) = current.take() {
+        finish(done, &mut each);
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
+}
+
+/// The figures of `from..=to` within `prefix` (a village-code prefix, ""
+/// for everything), as known at `known_at`.
+pub async fn figures(
+    core: &Core,
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<BulletinFigures, StoreError> {
+    let db = core.db();
+    let policy = core.policy();
+    let mut associations = std::collections::BTreeSet::new();
+    let mut association_of = |code: &str| {
+        for n in [4, 6] {
+            if code.len() >= n && code[..n].starts_with(prefix) {
+                associations.insert(code[..n].to_owned());
+            }
+        }
+    };
+
+    let mut insurance = InsuranceTally::default();
+    fold_known::<FamilyCase>(db, FAMILY_EVENTS, known_at, |id, case| {
+        let Some(village) = case.village_code.as_ref().filter(|_| case.registered) else {
+            return;
+        };
+        if village.as_str().starts_with(prefix) {
+            association_of(village.as_str());
+            insurance.add_case(id, case, from, to);
+        }
+    })
+    .await?;
+
+    let mut activities = ActivityTally::default();
+    fold_known::<Activity>(db, &[], known_at, |_, a| {
+        activities.add(a, prefix, from, to);
+    })
+    .await?;
+
+    let mut inspections = InspectionTally::default();
+    fold_known::<Inspection>(db, &[], known_at, |_, i| {
+        if i.counts() && AssociationLevel::of(&i.inspected_by).is_some() {
+            association_of(&i.inspected_by);
+        }
+        inspections.add(i, prefix, from, to);
+    })
+    .await?;
+    for a in &associations {
+        inspections.require(a, &policy.inspections, from, to);
+    }
+
+    Ok(BulletinFigures {
+        from,
+        to,
+        village_code_prefix: prefix.to_owned(),
+        known_at,
+        insurance: insurance.finish(),
+        activities: activities.finish(),
+        inspections: inspections.finish(),
+    })
+}

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -16,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::extract::REQUEST_ID;
+use crate::extract::{Caller, REQUEST_ID};
 use crate::routes;
 use crate::state::AppState;
 
@@ -24,8 +24,10 @@ use crate::state::AppState;
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
     let (api, _) = routes::api().split_for_parts();
-    api.merge(routes::ops::router())
+    let routes = api
+        .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -43,7 +45,35 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(drop_odd_request_id))
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes, where axum has already set `Allow`.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::map_response(allow_only_on_405))
+}
+
+/// A known path asked with a method it does not take: 405 as problem+json
+/// (axum adds the `Allow` header). Under `/api/v1` only after the caller is
+/// authenticated, so that an anonymous client learns nothing about which
+/// methods exist (401 instead).
+async fn method_not_allowed(State(state): State<AppState>, req: Request) -> ApiError {
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+        let (mut parts, _) = req.into_parts();
+        if let Err(refused) = Caller::from_request_parts(&mut parts, &state).await {
+            return refused;
+        }
+    }
+    ApiError::MethodNotAllowed
+}
+
+/// axum puts `Allow` on whatever the 405 fallback answers; a 401 from it
+/// must not list the methods.
+async fn allow_only_on_405(mut response: Response) -> Response {
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        response.headers_mut().remove(axum::http::header::ALLOW);
+    }
+    response
 }
 
 /// A client's `X-Request-Id` ends up in event metadata and logs: keep it

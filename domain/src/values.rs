@@ -183,7 +183,10 @@ impl Phone {
     }
 }
 
-/// Free text that must not be empty (after trimming) and has an upper bound.
+/// Free text that must not be empty (after trimming), has an upper bound,
+/// and holds no control characters but line breaks and tabs. (A NUL cannot
+/// be stored by PostgreSQL at all, and the others are never typed by a
+/// person: both stores refuse them alike.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text(String);
@@ -199,6 +202,13 @@ impl Text {
         }
         if t.chars().count() > Self::MAX_CHARS {
             return Err(ValueError("is too long (at most 4000 characters)"));
+        }
+        if t.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(ValueError(
+                "must not contain control characters (such as NUL)",
+            ));
         }
         Ok(Self(t.to_owned()))
     }
@@ -372,6 +382,9 @@ mod tests {
         assert!(Phone::parse("12ab").is_err());
         assert!(Text::parse("  ").is_err());
         assert_eq!(Text::parse(" a ").unwrap().as_str(), "a");
+        assert!(Text::parse("a\u{0}b").is_err());
+        assert!(Text::parse("a\u{7}b").is_err());
+        assert!(Text::parse("line\r\nline\tcell").is_ok());
         assert!(AmountFen::new(-1).is_err());
         assert_eq!(AmountFen::new(15_000).unwrap().fen(), 15000);
     }

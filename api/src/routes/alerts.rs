@@ -371,10 +371,9 @@ pub async fn acknowledge(
     body: Body<AckRequest>,
 ) -> Result<Json<AlertDetail>, ApiError> {
     let alert = alert_in_scope(&state, &caller, id).await?;
-    let note = body.value.note.trim();
-    if note.is_empty() {
-        return Err(ApiError::field("note", "must not be empty"));
-    }
+    let note =
+        nuanxin_domain::Text::parse(&body.value.note).map_err(|e| ApiError::field("note", e.0))?;
+    let note = note.as_str();
     if note.chars().count() > NOTE_MAX_CHARS {
         return Err(ApiError::field(
             "note",

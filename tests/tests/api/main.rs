@@ -4,6 +4,7 @@ mod alerts;
 mod audit;
 mod bad_input;
 mod commands;
+mod hardening;
 mod ops;
 mod schedule;
 mod store;

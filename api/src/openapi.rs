@@ -8,6 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::dto;
 
+pub mod fields;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Nuanxin", description = "Case management for family-planning special families."),

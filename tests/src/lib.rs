@@ -388,7 +388,7 @@ pub fn family_body(village: &str) -> Value {
         "registered_on": "2026-01-10",
         "members": [
             {"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01",
-             "id_number": "11010519491231002X", "phone": "13800138000"},
+             "id_number": "110105195003010016", "phone": "13800138000"},
             {"name": "Li Mei", "sex": "female", "birth_date": "1952-07-15", "living_alone": false,
              "self_care": "semi_dependent"}
         ]

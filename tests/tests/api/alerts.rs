@@ -42,7 +42,7 @@ fn ordinary_family(village: &str) -> Value {
         "category": "disabled_child", "village_code": village, "address": "Xincun",
         "registered_on": "2026-01-10",
         "members": [{"name": "Wang Wu", "sex": "male", "birth_date": "1960-01-01",
-                     "id_number": "11010519491231002X", "phone": "13800138000"}]
+                     "id_number": "110105196001010017", "phone": "13800138000"}]
     })
 }
 
@@ -703,7 +703,7 @@ async fn webhooks_get_every_alert_signed_even_after_failures(app: TestApp) {
                 "Wang Wu",
                 "13900139000",
                 "13800138000",
-                "1101051949",
+                "1101051960",
             ] {
                 assert!(!body.contains(personal), "personal data in {body}");
             }

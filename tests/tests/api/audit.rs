@@ -177,8 +177,8 @@ async fn history_is_ordered_attributed_and_marks_voids(app: TestApp) {
     }
     // The same masking as the case file.
     let id_number = &items[0]["data"]["members"][0]["id_number"];
-    assert_eq!(id_number, "110105********002X");
-    assert!(!h.text.contains("11010519491231002X"));
+    assert_eq!(id_number, "110105********0016");
+    assert!(!h.text.contains("110105195003010016"));
 }
 
 async fn history_filters_and_pages(app: TestApp) {
@@ -712,7 +712,7 @@ async fn out_of_scope_readers_get_404_and_leave_no_trace(app: TestApp) {
                 "450305001001",
                 "Zhang San",
                 "private matter",
-                "002X",
+                "0016",
                 "Xincun",
             ] {
                 assert!(
@@ -768,10 +768,10 @@ async fn out_of_scope_readers_get_404_and_leave_no_trace(app: TestApp) {
         .starts_with("1,FamilyRegistered,2026-06-30T04:00:00"));
     assert!(csv.text.contains("private matter"));
     assert!(
-        !csv.text.contains("11010519491231002X"),
+        !csv.text.contains("110105195003010016"),
         "ID numbers are masked"
     );
-    assert!(csv.text.contains("110105********002X"));
+    assert!(csv.text.contains("110105********0016"));
     let db = open_db(&app).await;
     let history = audit::family_history(&db, id.parse().unwrap())
         .await

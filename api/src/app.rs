@@ -20,8 +20,9 @@ use crate::extract::{Caller, REQUEST_ID};
 use crate::routes;
 use crate::state::AppState;
 
-/// The whole HTTP application over `state`.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The whole HTTP application over `state`: bodies up to `body_limit`
+/// bytes, each to be read within `body_timeout`.
+pub fn router(state: AppState, body_limit: usize, body_timeout: std::time::Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
     let (api, _) = routes::api().split_for_parts();
     let routes = api
@@ -29,6 +30,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            crate::serve::body_deadline,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -118,6 +123,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     alerts: nuanxin_infra::alerts::AlertConfig,
+    http: nuanxin_infra::HttpLimits,
 }
 
 impl Application {
@@ -150,12 +156,17 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let router = router(state.clone(), settings.body_limit_bytes);
+        let router = router(
+            state.clone(),
+            settings.body_limit_bytes,
+            settings.http.body_read_timeout,
+        );
         Ok(Self {
             listener,
             router,
             state,
             alerts: settings.alerts.clone(),
+            http: settings.http,
         })
     }
 
@@ -196,8 +207,7 @@ impl Application {
             self.alerts,
             stopped,
         ));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let served = crate::serve::serve(self.listener, self.router, self.http, shutdown)
             .await
             .context("serving HTTP");
         let _ = stop.send(true);

@@ -119,7 +119,41 @@ pub struct ServeArgs {
     #[arg(long, env = "NUANXIN_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub alerts: AlertArgs,
+}
+
+/// Limits on slow or greedy clients.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Seconds a client has to send a request's headers (also how long an
+    /// idle keep-alive connection stays open).
+    #[arg(long, env = "NUANXIN_HEADER_TIMEOUT_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    #[arg(long, env = "NUANXIN_BODY_TIMEOUT_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+    /// Most connections one IP address may hold open at once (0: no cap;
+    /// set 0 behind a reverse proxy, where every client has its address).
+    #[arg(
+        long,
+        env = "NUANXIN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> nuanxin_infra::HttpLimits {
+        nuanxin_infra::HttpLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            body_read_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
+            max_connections_per_address: self.max_connections_per_address,
+        }
+    }
 }
 
 /// Overdue-visit alerts: where they are posted and when the daily scan runs.
@@ -254,6 +288,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             s.policy = policy_from(args.policy.policy.as_ref())?;
             s.policy_configured = args.policy.policy.is_some();
             s.body_limit_bytes = args.body_limit;
+            s.http = args.http.limits();
             s.alerts = args.alerts.config()?;
             tracing::info!(store = s.database_url.kind(), "starting");
             let app = Application::build(s).await?;

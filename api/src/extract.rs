@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -103,13 +104,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             ));
         }
         let signature = format!("{} {}\n", req.method(), req.uri().path());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the body could not be read".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         let value = parse_json(&bytes)?;
         let mut hasher = Sha256::new();
         hasher.update(signature.as_bytes());
@@ -119,6 +116,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             hash: hex::encode(hasher.finalize()),
         })
     }
+}
+
+/// Why a body could not be read: too large (413), not received within the
+/// body-read timeout (408, see `crate::serve`), or broken off (400).
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(err) = source {
+        if err.is::<crate::serve::BodyTimedOut>() {
+            return ApiError::RequestTimeout;
+        }
+        source = err.source();
+    }
+    ApiError::BadRequest("the body could not be read".into())
 }
 
 /// Deserializes `bytes`, classifying errors as 400 (syntax, or anything

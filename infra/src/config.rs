@@ -37,6 +37,31 @@ pub struct Settings {
     /// retry backoff. The escalation period is the policy's
     /// `escalate_after_days`.
     pub alerts: AlertConfig,
+    /// Limits on slow or greedy HTTP clients.
+    pub http: HttpLimits,
+}
+
+/// What one client may hold of the server: a connection that has not sent
+/// its request headers within `header_read_timeout` (also an idle
+/// keep-alive connection), or a body not read within `body_read_timeout`,
+/// is closed; one address (IP) holds at most `max_connections_per_address`
+/// connections at once (0: no cap — e.g. behind a reverse proxy, where
+/// every client has the proxy's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub body_read_timeout: std::time::Duration,
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            max_connections_per_address: 64,
+        }
+    }
 }
 
 impl Settings {
@@ -51,6 +76,7 @@ impl Settings {
             body_limit_bytes: 256 * 1024,
             clock: Arc::new(SystemClock),
             alerts: AlertConfig::default(),
+            http: HttpLimits::default(),
         }
     }
 }

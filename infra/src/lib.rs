@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 pub use crate::core::{Core, StoreError};
 pub use commands::{CommandRequest, Commands, ExecError, Outcome};
-pub use config::Settings;
+pub use config::{HttpLimits, Settings};
 pub use projector::{ProjectError, Projector};
 pub use reads::{ReadError, ReadKind, Reads, Viewer};
 pub use store::{DatabaseUrl, Db};

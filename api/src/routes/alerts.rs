@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use nuanxin_domain::UserRole;
@@ -75,13 +74,7 @@ pub async fn scan(
             "scanning for alerts needs the admin or supervisor role".into(),
         ));
     }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("the body could not be read".into())
-        }
-    })?;
+    let bytes = body.map_err(crate::extract::body_rejection)?;
     let req: ScanRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         ScanRequest::default()
     } else {

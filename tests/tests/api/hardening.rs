@@ -2,15 +2,21 @@
 //! stores: a NUL in text, content after the JSON body, 405 answers, unknown
 //! keys echoed in 422 details, implausible data, slow clients.
 
+use std::time::{Duration, Instant};
+
 use nuanxin_tests::*;
 use reqwest::Method;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 both_stores!(
     nul_in_text_is_refused_alike,
     content_after_the_body_is_refused,
     wrong_method_is_a_problem_after_authentication,
     unknown_keys_are_not_echoed,
+    slow_clients_are_cut_off,
+    connections_per_address_are_capped,
 );
 
 /// PostgreSQL cannot store a NUL (`\u0000`) in text or JSON; it used to
@@ -170,4 +176,117 @@ async fn unknown_keys_are_not_echoed(app: TestApp) {
     r.assert_field_error("body");
     assert!(!r.text.contains(secret), "{}", r.text);
     assert_eq!(app.event_count().await, 0);
+}
+
+/// Reads what the server sends until it closes the connection (or `limit`
+/// passes: then `None`).
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_owned()
+}
+
+/// 200 half-sent requests used to stay open for 30 s and more: a request
+/// head not complete within the header-read timeout, or a body not read
+/// within the body-read timeout, now ends the connection (the body with a
+/// 408).
+async fn slow_clients_are_cut_off(app: TestApp) {
+    let app = app
+        .restart_with(|s| {
+            s.http.header_read_timeout = Duration::from_secs(1);
+            s.http.body_read_timeout = Duration::from_secs(1);
+        })
+        .await;
+    let cw = app.user("caseworker", "45").await;
+
+    // A head that never ends, and a connection that never says anything.
+    let started = Instant::now();
+    let mut half_head = TcpStream::connect(addr(&app)).await.unwrap();
+    half_head
+        .write_all(b"POST /api/v1/families HTTP/1.1\r\nHost: x\r\nContent-Type: app")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(addr(&app)).await.unwrap();
+    for stream in [&mut half_head, &mut silent] {
+        let closed = read_until_closed(stream, Duration::from_secs(15)).await;
+        assert!(closed.is_some(), "the server kept a slow connection open");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout"
+    );
+
+    // A body that stops halfway: 408, and nothing recorded.
+    let body = serde_json::to_string(&family_body("450305001001")).unwrap();
+    let mut half_body = TcpStream::connect(addr(&app)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/families HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {cw}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    half_body.write_all(head.as_bytes()).await.unwrap();
+    half_body
+        .write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut half_body, Duration::from_secs(15))
+        .await
+        .expect("the server answers and closes");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert_eq!(app.event_count().await, 0);
+
+    // A keep-alive client that is quick enough is served as before.
+    let r = app
+        .post("/api/v1/families", &cw, family_body("450305001001"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// One address may hold only so many connections; one more is refused
+/// with a 429 at once, and a closed connection frees its place.
+async fn connections_per_address_are_capped(app: TestApp) {
+    let app = app
+        .restart_with(|s| s.http.max_connections_per_address = 3)
+        .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    // Let the server accept the three before the fourth arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(addr(&app)).await.unwrap();
+    let refused = read_until_closed(&mut fourth, Duration::from_secs(10))
+        .await
+        .expect("refused at once");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("application/problem+json"), "{refused}");
+
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/api/v1/me", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("a place was free again");
+    assert_eq!(r.status(), 200);
 }

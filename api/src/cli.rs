@@ -23,6 +23,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses a command line (its first item is the program name), as
+    /// `nuanxin` does; for tests and tools that run commands in-process.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        <Self as Parser>::try_parse_from(args)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrates the store first).
@@ -252,21 +264,30 @@ pub enum PolicyCommand {
 pub enum AuditCommand {
     /// Recompute the hash chain of every stream (or of one family) and name
     /// the first broken link of each broken chain; fails if any is broken.
+    /// Recorded in the access log (as the operating-system user, with the
+    /// reason) before anything is read.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
         /// Check only this family.
         #[arg(long)]
         family: Option<uuid::Uuid>,
+        /// Why the log is read (required; kept in the access log).
+        #[arg(long)]
+        reason: String,
     },
     /// Print a family's history as CSV (as `GET …/history.csv` serves it),
-    /// ID numbers masked.
+    /// ID numbers masked. Recorded in the access log (as the
+    /// operating-system user, with the reason) before anything is read.
     Export {
         #[command(flatten)]
         store: StoreArgs,
         /// The family's id.
         #[arg(long)]
         family: uuid::Uuid,
+        /// Why the history is read (required; kept in the access log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -425,9 +446,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn audit(command: AuditCommand) -> anyhow::Result<()> {
     use nuanxin_infra::audit;
     match command {
-        AuditCommand::Verify { store, family } => {
+        AuditCommand::Verify {
+            store,
+            family,
+            reason,
+        } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            if let Err(e) = record_cli_read(&db, family, "cli:audit verify", &reason).await {
+                db.close().await;
+                return Err(e);
+            }
             let report = audit::verify(&db, family)
                 .await
                 .context("reading the event log");
@@ -456,9 +485,17 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        AuditCommand::Export { store, family } => {
+        AuditCommand::Export {
+            store,
+            family,
+            reason,
+        } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            if let Err(e) = record_cli_read(&db, Some(family), "cli:audit export", &reason).await {
+                db.close().await;
+                return Err(e);
+            }
             let history = audit::family_history(&db, family)
                 .await
                 .context("reading the event log");
@@ -472,6 +509,63 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The operating-system user running this command (`USER`, `LOGNAME` or
+/// `USERNAME`; on Unix the numeric uid when none is set).
+pub fn os_user() -> String {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(name) = std::env::var(var) {
+            let name = name.trim();
+            if !name.is_empty() && name.chars().count() <= 100 {
+                return name.to_owned();
+            }
+        }
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| {
+                    ids.split_whitespace()
+                        .next()
+                        .map(|uid| format!("uid {uid}"))
+                })
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Records a command-line read of the log in the access log, as the
+/// operating-system user with `reason`, before anything is read: a read
+/// that cannot be recorded does not happen.
+async fn record_cli_read(
+    db: &Db,
+    family: Option<uuid::Uuid>,
+    endpoint: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let reason =
+        nuanxin_domain::Text::parse(reason).map_err(|e| anyhow::anyhow!("--reason {e}"))?;
+    anyhow::ensure!(
+        reason.as_str().chars().count() <= 500,
+        "--reason is too long (at most 500 characters)"
+    );
+    let read = nuanxin_infra::store::access_log::CliRead {
+        id: uuid::Uuid::now_v7(),
+        family_id: family,
+        endpoint: endpoint.to_owned(),
+        at: chrono::Utc::now(),
+        os_user: os_user(),
+        reason: reason.into(),
+    };
+    nuanxin_infra::store::access_log::insert_cli(db, &read)
+        .await
+        .context(
+            "recording this read in the access log (a database that predates it needs \
+             `nuanxin migrate` first)",
+        )
 }
 
 /// `nuanxin bench …`: the benchmarks live in their own binary

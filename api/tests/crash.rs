@@ -147,7 +147,7 @@ async fn crash_and_recover(database_url: &str, dir: &Path) {
     let _ = server.kill().await;
 
     let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuanxin"))
-        .args(["audit", "verify"])
+        .args(["audit", "verify", "--reason", "after the crash test"])
         .current_dir(dir)
         .env("DATABASE_URL", database_url)
         .output()

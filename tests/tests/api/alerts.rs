@@ -399,9 +399,10 @@ async fn acknowledging_needs_a_note_and_the_scope(app: TestApp) {
     app.post("/api/v1/alerts/scan", &sup, json!({"on": "2 May"}))
         .await
         .assert_field_error("on");
+    // An unknown key is named by its position (the body), never repeated.
     app.post("/api/v1/alerts/scan", &sup, json!({"day": "2026-05-02"}))
         .await
-        .assert_field_error("day");
+        .assert_field_error("body");
     assert_eq!(scan(&app, &sup, "2026-05-02").await, (3, 0, 0));
 
     // Cursor pagination, and nothing outside the caller's scope.

@@ -412,10 +412,15 @@ async fn cli(app: &TestApp, args: &[&str]) -> anyhow::Result<()> {
         _ => None,
     };
     let command = match args.first() {
-        Some(&"verify") => AuditCommand::Verify { store, family },
+        Some(&"verify") => AuditCommand::Verify {
+            store,
+            family,
+            reason: "audit test".into(),
+        },
         Some(&"export") => AuditCommand::Export {
             store,
             family: family.expect("export needs --family"),
+            reason: "audit test".into(),
         },
         other => panic!("unknown audit command {other:?}"),
     };

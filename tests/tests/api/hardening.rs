@@ -17,6 +17,7 @@ both_stores!(
     unknown_keys_are_not_echoed,
     slow_clients_are_cut_off,
     connections_per_address_are_capped,
+    command_line_reads_are_in_the_access_log,
 );
 
 /// PostgreSQL cannot store a NUL (`\u0000`) in text or JSON; it used to
@@ -289,4 +290,98 @@ async fn connections_per_address_are_capped(app: TestApp) {
         .await
         .expect("a place was free again");
     assert_eq!(r.status(), 200);
+}
+
+fn database_url(app: &TestApp) -> String {
+    match &app.db.url {
+        nuanxin_infra::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        nuanxin_infra::DatabaseUrl::Postgres(url) => url.clone(),
+    }
+}
+
+async fn access_log(app: &TestApp) -> Vec<nuanxin_infra::store::access_log::AccessEntry> {
+    let db = nuanxin_infra::Db::connect(&app.db.url, 1).await.unwrap();
+    let filter = nuanxin_infra::store::access_log::AccessFilter {
+        family_id: None,
+        user_id: None,
+        scope: nuanxin_domain::Scope::everything(),
+        before: None,
+        limit: 50,
+    };
+    let entries = nuanxin_infra::store::access_log::list(&db, &filter)
+        .await
+        .unwrap();
+    db.close().await;
+    entries
+}
+
+/// `nuanxin audit export` and `audit verify` read personal data outside
+/// the API: they need a `--reason` and record the read, as the
+/// operating-system user, before reading.
+async fn command_line_reads_are_in_the_access_log(app: TestApp) {
+    use nuanxin_api::cli::{run, Cli};
+    let cw = app.user("caseworker", "45").await;
+    let family = app.register(&cw, "450305001001").await;
+    let url = database_url(&app);
+    let cli = |args: &[&str]| {
+        let mut all = vec!["nuanxin", "audit"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &url]);
+        Cli::from_args(all)
+    };
+    assert!(cli(&["verify"]).is_err(), "--reason is required");
+    assert!(
+        cli(&["export", "--family", &family]).is_err(),
+        "--reason is required"
+    );
+    let before = access_log(&app).await.len();
+    assert!(run(cli(&["verify", "--reason", "  "]).unwrap())
+        .await
+        .is_err());
+    assert!(
+        run(cli(&["export", "--family", &family, "--reason", "a\u{0}"]).unwrap())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        access_log(&app).await.len(),
+        before,
+        "a refused read is not recorded"
+    );
+
+    run(cli(&[
+        "export",
+        "--family",
+        &family,
+        "--reason",
+        "county inspection 2026-06",
+    ])
+    .unwrap())
+    .await
+    .expect("export runs");
+    run(cli(&["verify", "--reason", "monthly check"]).unwrap())
+        .await
+        .expect("verify runs");
+    let log = access_log(&app).await;
+    assert_eq!(log.len(), before + 2);
+    let (verify, export) = (&log[0], &log[1]);
+    assert_eq!(export.record.endpoint, "cli:audit export");
+    assert_eq!(export.record.family_id.to_string(), family);
+    assert_eq!(export.reason.as_deref(), Some("county inspection 2026-06"));
+    assert_eq!(verify.record.endpoint, "cli:audit verify");
+    assert!(verify.record.family_id.is_nil(), "the whole log");
+    assert_eq!(verify.reason.as_deref(), Some("monthly check"));
+    for entry in [verify, export] {
+        assert!(entry.record.user_id.is_nil(), "no Nuanxin user");
+        assert_eq!(
+            entry.os_user.as_deref(),
+            Some(nuanxin_api::cli::os_user().as_str())
+        );
+        assert!(entry.user_name.is_none());
+    }
+    // API reads carry neither.
+    app.get(&format!("/api/v1/families/{family}"), &cw).await;
+    let newest = &access_log(&app).await[0];
+    assert_eq!(newest.record.endpoint, "case_file");
+    assert!(newest.os_user.is_none() && newest.reason.is_none());
 }

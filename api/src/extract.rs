@@ -278,26 +278,18 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REQUEST_ID: &str = "x-request-id";
 
 fn from_headers(headers: &HeaderMap) -> Result<CommandHeaders, ApiError> {
-    let text = |name| headers.get(name).map(|v| v.to_str().map(str::trim));
+    // The grammar (and the document's patterns) live in `routes::params`.
+    use crate::routes::params::{parse_if_match, valid_idempotency_key};
+    let text = |name| headers.get(name).map(|v| v.to_str());
     let if_match = match text(header::IF_MATCH.as_str()) {
         None => None,
-        Some(Ok(v)) => Some(
-            v.trim_start_matches("W/")
-                .trim_matches('"')
-                .parse::<u64>()
-                .map_err(|_| {
-                    ApiError::BadRequest("If-Match must be a case version number".into())
-                })?,
-        ),
-        Some(Err(_)) => {
-            return Err(ApiError::BadRequest(
-                "If-Match must be a case version number".into(),
-            ))
-        }
+        Some(v) => Some(v.ok().and_then(parse_if_match).ok_or_else(|| {
+            ApiError::BadRequest("If-Match must be a case version number".into())
+        })?),
     };
     let idempotency_key = match text(IDEMPOTENCY_KEY) {
         None => None,
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => Some(k.to_owned()),
+        Some(Ok(k)) if valid_idempotency_key(k) => Some(k.to_owned()),
         Some(_) => {
             return Err(ApiError::BadRequest(
                 "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),

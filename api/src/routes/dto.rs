@@ -54,14 +54,7 @@ impl Fields {
 
     pub fn instant(&mut self, field: &str, s: &str) -> Option<DateTime<FixedOffset>> {
         let r = DateTime::parse_from_rfc3339(s)
-            .map_err(|_| ValueError("must be an RFC 3339 instant, e.g. 2026-03-01T08:30:00+08:00"))
-            .and_then(|t| {
-                if plausible_day(t.date_naive()) {
-                    Ok(t)
-                } else {
-                    Err(ValueError("must be an instant from 1900 to 2099"))
-                }
-            });
+            .map_err(|_| ValueError("must be an RFC 3339 instant, e.g. 2026-03-01T08:30:00+08:00"));
         self.value(field, r)
     }
 
@@ -77,6 +70,35 @@ impl Fields {
             ApiError::Validation(self.errors)
         }
     }
+}
+
+/// Deserializes an integer the way JSON Schema counts integers: `6` and
+/// `6.0` alike (a number with no fractional part), nothing else.
+fn integer<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let n = serde_json::Number::deserialize(de)?;
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| serde::de::Error::custom("not an integer in range"))
+}
+
+/// [`integer`] for an optional field (`null` or absent: `None`).
+fn opt_integer<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    struct Wrap<T: TryFrom<i64>>(#[serde(deserialize_with = "integer")] T);
+    Ok(Option::<Wrap<T>>::deserialize(de)?.map(|w| w.0))
 }
 
 /// The answer to every command.
@@ -112,6 +134,18 @@ pub struct MemberRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "category": "bereaved",
+    "village_code": "450305001001",
+    "address": "No. 3, Xincun",
+    "registered_on": "2026-01-10",
+    "members": [
+        {"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01",
+         "id_number": "110105195003010016", "phone": "13800138000"},
+        {"name": "Li Mei", "sex": "female", "birth_date": "1952-07-15",
+         "self_care": "semi_dependent"}
+    ]
+}))]
 pub struct RegisterFamilyRequest {
     #[schema(value_type = Category)]
     pub category: String,
@@ -380,6 +414,7 @@ pub struct EmergencyContactRequest {
     #[schema(schema_with = fields::phone)]
     pub phone: String,
     #[schema(schema_with = fields::priority)]
+    #[serde(deserialize_with = "integer")]
     pub priority: u8,
 }
 
@@ -418,6 +453,7 @@ pub struct ReasonRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyRequest {
+    /// Its local day must lie between the registration and today (else 409).
     #[schema(schema_with = fields::instant)]
     pub occurred_at: String,
     #[schema(schema_with = fields::text)]
@@ -498,6 +534,7 @@ pub struct AssistanceRequest {
     pub area: String,
     /// Money in fen (1/100 yuan), when money is involved.
     #[schema(schema_with = fields::opt_amount)]
+    #[serde(default, deserialize_with = "opt_integer")]
     pub amount_fen: Option<i64>,
     #[schema(schema_with = fields::day)]
     pub provided_on: String,

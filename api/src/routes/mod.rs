@@ -9,6 +9,7 @@ pub mod care_actions;
 pub mod dto;
 pub mod families;
 pub mod ops;
+pub mod params;
 pub mod schedule;
 pub mod users;
 

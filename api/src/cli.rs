@@ -63,6 +63,37 @@ pub enum Command {
     /// Overdue-visit alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Write a consistent copy of the SQLite database to FILE while the
+    /// server runs (PostgreSQL: use pg_dump; this says how).
+    Backup {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The copy to write; must not exist yet.
+        file: PathBuf,
+        /// Why (kept in the access log with your operating-system user).
+        #[arg(long, default_value = "backup")]
+        reason: String,
+    },
+    /// Restore a backup FILE onto an empty store (DATABASE_URL must name an
+    /// SQLite file that does not exist yet), migrate it and verify every
+    /// hash chain.
+    Restore {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The backup written by `nuanxin backup`.
+        file: PathBuf,
+    },
+    /// Check the store, migrations, visit policy, read models, webhooks,
+    /// alert scans and the clock, and say what is wrong (exit 1 on a
+    /// failure). Changes nothing.
+    Doctor {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        alerts: AlertArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +264,7 @@ pub enum UsersCommand {
     Add {
         #[command(flatten)]
         store: StoreArgs,
+        /// The user's name as it appears in histories and the access log.
         #[arg(long)]
         name: String,
         /// caseworker, supervisor or admin.
@@ -347,6 +379,90 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit(command).await,
+        Command::Backup {
+            store,
+            file,
+            reason,
+        } => {
+            let reason = nuanxin_domain::Text::parse(&reason)
+                .map_err(|e| anyhow::anyhow!("--reason {e}"))?;
+            let s = settings(&store)?;
+            let db = Db::connect(&s.database_url, 2).await?;
+            let report =
+                nuanxin_infra::maintenance::backup(&db, &file, &os_user(), reason.as_str()).await;
+            db.close().await;
+            let report = report?;
+            println!(
+                "backup written: {} ({} bytes), {} events in {} chain(s): {}",
+                report.file.display(),
+                report.bytes,
+                report.verify.events,
+                report.verify.streams,
+                chains(&report.verify)
+            );
+            eprintln!("The copy holds all personal data: keep it as safe as the server.");
+            anyhow::ensure!(
+                report.verify.is_intact(),
+                "the database backed up fails verification; run `nuanxin audit verify`"
+            );
+            Ok(())
+        }
+        Command::Restore { store, file } => {
+            let s = settings(&store)?;
+            let report = nuanxin_infra::maintenance::restore(&file, &s.database_url).await?;
+            for link in &report.verify.broken {
+                println!("BROKEN {link}");
+            }
+            println!(
+                "restored {} into {}, migrated; audit verify: {} event(s) in {} chain(s): {}",
+                file.display(),
+                report.database.display(),
+                report.verify.events,
+                report.verify.streams,
+                chains(&report.verify)
+            );
+            anyhow::ensure!(
+                report.verify.is_intact(),
+                "the restored event log fails verification: {} broken chain(s)",
+                report.verify.broken.len()
+            );
+            Ok(())
+        }
+        Command::Doctor {
+            store,
+            policy,
+            alerts,
+        } => {
+            let s = settings(&store)?;
+            let alerts = alerts.config()?;
+            let policy_file = policy
+                .policy
+                .as_ref()
+                .map(|_| policy_from(policy.policy.as_ref()).map_err(|e| format!("{e:#}")));
+            println!("nuanxin doctor: {:?}", s.database_url);
+            let checks =
+                nuanxin_infra::maintenance::doctor(nuanxin_infra::maintenance::DoctorInput {
+                    database_url: &s.database_url,
+                    policy_file,
+                    alerts: &alerts,
+                    now: chrono::Utc::now(),
+                })
+                .await;
+            for c in &checks {
+                println!("{:<5} {:<12} {}", c.verdict.label(), c.area, c.message);
+            }
+            let fails = checks
+                .iter()
+                .filter(|c| c.verdict == nuanxin_infra::maintenance::Verdict::Fail)
+                .count();
+            let warns = checks
+                .iter()
+                .filter(|c| c.verdict == nuanxin_infra::maintenance::Verdict::Warn)
+                .count();
+            println!("{fails} failed, {warns} warning(s)");
+            anyhow::ensure!(fails == 0, "{fails} check(s) failed");
+            Ok(())
+        }
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
@@ -508,6 +624,14 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             print!("{}", audit::history_csv(&history.entries));
             Ok(())
         }
+    }
+}
+
+fn chains(report: &nuanxin_infra::audit::VerifyReport) -> String {
+    if report.is_intact() {
+        "all intact".to_owned()
+    } else {
+        format!("{} broken", report.broken.len())
     }
 }
 

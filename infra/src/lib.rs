@@ -14,6 +14,7 @@
 //! - [`audit`]: the hash chain, histories and their CSV;
 //! - [`export`]: spreadsheet-safe CSV (and the cell rule for XLSX);
 //! - [`alerts`]: the daily overdue-visit scan and webhook delivery;
+//! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
 //! [`Nuanxin`] puts the services together over one store.
@@ -25,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod export;
+pub mod maintenance;
 pub mod projector;
 pub mod read_models;
 pub mod reads;

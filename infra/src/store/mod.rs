@@ -14,6 +14,7 @@
 //! | [`alerts`] | `alerts`, `alert_scans`, `alert_scan_lock`, `alert_outbox`, `alert_deliveries`, `alert_delivery_attempts` |
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
+//! | [`maintenance`] | backups (`VACUUM INTO`), integrity, `_sqlx_migrations`, the database clock: the operator's commands |
 //!
 //! SQL that is the same on both stores is written once: [`on_pool!`] and
 //! [`on_tx!`] compile one body for each driver. Rows come back as named
@@ -27,6 +28,7 @@ pub mod checkpoints;
 pub mod events;
 pub mod fresh;
 pub mod group_commit;
+pub mod maintenance;
 pub mod schedule;
 pub mod users;
 
@@ -262,6 +264,15 @@ impl Db {
                 .context("migrating the PostgreSQL store")?,
         }
         Ok(())
+    }
+
+    /// The migrations this binary holds for the store (what `migrate`
+    /// applies), for `nuanxin doctor` to compare with the applied ones.
+    pub fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self {
+            Db::Sqlite(_) => sqlx::migrate!("./src/store/migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("./src/store/migrations/postgres"),
+        }
     }
 
     /// Starts a transaction.

@@ -90,7 +90,63 @@ pub fn complete(mut doc: Value) -> Value {
         }
     }
     require_one_change(&mut doc);
+    close_objects(&mut doc);
     doc
+}
+
+/// Every object schema lists all its properties: request bodies refuse
+/// unknown keys (`deny_unknown_fields`), and answers carry exactly these
+/// fields. A schema composed with `allOf` of objects (what
+/// `#[serde(flatten)]` makes) is first merged into one object, as it is on
+/// the wire.
+fn close_objects(doc: &mut Value) {
+    let Some(schemas) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    let snapshot = schemas.clone();
+    for schema in schemas.values_mut() {
+        if let Some(merged) = merge_all_of(schema, &snapshot) {
+            *schema = merged;
+        }
+    }
+    for schema in schemas.values_mut() {
+        let Some(object) = schema.as_object_mut() else {
+            continue;
+        };
+        let composed = ["allOf", "oneOf", "anyOf"]
+            .iter()
+            .any(|k| object.contains_key(*k));
+        if object.contains_key("properties") && !composed {
+            object
+                .entry("additionalProperties")
+                .or_insert(Value::Bool(false));
+        }
+    }
+}
+
+/// `schema`'s `allOf` parts (references to object schemas, or inline
+/// objects) as one object schema; `None` when it has no such `allOf`.
+fn merge_all_of(schema: &Value, schemas: &Map<String, Value>) -> Option<Value> {
+    let parts = schema.get("allOf")?.as_array()?;
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    for part in parts {
+        let part = match part.get("$ref").and_then(Value::as_str) {
+            Some(r) => schemas.get(r.strip_prefix("#/components/schemas/")?)?,
+            None => part,
+        };
+        properties.extend(part.get("properties")?.as_object()?.clone());
+        for name in part["required"].as_array().into_iter().flatten() {
+            if !required.contains(name) {
+                required.push(name.clone());
+            }
+        }
+    }
+    let mut merged = json!({"type": "object", "properties": properties, "required": required});
+    if let Some(d) = schema.get("description") {
+        merged["description"] = d.clone();
+    }
+    Some(merged)
 }
 
 fn complete_operation(path: &str, op: &mut Value, secured_by_default: bool) {

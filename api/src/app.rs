@@ -55,6 +55,7 @@ pub fn router(state: AppState, body_limit: usize, body_timeout: std::time::Durat
     Router::new()
         .fallback_service(routes)
         .layer(middleware::map_response(allow_only_on_405))
+        .layer(middleware::from_fn(crate::i18n::localize))
 }
 
 /// A known path asked with a method it does not take: 405 as problem+json

@@ -18,6 +18,7 @@ both_stores!(
     slow_clients_are_cut_off,
     connections_per_address_are_capped,
     command_line_reads_are_in_the_access_log,
+    problems_speak_chinese_when_asked,
 );
 
 /// PostgreSQL cannot store a NUL (`\u0000`) in text or JSON; it used to
@@ -384,4 +385,65 @@ async fn command_line_reads_are_in_the_access_log(app: TestApp) {
     let newest = &access_log(&app).await[0];
     assert_eq!(newest.record.endpoint, "case_file");
     assert!(newest.os_user.is_none() && newest.reason.is_none());
+}
+
+/// Users read Chinese: `Accept-Language: zh` gets every problem's title,
+/// detail and field messages in Chinese (field names stay the API's);
+/// anything else gets English.
+async fn problems_speak_chinese_when_asked(app: TestApp) {
+    let cw = app.user("caseworker", "45").await;
+    let id = app.register(&cw, "450305001001").await;
+    let zh = [("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")];
+    let visit = json!({"role": "village", "mode": "home", "visited_on": "2026-02-01",
+                       "findings": " ", "needs": []});
+    let path = format!("/api/v1/families/{id}/visits");
+
+    let r = app
+        .send(Method::POST, &path, Some(&cw), Some(&visit), &zh)
+        .await;
+    r.assert_field_error("findings");
+    assert_eq!(r.body["title"], "字段校验未通过", "{}", r.text);
+    assert_eq!(r.body["errors"][0]["message"], "不能为空", "{}", r.text);
+    assert_eq!(r.body["detail"], "`findings` 不能为空", "{}", r.text);
+    assert_eq!(r.headers["content-language"], "zh-CN");
+
+    // A rule of the case's state (409) and a missing token (401).
+    let ok_visit = json!({"role": "village", "mode": "home", "visited_on": "2026-02-01",
+                          "findings": "well", "needs": []});
+    let r = app
+        .send(Method::POST, &path, Some(&cw), Some(&ok_visit), &zh)
+        .await;
+    r.assert_problem(409);
+    assert_eq!(r.body["detail"], "尚未指派村级联系人", "{}", r.text);
+    let r = app.send(Method::GET, "/api/v1/me", None, None, &zh).await;
+    r.assert_problem(401);
+    assert_eq!(r.body["detail"], "缺少访问令牌或令牌无效", "{}", r.text);
+    let r = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/families/{}", uuid::Uuid::new_v4()),
+            Some(&cw),
+            None,
+            &zh,
+        )
+        .await;
+    r.assert_problem(404);
+    assert_eq!(r.body["title"], "未找到");
+
+    // English otherwise.
+    for headers in [
+        &[][..],
+        &[("accept-language", "en-US,en;q=0.9,zh;q=0.5")][..],
+    ] {
+        let r = app
+            .send(Method::POST, &path, Some(&cw), Some(&visit), headers)
+            .await;
+        r.assert_field_error("findings");
+        assert_eq!(
+            r.body["errors"][0]["message"], "must not be empty",
+            "{}",
+            r.text
+        );
+        assert!(r.headers.get("content-language").is_none());
+    }
 }

@@ -239,12 +239,20 @@ pub struct AccessLogItem {
     pub user_name: Option<String>,
     #[schema(value_type = Option<UserRole>)]
     pub user_role: Option<String>,
+    /// The family read (the nil UUID: every family, for `cli:audit verify`
+    /// of the whole log).
     pub family_id: Uuid,
-    /// `case_file`, `case_file_as_of`, `history` or `history.csv`.
+    /// `case_file`, `case_file_as_of`, `history` or `history.csv`; from the
+    /// command line `cli:audit export` or `cli:audit verify`.
     pub endpoint: String,
     /// When the read happened (server clock).
     pub at: DateTime<Utc>,
     pub request_id: String,
+    /// A command-line read: the operating-system user who ran it (its
+    /// `user_id` is then the nil UUID) …
+    pub os_user: Option<String>,
+    /// … and the reason they gave.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -285,6 +293,8 @@ pub async fn access_log(
             endpoint: e.record.endpoint,
             at: e.record.at,
             request_id: e.record.request_id,
+            os_user: e.os_user,
+            reason: e.reason,
         })
         .collect();
     Ok(Json(AccessLog { items, next_cursor }))

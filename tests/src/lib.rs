@@ -148,7 +148,8 @@ impl TestDb {
 }
 
 impl TestDb {
-    fn record(&self, method: &Method, path: &str, status: StatusCode) {
+    /// Notes an answer (the request helpers call it for every request).
+    pub fn record(&self, method: &Method, path: &str, status: StatusCode) {
         let path = path.split('?').next().unwrap_or_default().to_owned();
         if let Ok(mut answers) = self.answers.lock() {
             answers.push(Answer {

@@ -19,6 +19,7 @@ both_stores!(
     connections_per_address_are_capped,
     command_line_reads_are_in_the_access_log,
     problems_speak_chinese_when_asked,
+    implausible_data_is_refused,
 );
 
 /// PostgreSQL cannot store a NUL (`\u0000`) in text or JSON; it used to
@@ -446,4 +447,127 @@ async fn problems_speak_chinese_when_asked(app: TestApp) {
         );
         assert!(r.headers.get("content-language").is_none());
     }
+}
+
+/// A GB 11643 ID number: the 17 digits given and their check character.
+fn id_number(first17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{first17}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// What the probe got accepted: a registration in year 1, a parent born
+/// in 1800, ID numbers with an impossible or disagreeing birth date or
+/// sex, region code 999999, a visit with 10,000 needs. Each is a 422 on
+/// its field, and nothing is appended.
+async fn implausible_data_is_refused(app: TestApp) {
+    let cw = app.user("caseworker", "45").await;
+    let id = app.register(&cw, "450305001001").await;
+    let base = app.event_count().await;
+    let member = |birth: &str, sex: &str, id_number: Option<String>| {
+        let mut m = json!({"name": "Zhang San", "sex": sex, "birth_date": birth});
+        if let Some(n) = id_number {
+            m["id_number"] = json!(n);
+        }
+        m
+    };
+    let family = |registered_on: &str, village: &str, m: serde_json::Value| {
+        json!({"category": "bereaved", "village_code": village, "address": "Xincun",
+               "registered_on": registered_on, "members": [m]})
+    };
+    let good = member("1950-03-01", "male", Some(id_number("45030519500301001")));
+    // The good one is accepted (the rules do not refuse real people).
+    let r = app
+        .post(
+            "/api/v1/families",
+            &cw,
+            family("2026-01-10", "450305001002", good.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let base = base + 1;
+
+    let cases = [
+        (
+            family("0001-01-10", "450305001001", good.clone()),
+            "registered_on",
+        ),
+        (
+            family("1975-01-10", "450305001001", good.clone()),
+            "registered_on",
+        ),
+        (
+            family("2026-01-10", "999999001001", good.clone()),
+            "village_code",
+        ),
+        (
+            family("2026-01-10", "450305000000", good.clone()),
+            "village_code",
+        ),
+        (
+            family(
+                "2026-01-10",
+                "450305001001",
+                member("1800-01-01", "male", None),
+            ),
+            "members[0].birth_date",
+        ),
+        // Month 13 in the ID number.
+        (
+            family(
+                "2026-01-10",
+                "450305001001",
+                member("1950-03-01", "male", Some(id_number("45030519501301001"))),
+            ),
+            "members[0].id_number",
+        ),
+        // A real number, but another birth date.
+        (
+            family(
+                "2026-01-10",
+                "450305001001",
+                member("1950-03-02", "male", Some(id_number("45030519500301001"))),
+            ),
+            "members[0].id_number",
+        ),
+        // A real number, but a woman's (even 17th digit).
+        (
+            family(
+                "2026-01-10",
+                "450305001001",
+                member("1950-03-01", "male", Some(id_number("45030519500301002"))),
+            ),
+            "members[0].id_number",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = app.post("/api/v1/families", &cw, body).await;
+        r.assert_field_error(field);
+        assert!(
+            !r.text.contains("4503051950"),
+            "no ID number echoed: {}",
+            r.text
+        );
+    }
+    let many: Vec<String> = (0..10_000).map(|i| format!("need {i}")).collect();
+    app.post(
+        &format!("/api/v1/families/{id}/visits"),
+        &cw,
+        json!({"role": "village", "mode": "home", "visited_on": "2026-02-01",
+               "findings": "well", "needs": many}),
+    )
+    .await
+    .assert_field_error("needs");
+    app.post(
+        "/api/v1/alerts/scan",
+        ADMIN_TOKEN,
+        json!({"on": "0001-01-01"}),
+    )
+    .await
+    .assert_field_error("on");
+    assert_eq!(app.event_count().await, base, "nothing appended");
 }

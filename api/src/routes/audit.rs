@@ -243,7 +243,7 @@ pub struct AccessLogItem {
     /// of the whole log).
     pub family_id: Uuid,
     /// `case_file`, `case_file_as_of`, `history` or `history.csv`; from the
-    /// command line `cli:audit export` or `cli:audit verify`.
+    /// command line `cli:audit export`, `cli:audit verify` or `cli:backup`.
     pub endpoint: String,
     /// When the read happened (server clock).
     pub at: DateTime<Utc>,

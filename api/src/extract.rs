@@ -141,7 +141,8 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
 /// the answer names the object that holds it and the keys it allows.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    // First straight from the bytes: syntax, duplicate keys, shape.
+    let _checked: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let segments: Vec<Segment> = err.path().iter().cloned().collect();
         let inner = err.into_inner();
         match inner.classify() {
@@ -151,7 +152,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end()
         .map_err(|_| ApiError::BadRequest("the body has content after its JSON value".into()))?;
-    Ok(value)
+    // Again, with objects required wherever the type has fields (serde
+    // would also take a struct's fields as an array: `["x"]` for a note).
+    let tree: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::BadRequest("the body is not valid JSON".into()))?;
+    crate::strict_json::objects_only(&tree).map_err(|err| {
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
+        shape_error(segments, &err.into_inner().to_string())
+    })
 }
 
 /// The 422 for a body of valid JSON that does not fit its DTO. `text` is

@@ -12,5 +12,6 @@ pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod strict_json;
 
 pub use app::Application;

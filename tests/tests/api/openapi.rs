@@ -8,7 +8,10 @@ use nuanxin_tests::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-both_stores!(the_served_document_is_the_generated_one);
+both_stores!(
+    the_served_document_is_the_generated_one,
+    arrays_are_not_objects
+);
 
 async fn the_served_document_is_the_generated_one(app: TestApp) {
     let r = app
@@ -16,6 +19,42 @@ async fn the_served_document_is_the_generated_one(app: TestApp) {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, nuanxin_api::openapi::document());
+}
+
+/// Found by schemathesis: serde takes a struct's fields as a JSON array
+/// too, so `[null]` scanned today and `["x"]` recorded a note — bodies the
+/// document says are invalid. They are 422s, at any depth, and record
+/// nothing.
+async fn arrays_are_not_objects(app: TestApp) {
+    let cw = app.user("caseworker", "45").await;
+    let id = app.register(&cw, "450305001001").await;
+    let base = app.event_count().await;
+    app.post_raw(
+        &format!("/api/v1/families/{id}/notes"),
+        &cw,
+        r#"["a note"]"#,
+    )
+    .await
+    .assert_field_error("body");
+    app.post_raw("/api/v1/alerts/scan", ADMIN_TOKEN, "[null]")
+        .await
+        .assert_field_error("body");
+    let mut contact = contact_body("village", "2026-02-01");
+    contact["person"] = serde_json::json!([uuid::Uuid::new_v4(), "Li Si", "13900139000"]);
+    app.post(&format!("/api/v1/families/{id}/contacts"), &cw, contact)
+        .await
+        .assert_field_error("person");
+    let mut family = family_body("450305001001");
+    family["members"] = serde_json::json!([["A", "male", "1950-03-01"]]);
+    app.post("/api/v1/families", &cw, family)
+        .await
+        .assert_field_error("members[0]");
+    assert_eq!(app.event_count().await, base);
+    // An empty body and `null` still scan today.
+    for body in ["", "null"] {
+        let r = app.post_raw("/api/v1/alerts/scan", ADMIN_TOKEN, body).await;
+        assert_eq!(r.status, 200, "{body:?}: {}", r.text);
+    }
 }
 
 fn doc() -> Value {

@@ -2,8 +2,9 @@
 """Conformance of the served API to its own OpenAPI document, checked by
 tools others wrote (run by .ci/run; see docs/development.md).
 
-1. Starts `nuanxin serve` on a fresh SQLite store and a free port, with a
-   bootstrap admin token; creates a caseworker and a family to test on.
+1. Starts `nuanxin serve` on a free port and an empty store (a fresh SQLite
+   file, or the empty PostgreSQL database given), with a bootstrap admin
+   token; creates a caseworker and a family to test on.
 2. Runs schemathesis against `/api/v1/openapi.json` twice (admin token, then
    caseworker token), every check on, positive-data acceptance included.
    Hooks (schemathesis_hooks.py) keep the few rules JSON Schema cannot state.
@@ -12,7 +13,8 @@ tools others wrote (run by .ci/run; see docs/development.md).
    client_walkthrough.py with it.
 
 Exits non-zero on any failure. Usage:
-    conformance.py --nuanxin target/debug/nuanxin [--max-examples N] [--work DIR]
+    conformance.py --nuanxin target/debug/nuanxin [--database-url postgres://…]
+                   [--max-examples N] [--work DIR]
 """
 
 import argparse
@@ -122,6 +124,7 @@ def run(cmd, **kw):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nuanxin", required=True, help="the nuanxin binary")
+    ap.add_argument("--database-url", help="an empty store (default: a fresh SQLite file)")
     ap.add_argument("--max-examples", type=int, default=60)
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     args = ap.parse_args()
@@ -131,8 +134,8 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / "server.log"
-    env = dict(os.environ, NUANXIN_BIND=f"127.0.0.1:{port}",
-               DATABASE_URL=f"sqlite://{work / 'conformance.db'}",
+    database_url = args.database_url or f"sqlite://{work / 'conformance.db'}"
+    env = dict(os.environ, NUANXIN_BIND=f"127.0.0.1:{port}", DATABASE_URL=database_url,
                NUANXIN_BOOTSTRAP_TOKEN=ADMIN_TOKEN, NUANXIN_LOG="warn")
     for stale in work.glob("conformance.db*"):
         stale.unlink()
@@ -180,7 +183,9 @@ def main():
     if failures:
         print(f"server log: {log}\n" + log.read_text()[-4000:])
         sys.exit("conformance FAILED: " + "; ".join(failures))
-    print("conformance: schemathesis (admin, caseworker) green; generated client walk-through passed")
+    store = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    print(f"conformance on {store}: schemathesis (admin, caseworker) green; "
+          "generated client walk-through passed")
 
 
 if __name__ == "__main__":

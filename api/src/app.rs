@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -18,18 +18,25 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::extract::REQUEST_ID;
+use crate::extract::{Caller, REQUEST_ID};
 use crate::routes;
 use crate::state::AppState;
 
-/// The whole HTTP application over `state`.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The whole HTTP application over `state`: bodies up to `body_limit`
+/// bytes, each to be read within `body_timeout`.
+pub fn router(state: AppState, body_limit: usize, body_timeout: std::time::Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
     let (api, _) = routes::api().split_for_parts();
-    api.merge(routes::ops::router())
+    let routes = api
+        .merge(routes::ops::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(data_age))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            crate::serve::body_deadline,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -46,7 +53,36 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(drop_odd_request_id))
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes, where axum has already set `Allow`.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::map_response(allow_only_on_405))
+        .layer(middleware::from_fn(crate::i18n::localize))
+}
+
+/// A known path asked with a method it does not take: 405 as problem+json
+/// (axum adds the `Allow` header). Under `/api/v1` only after the caller is
+/// authenticated, so that an anonymous client learns nothing about which
+/// methods exist (401 instead).
+async fn method_not_allowed(State(state): State<AppState>, req: Request) -> ApiError {
+    let path = req.uri().path();
+    if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+        let (mut parts, _) = req.into_parts();
+        if let Err(refused) = Caller::from_request_parts(&mut parts, &state).await {
+            return refused;
+        }
+    }
+    ApiError::MethodNotAllowed
+}
+
+/// axum puts `Allow` on whatever the 405 fallback answers; a 401 from it
+/// must not list the methods.
+async fn allow_only_on_405(mut response: Response) -> Response {
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        response.headers_mut().remove(axum::http::header::ALLOW);
+    }
+    response
 }
 
 /// Header of an answer read from the streaming standby: how old its data
@@ -121,6 +157,7 @@ pub struct Application {
     /// Stops the workers (and the campaign, also when dropped unused).
     stop: tokio::sync::watch::Sender<bool>,
     stopped: tokio::sync::watch::Receiver<bool>,
+    http: nuanxin_infra::HttpLimits,
 }
 
 impl Application {
@@ -184,7 +221,11 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let router = router(state.clone(), settings.body_limit_bytes);
+        let router = router(
+            state.clone(),
+            settings.body_limit_bytes,
+            settings.http.body_read_timeout,
+        );
         Ok(Self {
             listener,
             router,
@@ -195,6 +236,7 @@ impl Application {
             campaign,
             stop,
             stopped,
+            http: settings.http,
         })
     }
 
@@ -250,8 +292,7 @@ impl Application {
             self.leadership,
             stopped,
         ));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let served = crate::serve::serve(self.listener, self.router, self.http, shutdown)
             .await
             .context("serving HTTP");
         let _ = stop.send(true);

@@ -24,6 +24,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses a command line (its first item is the program name), as
+    /// `nuanxin` does; for tests and tools that run commands in-process.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        <Self as Parser>::try_parse_from(args)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrates the store first).
@@ -52,6 +64,37 @@ pub enum Command {
     /// Overdue-visit alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Write a consistent copy of the SQLite database to FILE while the
+    /// server runs (PostgreSQL: use pg_dump; this says how).
+    Backup {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The copy to write; must not exist yet.
+        file: PathBuf,
+        /// Why (kept in the access log with your operating-system user).
+        #[arg(long, default_value = "backup")]
+        reason: String,
+    },
+    /// Restore a backup FILE onto an empty store (DATABASE_URL must name an
+    /// SQLite file that does not exist yet), migrate it and verify every
+    /// hash chain.
+    Restore {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The backup written by `nuanxin backup`.
+        file: PathBuf,
+    },
+    /// Check the store, migrations, visit policy, read models, webhooks,
+    /// alert scans and the clock, and say what is wrong (exit 1 on a
+    /// failure). Changes nothing.
+    Doctor {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        alerts: AlertArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +163,8 @@ pub struct ServeArgs {
     #[arg(long, env = "NUANXIN_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub alerts: AlertArgs,
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
@@ -158,6 +203,38 @@ impl CheckpointArgs {
             c.key_file = file.clone();
         }
         c
+    }
+}
+
+/// Limits on slow or greedy clients.
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Seconds a client has to send a request's headers (also how long an
+    /// idle keep-alive connection stays open).
+    #[arg(long, env = "NUANXIN_HEADER_TIMEOUT_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    #[arg(long, env = "NUANXIN_BODY_TIMEOUT_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+    /// Most connections one IP address may hold open at once (0: no cap;
+    /// set 0 behind a reverse proxy, where every client has its address).
+    #[arg(
+        long,
+        env = "NUANXIN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> nuanxin_infra::HttpLimits {
+        nuanxin_infra::HttpLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            body_read_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
+            max_connections_per_address: self.max_connections_per_address,
+        }
     }
 }
 
@@ -226,6 +303,7 @@ pub enum UsersCommand {
     Add {
         #[command(flatten)]
         store: StoreArgs,
+        /// The user's name as it appears in histories and the access log.
         #[arg(long)]
         name: String,
         /// caseworker, supervisor or admin.
@@ -258,13 +336,18 @@ pub enum AuditCommand {
     /// Recompute the hash chain of every stream (or of one family) and name
     /// the first broken link of each broken chain; with `--checkpoint`,
     /// also prove the log extends each signed checkpoint given. Fails if
-    /// any chain is broken or any checkpoint not extended.
+    /// any chain is broken or any checkpoint not extended. Recorded in the
+    /// access log (as the operating-system user, with the reason) before
+    /// anything is read.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
         /// Check only this family.
         #[arg(long, conflicts_with = "checkpoint")]
         family: Option<uuid::Uuid>,
+        /// Why the log is read (required; kept in the access log).
+        #[arg(long)]
+        reason: String,
         /// Checkpoint files (or directories of them) the log must extend:
         /// no stream shorter, no head hash changed, no event removed or
         /// rewritten. Their heads files are looked for beside them, then
@@ -296,13 +379,17 @@ pub enum AuditCommand {
         files: CheckpointArgs,
     },
     /// Print a family's history as CSV (as `GET …/history.csv` serves it),
-    /// ID numbers masked.
+    /// ID numbers masked. Recorded in the access log (as the
+    /// operating-system user, with the reason) before anything is read.
     Export {
         #[command(flatten)]
         store: StoreArgs,
         /// The family's id.
         #[arg(long)]
         family: uuid::Uuid,
+        /// Why the history is read (required; kept in the access log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -331,6 +418,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()
                 .context("NUANXIN_READ_DATABASE_URL")?;
             s.read_max_staleness = std::time::Duration::from_millis(args.read_max_staleness_ms);
+            s.http = args.http.limits();
             s.alerts = args.alerts.config()?;
             s.checkpoints = args.checkpoints.config(&s.database_url);
             tracing::info!(store = s.database_url.kind(), "starting");
@@ -369,6 +457,90 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit(command).await,
+        Command::Backup {
+            store,
+            file,
+            reason,
+        } => {
+            let reason = nuanxin_domain::Text::parse(&reason)
+                .map_err(|e| anyhow::anyhow!("--reason {e}"))?;
+            let s = settings(&store)?;
+            let db = Db::connect(&s.database_url, 2).await?;
+            let report =
+                nuanxin_infra::maintenance::backup(&db, &file, &os_user(), reason.as_str()).await;
+            db.close().await;
+            let report = report?;
+            println!(
+                "backup written: {} ({} bytes), {} events in {} chain(s): {}",
+                report.file.display(),
+                report.bytes,
+                report.verify.events,
+                report.verify.streams,
+                chains(&report.verify)
+            );
+            eprintln!("The copy holds all personal data: keep it as safe as the server.");
+            anyhow::ensure!(
+                report.verify.is_intact(),
+                "the database backed up fails verification; run `nuanxin audit verify`"
+            );
+            Ok(())
+        }
+        Command::Restore { store, file } => {
+            let s = settings(&store)?;
+            let report = nuanxin_infra::maintenance::restore(&file, &s.database_url).await?;
+            for link in &report.verify.broken {
+                println!("BROKEN {link}");
+            }
+            println!(
+                "restored {} into {}, migrated; audit verify: {} event(s) in {} chain(s): {}",
+                file.display(),
+                report.database.display(),
+                report.verify.events,
+                report.verify.streams,
+                chains(&report.verify)
+            );
+            anyhow::ensure!(
+                report.verify.is_intact(),
+                "the restored event log fails verification: {} broken chain(s)",
+                report.verify.broken.len()
+            );
+            Ok(())
+        }
+        Command::Doctor {
+            store,
+            policy,
+            alerts,
+        } => {
+            let s = settings(&store)?;
+            let alerts = alerts.config()?;
+            let policy_file = policy
+                .policy
+                .as_ref()
+                .map(|_| policy_from(policy.policy.as_ref()).map_err(|e| format!("{e:#}")));
+            println!("nuanxin doctor: {:?}", s.database_url);
+            let checks =
+                nuanxin_infra::maintenance::doctor(nuanxin_infra::maintenance::DoctorInput {
+                    database_url: &s.database_url,
+                    policy_file,
+                    alerts: &alerts,
+                    now: chrono::Utc::now(),
+                })
+                .await;
+            for c in &checks {
+                println!("{:<5} {:<12} {}", c.verdict.label(), c.area, c.message);
+            }
+            let fails = checks
+                .iter()
+                .filter(|c| c.verdict == nuanxin_infra::maintenance::Verdict::Fail)
+                .count();
+            let warns = checks
+                .iter()
+                .filter(|c| c.verdict == nuanxin_infra::maintenance::Verdict::Warn)
+                .count();
+            println!("{fails} failed, {warns} warning(s)");
+            anyhow::ensure!(fails == 0, "{fails} check(s) failed");
+            Ok(())
+        }
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
@@ -477,13 +649,23 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             checkpoint,
             public_key,
             files,
+            reason,
             ..
         } if !checkpoint.is_empty() => {
-            verify_checkpoints(&store, &checkpoint, public_key.as_deref(), &files).await
+            verify_checkpoints(&store, &checkpoint, public_key.as_deref(), &files, &reason).await
         }
-        AuditCommand::Verify { store, family, .. } => {
+        AuditCommand::Verify {
+            store,
+            family,
+            reason,
+            ..
+        } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            if let Err(e) = record_cli_read(&db, family, "cli:audit verify", &reason).await {
+                db.close().await;
+                return Err(e);
+            }
             let report = audit::verify(&db, family)
                 .await
                 .context("reading the event log");
@@ -549,9 +731,17 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             print!("{}", public.to_pem());
             Ok(())
         }
-        AuditCommand::Export { store, family } => {
+        AuditCommand::Export {
+            store,
+            family,
+            reason,
+        } => {
             let s = settings(&store)?;
             let db = nuanxin_infra::Db::connect(&s.database_url, 1).await?;
+            if let Err(e) = record_cli_read(&db, Some(family), "cli:audit export", &reason).await {
+                db.close().await;
+                return Err(e);
+            }
             let history = audit::family_history(&db, family)
                 .await
                 .context("reading the event log");
@@ -574,6 +764,7 @@ async fn verify_checkpoints(
     paths: &[PathBuf],
     public_key: Option<&str>,
     files: &CheckpointArgs,
+    reason: &str,
 ) -> anyhow::Result<()> {
     use nuanxin_infra::audit::{checkpoint, extends, signing};
     let url = DatabaseUrl::parse(&store.database_url)?;
@@ -616,6 +807,10 @@ async fn verify_checkpoints(
         }
     }
     let db = Db::connect(&url, 1).await?;
+    if let Err(e) = record_cli_read(&db, None, "cli:audit verify", reason).await {
+        db.close().await;
+        return Err(e);
+    }
     let report = extends::verify(
         &db,
         &checkpoint_files,
@@ -651,6 +846,71 @@ async fn verify_checkpoints(
         )),
         None => Ok(()),
     }
+}
+
+fn chains(report: &nuanxin_infra::audit::VerifyReport) -> String {
+    if report.is_intact() {
+        "all intact".to_owned()
+    } else {
+        format!("{} broken", report.broken.len())
+    }
+}
+
+/// The operating-system user running this command (`USER`, `LOGNAME` or
+/// `USERNAME`; on Unix the numeric uid when none is set).
+pub fn os_user() -> String {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(name) = std::env::var(var) {
+            let name = name.trim();
+            if !name.is_empty() && name.chars().count() <= 100 {
+                return name.to_owned();
+            }
+        }
+    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| {
+                    ids.split_whitespace()
+                        .next()
+                        .map(|uid| format!("uid {uid}"))
+                })
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Records a command-line read of the log in the access log, as the
+/// operating-system user with `reason`, before anything is read: a read
+/// that cannot be recorded does not happen.
+async fn record_cli_read(
+    db: &Db,
+    family: Option<uuid::Uuid>,
+    endpoint: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let reason =
+        nuanxin_domain::Text::parse(reason).map_err(|e| anyhow::anyhow!("--reason {e}"))?;
+    anyhow::ensure!(
+        reason.as_str().chars().count() <= 500,
+        "--reason is too long (at most 500 characters)"
+    );
+    let read = nuanxin_infra::store::access_log::CliRead {
+        id: uuid::Uuid::now_v7(),
+        family_id: family,
+        endpoint: endpoint.to_owned(),
+        at: chrono::Utc::now(),
+        os_user: os_user(),
+        reason: reason.into(),
+    };
+    nuanxin_infra::store::access_log::insert_cli(db, &read)
+        .await
+        .context(
+            "recording this read in the access log (a database that predates it needs \
+             `nuanxin migrate` first)",
+        )
 }
 
 /// `nuanxin bench …`: the benchmarks live in their own binary

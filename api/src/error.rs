@@ -42,6 +42,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     #[error("request body is too large")]
     PayloadTooLarge,
     #[error("{} invalid field(s)", .0.len())]
@@ -69,6 +73,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +88,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::Validation(_) => "validation",
             ApiError::Internal(_) => "internal",
@@ -93,7 +101,7 @@ impl From<CaseError> for ApiError {
     fn from(err: CaseError) -> Self {
         match err {
             CaseError::NotRegistered => ApiError::not_found(),
-            CaseError::UnknownMember => ApiError::field("member_id", err.to_string()),
+            CaseError::UnknownMember => ApiError::NotFound("no such member in this family".into()),
             CaseError::UnknownEmergencyContact => {
                 ApiError::NotFound("no such emergency contact in this family".into())
             }
@@ -187,6 +195,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may never come: do not wait for it.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -5,12 +5,14 @@
 
 use std::convert::Infallible;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use nuanxin_infra::users::User;
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 use sha2::{Digest, Sha256};
 
 use nuanxin_infra::Viewer;
@@ -102,13 +104,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             ));
         }
         let signature = format!("{} {}\n", req.method(), req.uri().path());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the body could not be read".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         let value = parse_json(&bytes)?;
         let mut hasher = Sha256::new();
         hasher.update(signature.as_bytes());
@@ -120,50 +118,124 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
-/// Deserializes `bytes`, classifying errors as 400 (syntax) or 422 (shape).
+/// Why a body could not be read: too large (413), not received within the
+/// body-read timeout (408, see `crate::serve`), or broken off (400).
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(err) = source {
+        if err.is::<crate::serve::BodyTimedOut>() {
+            return ApiError::RequestTimeout;
+        }
+        source = err.source();
+    }
+    ApiError::BadRequest("the body could not be read".into())
+}
+
+/// Deserializes `bytes`, classifying errors as 400 (syntax, or anything
+/// but whitespace after the JSON value) or 422 (shape). A 422 names the
+/// field by its position in the body; an unknown key is never repeated
+/// (a key can itself be personal data, e.g. an ID number sent as a key):
+/// the answer names the object that holds it and the keys it allows.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // First straight from the bytes: syntax, duplicate keys, shape.
+    let _checked: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
         let inner = err.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                let text = inner.to_string();
-                let (field, message) =
-                    if let Some(name) = between_backticks(&text, "unknown field `") {
-                        // The path already ends at the unknown field.
-                        let field = if path == "." { name } else { path };
-                        (field, "is not a known field".to_owned())
-                    } else if let Some(name) = between_backticks(&text, "missing field `") {
-                        (join_path(&path, &name), "is required".to_owned())
-                    } else if text.starts_with("unknown variant") {
-                        (path, "is not one of the allowed values".to_owned())
-                    } else {
-                        (path, "has the wrong type or format".to_owned())
-                    };
-                let field = if field == "." || field.is_empty() {
-                    "body".into()
-                } else {
-                    field
-                };
-                ApiError::field(field, message)
-            }
+            serde_json::error::Category::Data => shape_error(segments, &inner.to_string()),
             _ => ApiError::BadRequest("the body is not valid JSON".into()),
         }
+    })?;
+    de.end()
+        .map_err(|_| ApiError::BadRequest("the body has content after its JSON value".into()))?;
+    // Again, with objects required wherever the type has fields (serde
+    // would also take a struct's fields as an array: `["x"]` for a note).
+    let tree: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| ApiError::BadRequest("the body is not valid JSON".into()))?;
+    crate::strict_json::objects_only(&tree).map_err(|err| {
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
+        shape_error(segments, &err.into_inner().to_string())
     })
+}
+
+/// The 422 for a body of valid JSON that does not fit its DTO. `text` is
+/// serde's message, which may quote the input: only our own field names
+/// are taken from it.
+fn shape_error(mut segments: Vec<Segment>, text: &str) -> ApiError {
+    let (segments, message) = if text.starts_with("unknown field `") {
+        // The path may end at the unknown key itself: drop it.
+        if matches!(segments.last(), Some(Segment::Map { .. })) && text_has_key(&segments, text) {
+            segments.pop();
+        }
+        let allowed = text
+            .rfind("`, expected ")
+            .map(|i| &text[i + "`, expected ".len()..])
+            .map(|list| {
+                // "`a`, `b` at line 1 column 9", "`a` or `b`", "`a`": the
+                // names between backticks (our own field names).
+                list.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+        let message = match allowed {
+            Some(list) => format!("holds a field that is not allowed (allowed: {list})"),
+            None => "holds a field that is not allowed (it takes no fields)".to_owned(),
+        };
+        (segments, message)
+    } else if let Some(name) = between_backticks(text, "missing field `") {
+        segments.push(Segment::Map { key: name });
+        (segments, "is required".to_owned())
+    } else if text.starts_with("unknown variant") {
+        (segments, "is not one of the allowed values".to_owned())
+    } else {
+        (segments, "has the wrong type or format".to_owned())
+    };
+    let field = render_path(&segments);
+    ApiError::field(
+        if field.is_empty() {
+            "body".into()
+        } else {
+            field
+        },
+        message,
+    )
+}
+
+/// Whether the last path segment is the unknown key serde complains about.
+fn text_has_key(segments: &[Segment], text: &str) -> bool {
+    match segments.last() {
+        Some(Segment::Map { key }) => text.starts_with(&format!("unknown field `{key}`")),
+        _ => false,
+    }
+}
+
+/// `members[1].sex`. Only segments of known fields and indexes remain.
+fn render_path(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 fn between_backticks(text: &str, prefix: &str) -> Option<String> {
     let rest = text.strip_prefix(prefix)?;
     Some(rest.split('`').next()?.to_owned())
-}
-
-fn join_path(path: &str, name: &str) -> String {
-    if path == "." || path.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{path}.{name}")
-    }
 }
 
 /// Query parameters; a query that does not parse → 400.
@@ -214,26 +286,18 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REQUEST_ID: &str = "x-request-id";
 
 fn from_headers(headers: &HeaderMap) -> Result<CommandHeaders, ApiError> {
-    let text = |name| headers.get(name).map(|v| v.to_str().map(str::trim));
+    // The grammar (and the document's patterns) live in `routes::params`.
+    use crate::routes::params::{parse_if_match, valid_idempotency_key};
+    let text = |name| headers.get(name).map(|v| v.to_str());
     let if_match = match text(header::IF_MATCH.as_str()) {
         None => None,
-        Some(Ok(v)) => Some(
-            v.trim_start_matches("W/")
-                .trim_matches('"')
-                .parse::<u64>()
-                .map_err(|_| {
-                    ApiError::BadRequest("If-Match must be a case version number".into())
-                })?,
-        ),
-        Some(Err(_)) => {
-            return Err(ApiError::BadRequest(
-                "If-Match must be a case version number".into(),
-            ))
-        }
+        Some(v) => Some(v.ok().and_then(parse_if_match).ok_or_else(|| {
+            ApiError::BadRequest("If-Match must be a case version number".into())
+        })?),
     };
     let idempotency_key = match text(IDEMPOTENCY_KEY) {
         None => None,
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 200 => Some(k.to_owned()),
+        Some(Ok(k)) if valid_idempotency_key(k) => Some(k.to_owned()),
         Some(_) => {
             return Err(ApiError::BadRequest(
                 "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
@@ -356,5 +420,92 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ListQue
         let params = serde_urlencoded::from_str(&rest)
             .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
         Ok(ListQuery { page, params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::parse_json;
+    use crate::error::ApiError;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[expect(dead_code, reason = "read by serde only")]
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[expect(dead_code, reason = "read by serde only")]
+        text: String,
+        #[serde(default)]
+        #[expect(dead_code, reason = "read by serde only")]
+        members: Vec<Inner>,
+    }
+
+    fn fields(r: Result<Outer, ApiError>) -> Vec<(String, String)> {
+        match r {
+            Err(ApiError::Validation(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.message)).collect()
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trailing_content_is_a_bad_request() {
+        for body in [
+            r#"{"text":"first"}{"text":"second"}"#,
+            r#"{"text":"x"} xyz"#,
+            r#"{"text":"x"},"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_json::<Outer>(body.as_bytes()),
+                    Err(ApiError::BadRequest(_))
+                ),
+                "{body}"
+            );
+        }
+        assert!(parse_json::<Outer>(b"{\"text\":\"x\"}\n  ").is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_by_position_never_repeated() {
+        let secret = "11010519491231002X";
+        let top = fields(parse_json(
+            format!(r#"{{"text":"x","{secret}":1}}"#).as_bytes(),
+        ));
+        assert_eq!(top[0].0, "body");
+        assert!(top[0].1.contains("allowed: text, members"), "{top:?}");
+        let nested = fields(parse_json(
+            format!(r#"{{"text":"x","members":[{{"name":"a"}},{{"name":"b","{secret}":2}}]}}"#)
+                .as_bytes(),
+        ));
+        assert_eq!(nested[0].0, "members[1]");
+        // A key crafted to look like serde's own message.
+        let crafted = fields(parse_json(
+            format!(r#"{{"text":"x","{secret}`, expected {secret}":1}}"#).as_bytes(),
+        ));
+        for (field, message) in top.iter().chain(&nested).chain(&crafted) {
+            assert!(
+                !field.contains(secret) && !message.contains(secret),
+                "{field}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_and_mistyped_fields_name_their_path() {
+        assert_eq!(fields(parse_json(b"{}"))[0].0, "text");
+        assert_eq!(
+            fields(parse_json(br#"{"text":"x","members":[{}]}"#))[0].0,
+            "members[0].name"
+        );
+        assert_eq!(fields(parse_json(br#"{"text":5}"#))[0].0, "text");
     }
 }

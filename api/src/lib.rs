@@ -6,9 +6,12 @@ pub mod app;
 pub mod cli;
 pub mod error;
 pub mod extract;
+pub mod i18n;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod state;
+pub mod strict_json;
 
 pub use app::Application;

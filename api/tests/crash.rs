@@ -48,7 +48,7 @@ async fn crash_and_recover(database_url: &str, dir: &Path) {
         .to_owned();
     let mut families = Vec::new();
     for i in 0..FAMILIES {
-        let body = json!({"category": "bereaved", "village_code": format!("4503050010{i:02}"),
+        let body = json!({"category": "bereaved", "village_code": format!("4503050010{:02}", i + 1),
             "address": "Xincun", "registered_on": "2026-01-10",
             "members": [{"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01"}]});
         let r = post(&http, format!("{api}/families"), &cw, body)
@@ -147,7 +147,7 @@ async fn crash_and_recover(database_url: &str, dir: &Path) {
     let _ = server.kill().await;
 
     let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuanxin"))
-        .args(["audit", "verify"])
+        .args(["audit", "verify", "--reason", "after the crash test"])
         .current_dir(dir)
         .env("DATABASE_URL", database_url)
         .output()

@@ -108,7 +108,7 @@ async fn caseworker(http: &reqwest::Client, server: &Server) -> String {
 /// Registers a family through `server` whose village contact was assigned
 /// on 2026-04-01 (so it is overdue today).
 async fn overdue_family(http: &reqwest::Client, server: &Server, token: &str, i: usize) -> String {
-    let body = json!({"category": "bereaved", "village_code": format!("4503050010{:02}", i % 100),
+    let body = json!({"category": "bereaved", "village_code": format!("4503050010{:02}", i % 99 + 1),
         "address": "Xincun", "registered_on": "2026-01-10",
         "members": [{"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01"}]});
     let (s, b) = post(http, format!("{}/families", server.api), token, body).await;
@@ -866,7 +866,13 @@ async fn a_new_store_can_partition_its_log_by_family() {
     let overdue = get(&http, format!("{}/overdue-visits?limit=500", a.api), &token).await;
     assert_eq!(overdue["items"].as_array().unwrap().len(), 8);
     drop(a);
-    nuanxin(dir.path(), &url, &["audit", "verify"], &[]).await;
+    nuanxin(
+        dir.path(),
+        &url,
+        &["audit", "verify", "--reason", "partitioned log test"],
+        &[],
+    )
+    .await;
 
     // The switch leaves an existing, unpartitioned log alone.
     let Some((plain, admin2)) = postgres_database().await else {

@@ -281,6 +281,8 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
         .arg("serve")
         .env("DATABASE_URL", &opts.database_url)
         .env("NUANXIN_BIND", "127.0.0.1:0")
+        // Every client of the benchmark has the same address.
+        .env("NUANXIN_MAX_CONNECTIONS_PER_ADDRESS", "0")
         .env("NUANXIN_BOOTSTRAP_TOKEN", admin_token)
         .env(
             "NUANXIN_DB_CONNECTIONS",

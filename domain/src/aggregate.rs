@@ -69,7 +69,9 @@ impl Default for CaseServices {
 }
 
 /// A rule of the case's current state that a command breaks. The API maps
-/// `NotRegistered` to 404, `UnknownMember` to 404/422 and the rest to 409.
+/// `NotRegistered`, `UnknownMember` and `UnknownEmergencyContact` to 404,
+/// `Invalid` (a value the command itself gets wrong, whatever the state) to
+/// 422 and the rest to 409.
 /// Messages name fields and rules, never personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaseError {
@@ -85,6 +87,10 @@ pub enum CaseError {
     BeforeRegistration { field: &'static str },
     #[error("`{field}` is in the future")]
     InFuture { field: &'static str },
+    #[error("`{field}` is before the contact was assigned")]
+    BeforeAssignment { field: &'static str },
+    #[error("`{field}` is before the case was closed")]
+    BeforeClosing { field: &'static str },
     #[error("no {0} contact is assigned")]
     NoContact(Role),
     #[error("no action with that id in this case")]
@@ -127,6 +133,7 @@ pub enum CaseError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     #[default]
@@ -330,10 +337,7 @@ impl FamilyCase {
         let contact = self.contacts.get(role).ok_or(CaseError::NoContact(role))?;
         self.check_date(field, on, today)?;
         if on < contact.assigned_on {
-            return Err(CaseError::Invalid {
-                field,
-                message: "is before the contact was assigned",
-            });
+            return Err(CaseError::BeforeAssignment { field });
         }
         Ok(contact)
     }
@@ -383,22 +387,33 @@ impl FamilyCase {
                 registered_on,
                 members,
             } => {
+                if !(EARLIEST_REGISTRATION..=LATEST_DAY).contains(&registered_on) {
+                    return Err(CaseError::Invalid {
+                        field: "registered_on",
+                        message: "must be a day from 1980-01-01 to 2099-12-31",
+                    });
+                }
                 if registered_on > today {
                     return Err(CaseError::InFuture {
                         field: "registered_on",
                     });
                 }
-                if !(1..=4).contains(&members.len()) {
+                if !(1..=MAX_MEMBERS).contains(&members.len()) {
                     return Err(CaseError::Invalid {
                         field: "members",
                         message: "must list 1 to 4 members",
                     });
                 }
-                if members.iter().any(|m| m.birth_date > registered_on) {
-                    return Err(CaseError::Invalid {
-                        field: "members.birth_date",
-                        message: "must not be after the registration date",
-                    });
+                for m in &members {
+                    check_member(m, registered_on).map_err(|(field, message)| {
+                        CaseError::Invalid {
+                            field: match field {
+                                "birth_date" => "members.birth_date",
+                                _ => "members.id_number",
+                            },
+                            message,
+                        }
+                    })?;
                 }
                 if members
                     .iter()
@@ -494,6 +509,12 @@ impl FamilyCase {
                 needs,
             } => {
                 let contact = self.contact_acting(role, "visited_on", visited_on, today)?;
+                if needs.len() > MAX_NEEDS {
+                    return Err(CaseError::Invalid {
+                        field: "needs",
+                        message: "must list at most 20 needs",
+                    });
+                }
                 E::VisitRecorded {
                     action_id,
                     role,
@@ -510,14 +531,22 @@ impl FamilyCase {
                 relation,
                 phone,
                 priority,
-            } => E::EmergencyContactSet {
-                action_id,
-                emergency_contact_id: action_id,
-                name: name.into(),
-                relation: relation.into(),
-                phone,
-                priority,
-            },
+            } => {
+                if !EMERGENCY_PRIORITIES.contains(&priority) {
+                    return Err(CaseError::Invalid {
+                        field: "priority",
+                        message: "must be between 1 and 9",
+                    });
+                }
+                E::EmergencyContactSet {
+                    action_id,
+                    emergency_contact_id: action_id,
+                    name: name.into(),
+                    relation: relation.into(),
+                    phone,
+                    priority,
+                }
+            }
             C::RemoveEmergencyContact {
                 action_id,
                 emergency_contact_id,
@@ -568,6 +597,12 @@ impl FamilyCase {
                     return Err(CaseError::Invalid {
                         field: "to",
                         message: "must not be before `from`",
+                    });
+                }
+                if to.is_some_and(|to| !plausible_day(to)) {
+                    return Err(CaseError::Invalid {
+                        field: "to",
+                        message: "must be a day from 1900-01-01 to 2099-12-31",
                     });
                 }
                 E::ElderlyCareRecorded {
@@ -665,10 +700,7 @@ impl FamilyCase {
             } => {
                 check("on", on)?;
                 if self.closed_on.is_some_and(|closed| on < closed) {
-                    return Err(CaseError::Invalid {
-                        field: "on",
-                        message: "is before the case was closed",
-                    });
+                    return Err(CaseError::BeforeClosing { field: "on" });
                 }
                 E::CaseReopened {
                     action_id,
@@ -1043,6 +1075,31 @@ impl FamilyCase {
         self.members = members;
         self.deaths = deaths;
     }
+}
+
+/// What a registered member must be, whatever else the case holds: born
+/// on a plausible day at least [`MIN_PARENT_AGE_YEARS`] years before the
+/// registration, and, with an ID number, the holder that number describes
+/// (its birth date and sex). On failure: the field (`birth_date` or
+/// `id_number`) and why.
+pub fn check_member(
+    member: &Member,
+    registered_on: NaiveDate,
+) -> Result<(), (&'static str, &'static str)> {
+    if !plausible_day(member.birth_date) {
+        return Err(("birth_date", "must be a day from 1900-01-01 on"));
+    }
+    if crate::policy::age_on(member.birth_date, registered_on) < MIN_PARENT_AGE_YEARS as i32 {
+        return Err((
+            "birth_date",
+            "must be at least 16 years before the registration date",
+        ));
+    }
+    if let Some(id) = &member.id_number {
+        id.check_holder(member.birth_date, member.sex)
+            .map_err(|e| ("id_number", e.0))?;
+    }
+    Ok(())
 }
 
 fn command_action_id(command: &FamilyCommand) -> Uuid {

@@ -72,7 +72,7 @@ fn members() -> Vec<Member> {
             name: "王建国".into(),
             sex: Sex::Male,
             birth_date: d(1949, 12, 31),
-            id_number: Some(IdNumber::parse("11010519491231002X").expect("valid id")),
+            id_number: Some(IdNumber::parse("110105194912310011").expect("valid id")),
             phone: Some(phone()),
             living_alone: false,
             self_care: SelfCare::Independent,
@@ -268,8 +268,56 @@ fn register_rejects_birth_after_registration() {
         .when(register_command(registered_on(), ms))
         .then_expect_error(CaseError::Invalid {
             field: "members.birth_date",
-            message: "must not be after the registration date",
+            message: "must be at least 16 years before the registration date",
         });
+}
+
+/// Issue 10, item 6: implausible data is refused by the case itself, not
+/// only at the API's edge.
+#[test]
+fn register_rejects_implausible_dates_and_disagreeing_id_numbers() {
+    let refuse = |on: NaiveDate, ms: Vec<Member>, field: &'static str, message: &'static str| {
+        TestFramework::<FamilyCase>::with(services())
+            .given_no_previous_events()
+            .when(register_command(on, ms))
+            .then_expect_error(CaseError::Invalid { field, message });
+    };
+    // Registered in year 1, and in 1979 (before the policy existed).
+    for on in [d(1, 1, 1), d(1979, 12, 31)] {
+        refuse(
+            on,
+            members(),
+            "registered_on",
+            "must be a day from 1980-01-01 to 2099-12-31",
+        );
+    }
+    // Born in 1800.
+    let mut ms = members();
+    ms[1].birth_date = d(1800, 5, 1);
+    refuse(
+        registered_on(),
+        ms,
+        "members.birth_date",
+        "must be a day from 1900-01-01 on",
+    );
+    // The ID number's birth date (1949-12-31) disagrees with `birth_date`.
+    let mut ms = members();
+    ms[0].birth_date = d(1950, 3, 1);
+    refuse(
+        registered_on(),
+        ms,
+        "members.id_number",
+        "does not agree with the birth date",
+    );
+    // A man's number (17th digit odd) on a woman.
+    let mut ms = members();
+    ms[0].sex = Sex::Female;
+    refuse(
+        registered_on(),
+        ms,
+        "members.id_number",
+        "does not agree with the sex (17th digit)",
+    );
 }
 
 #[test]
@@ -531,9 +579,8 @@ fn release_contact_dates_are_checked() {
         });
     given(vec![registered(), village_assigned()])
         .when(release_command(Role::Village, d(2026, 1, 31)))
-        .then_expect_error(CaseError::Invalid {
+        .then_expect_error(CaseError::BeforeAssignment {
             field: "released_on",
-            message: "is before the contact was assigned",
         });
 }
 
@@ -587,9 +634,23 @@ fn record_visit_without_contact_is_rejected() {
 fn record_visit_before_assignment_is_rejected() {
     given(vec![registered(), village_assigned()])
         .when(visit_command(3, Role::Village, d(2026, 1, 31)))
-        .then_expect_error(CaseError::Invalid {
+        .then_expect_error(CaseError::BeforeAssignment {
             field: "visited_on",
-            message: "is before the contact was assigned",
+        });
+}
+
+/// Issue 10, item 6: a visit listing 10,000 needs.
+#[test]
+fn record_visit_with_too_many_needs_is_rejected() {
+    let mut visit = visit_command(3, Role::Village, d(2026, 3, 1));
+    if let C::RecordVisit { needs, .. } = &mut visit {
+        *needs = vec!["轮椅".to_owned(); MAX_NEEDS + 1];
+    }
+    given(vec![registered(), village_assigned()])
+        .when(visit)
+        .then_expect_error(CaseError::Invalid {
+            field: "needs",
+            message: "must list at most 20 needs",
         });
 }
 
@@ -1143,10 +1204,7 @@ fn reopen_dates_are_checked() {
         .then_expect_error(CaseError::InFuture { field: "on" });
     given(vec![registered(), closed()])
         .when(reopen_command(d(2026, 4, 30)))
-        .then_expect_error(CaseError::Invalid {
-            field: "on",
-            message: "is before the case was closed",
-        });
+        .then_expect_error(CaseError::BeforeClosing { field: "on" });
 }
 
 // ------------------------------------------------------------------ evolve

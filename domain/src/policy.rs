@@ -343,6 +343,7 @@ fn floor_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::
 
 /// Why a family has a key person (重点人员).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyReason {
     AdvancedAge,

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// Why a value was rejected. The message never contains the input itself.
@@ -37,20 +38,77 @@ macro_rules! string_newtype {
     };
 }
 
+/// Province-level divisions of GB/T 2260 (the first two digits of every
+/// village code and of a mainland ID number).
+pub const PROVINCE_CODES: [&str; 31] = [
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
+    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+];
+
+/// Whether `code` (two digits) is a province-level division.
+pub fn is_province(code: &str) -> bool {
+    PROVINCE_CODES.contains(&code)
+}
+
+/// Whether `digits` is a level code of its width other than all zeros (a
+/// city, county, township or village part: `00` and `000` name no place).
+fn is_level(digits: &str) -> bool {
+    digits.bytes().all(|b| b.is_ascii_digit()) && digits.bytes().any(|b| b != b'0')
+}
+
+/// The regular-expression alternatives of [`PROVINCE_CODES`].
+macro_rules! provinces_re {
+    () => {
+        "(11|12|13|14|15|21|22|23|31|32|33|34|35|36|37|41|42|43|44|45|46|50|51|52|53|54|61|62|63|64|65)"
+    };
+}
+/// A city or county part (2 digits, not `00`).
+macro_rules! level2_re {
+    () => {
+        "(0[1-9]|[1-9][0-9])"
+    };
+}
+/// A township or village part (3 digits, not `000`).
+macro_rules! level3_re {
+    () => {
+        "(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})"
+    };
+}
+
 /// A 12-digit administrative division code of a village or community
 /// (统计用区划代码): province 2 · city 2 · county 2 · township 3 · village 3.
+/// The province must exist; no part is all zeros.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct VillageCode(String);
 string_newtype!(VillageCode);
 
 impl VillageCode {
+    /// Exactly the codes [`VillageCode::parse`] accepts.
+    pub const PATTERN: &'static str = concat!(
+        "^",
+        provinces_re!(),
+        level2_re!(),
+        level2_re!(),
+        level3_re!(),
+        level3_re!(),
+        "$"
+    );
+
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         if s.len() != 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ValueError("must be a 12-digit village code"));
         }
-        if &s[0..2] == "00" {
+        if !is_province(&s[0..2]) {
             return Err(ValueError("must start with a valid province code"));
+        }
+        if ![&s[2..4], &s[4..6], &s[6..9], &s[9..12]]
+            .into_iter()
+            .all(is_level)
+        {
+            return Err(ValueError(
+                "must not have a city, county, township or village part of all zeros",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -69,10 +127,37 @@ pub struct Scope(String);
 string_newtype!(Scope);
 
 impl Scope {
+    /// Exactly the scopes [`Scope::parse`] accepts.
+    pub const PATTERN: &'static str = concat!(
+        "^(",
+        provinces_re!(),
+        "(",
+        level2_re!(),
+        "(",
+        level2_re!(),
+        "(",
+        level3_re!(),
+        level3_re!(),
+        "?)?)?)?)?$"
+    );
+
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         if !matches!(s.len(), 0 | 2 | 4 | 6 | 9 | 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ValueError(
                 "must be an administrative code prefix of 0, 2, 4, 6, 9 or 12 digits",
+            ));
+        }
+        if s.len() >= 2 && !is_province(&s[0..2]) {
+            return Err(ValueError("must start with a valid province code"));
+        }
+        let parts = [(2, 4), (4, 6), (6, 9), (9, 12)];
+        if !parts
+            .into_iter()
+            .filter(|(_, end)| *end <= s.len())
+            .all(|(start, end)| is_level(&s[start..end]))
+        {
+            return Err(ValueError(
+                "must not have a city, county, township or village part of all zeros",
             ));
         }
         Ok(Self(s.to_owned()))
@@ -92,6 +177,9 @@ impl Scope {
     /// prefix of up to 12 digits, or everything when `None`) may see: the
     /// narrower of the two, or `None` when they do not overlap (the answer
     /// is then empty, not forbidden: the question itself is legitimate).
+    /// Exactly the prefixes [`Scope::effective_prefix`] accepts as a question.
+    pub const ASKED_PATTERN: &'static str = "^[0-9]{0,12}$";
+
     pub fn effective_prefix(&self, asked: Option<&str>) -> Result<Option<String>, ValueError> {
         let Some(asked) = asked else {
             return Ok(Some(self.0.clone()));
@@ -111,8 +199,15 @@ impl Scope {
     }
 }
 
+/// Where an ID number may be issued: the provinces, and the residence
+/// permits of Hong Kong (81), Macao (82) and Taiwan (83) residents.
+const PERMIT_CODES: [&str; 3] = ["81", "82", "83"];
+
 /// A resident identity card number (居民身份证号码, GB 11643-1999):
-/// 17 digits and a check character (`0`-`9` or `X`).
+/// a 6-digit region code (its province must exist), the holder's birth date
+/// as `YYYYMMDD` (a real day from 1900 on), a 3-digit sequence number whose
+/// last digit is odd for men and even for women, and a check character
+/// (`0`-`9` or `X`, ISO 7064 MOD 11-2).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
@@ -128,23 +223,74 @@ impl IdNumber {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: [u8; 11] = *b"10X98765432";
 
+    /// The shape of an ID number. [`IdNumber::parse`] also checks what a
+    /// regular expression cannot: that the birth date is a real day and
+    /// the check character.
+    pub const PATTERN: &'static str = concat!(
+        "^(11|12|13|14|15|21|22|23|31|32|33|34|35|36|37|41|42|43|44|45|46|50|51|52|53|54|61|62|63|64|65|81|82|83)",
+        "[0-9]{4}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$"
+    );
+
     pub fn parse(s: &str) -> Result<Self, ValueError> {
-        let upper = s.trim().to_ascii_uppercase();
-        let bytes = upper.as_bytes();
-        if bytes.len() != 18 || !bytes[..17].iter().all(u8::is_ascii_digit) {
+        let bytes = s.as_bytes();
+        if bytes.len() != 18
+            || !bytes[..17].iter().all(u8::is_ascii_digit)
+            || !matches!(bytes[17], b'0'..=b'9' | b'X' | b'x')
+        {
             return Err(ValueError(
                 "must be 18 characters: 17 digits and a check character",
             ));
         }
+        if !is_province(&s[0..2]) && !PERMIT_CODES.contains(&&s[0..2]) {
+            return Err(ValueError("must start with a valid province code"));
+        }
+        let upper = s.to_ascii_uppercase();
         let sum: u32 = bytes[..17]
             .iter()
             .zip(Self::WEIGHTS)
             .map(|(b, w)| u32::from(b - b'0') * w)
             .sum();
-        if bytes[17] != Self::CHECK[(sum % 11) as usize] {
+        if upper.as_bytes()[17] != Self::CHECK[(sum % 11) as usize] {
             return Err(ValueError("check digit does not match (GB 11643)"));
         }
-        Ok(Self(upper))
+        let id = Self(upper);
+        match id.embedded_birth_date() {
+            Some(d) if plausible_day(d) => Ok(id),
+            _ => Err(ValueError(
+                "must hold a real birth date from 1900 on (digits 7 to 14)",
+            )),
+        }
+    }
+
+    fn embedded_birth_date(&self) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").ok()
+    }
+
+    /// The holder's birth date (digits 7 to 14).
+    pub fn birth_date(&self) -> NaiveDate {
+        self.embedded_birth_date()
+            .expect("parse accepted only numbers holding a real date")
+    }
+
+    /// The holder's sex: the 17th digit is odd for men, even for women.
+    pub fn sex(&self) -> Sex {
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 {
+            Sex::Male
+        } else {
+            Sex::Female
+        }
+    }
+
+    /// Whether this number can belong to a person born on `birth_date`
+    /// of sex `sex`.
+    pub fn check_holder(&self, birth_date: NaiveDate, sex: Sex) -> Result<(), ValueError> {
+        if self.birth_date() != birth_date {
+            return Err(ValueError("does not agree with the birth date"));
+        }
+        if self.sex() != sex {
+            return Err(ValueError("does not agree with the sex (17th digit)"));
+        }
+        Ok(())
     }
 
     /// The number with everything but the first 6 and last 4 characters
@@ -168,8 +314,10 @@ impl fmt::Debug for Phone {
 }
 
 impl Phone {
+    /// Exactly the numbers [`Phone::parse`] accepts.
+    pub const PATTERN: &'static str = "^\\+?[- ]*([0-9][- ]*){5,20}$";
+
     pub fn parse(s: &str) -> Result<Self, ValueError> {
-        let s = s.trim();
         let body = s.strip_prefix('+').unwrap_or(s);
         let digits = body.bytes().filter(u8::is_ascii_digit).count();
         if !body
@@ -179,11 +327,38 @@ impl Phone {
         {
             return Err(ValueError("must be a phone number of 5 to 20 digits"));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.trim().to_owned()))
     }
 }
 
-/// Free text that must not be empty (after trimming) and has an upper bound.
+/// Characters no text may hold: the control characters other than tab,
+/// line feed and carriage return (NUL included: PostgreSQL cannot store it).
+fn is_forbidden_in_text(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Every character outside [`is_forbidden_in_text`] (a regular-expression class).
+macro_rules! text_char_re {
+    () => {
+        "[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]"
+    };
+}
+/// A character that is neither a control character nor white space (what
+/// `str::trim` removes).
+macro_rules! visible_char_re {
+    () => {
+        "[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    };
+}
+/// A character that is not a control character (line breaks and tabs included).
+macro_rules! line_char_re {
+    () => {
+        "[^\\x00-\\x1F\\x7F-\\x9F]"
+    };
+}
+
+/// Free text: at most 4000 characters, not only white space, and no
+/// control characters but tab and line breaks. Stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text(String);
@@ -191,17 +366,141 @@ string_newtype!(Text);
 
 impl Text {
     pub const MAX_CHARS: usize = 4000;
+    /// With `maxLength` [`Text::MAX_CHARS`], exactly the texts [`Text::parse`] accepts.
+    pub const PATTERN: &'static str = concat!(
+        "^",
+        text_char_re!(),
+        "*",
+        visible_char_re!(),
+        text_char_re!(),
+        "*$"
+    );
 
     pub fn parse(s: &str) -> Result<Self, ValueError> {
+        Self::parse_at_most(s, Self::MAX_CHARS)
+    }
+
+    /// Like [`Text::parse`] with a lower bound on the length.
+    pub fn parse_at_most(s: &str, max_chars: usize) -> Result<Self, ValueError> {
+        if s.chars().any(is_forbidden_in_text) {
+            return Err(ValueError(
+                "must not contain control characters (other than tab and line breaks)",
+            ));
+        }
         let t = s.trim();
         if t.is_empty() {
             return Err(ValueError("must not be empty"));
         }
-        if t.chars().count() > Self::MAX_CHARS {
-            return Err(ValueError("is too long (at most 4000 characters)"));
+        if s.chars().count() > max_chars {
+            return Err(ValueError("is too long"));
         }
         Ok(Self(t.to_owned()))
     }
+}
+
+/// A name, relation, provider or need: one line of at most 100 characters,
+/// not only white space, no control characters. Stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Name(String);
+string_newtype!(Name);
+
+impl Name {
+    pub const MAX_CHARS: usize = 100;
+    /// With `maxLength` [`Name::MAX_CHARS`], exactly the names [`Name::parse`] accepts.
+    pub const PATTERN: &'static str = concat!(
+        "^",
+        line_char_re!(),
+        "*",
+        visible_char_re!(),
+        line_char_re!(),
+        "*$"
+    );
+
+    pub fn parse(s: &str) -> Result<Self, ValueError> {
+        if s.chars().any(char::is_control) {
+            return Err(ValueError("must be one line without control characters"));
+        }
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(ValueError("must not be empty"));
+        }
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(ValueError("is too long (at most 100 characters)"));
+        }
+        Ok(Self(t.to_owned()))
+    }
+}
+
+impl From<Name> for Text {
+    fn from(n: Name) -> Text {
+        Text(n.0)
+    }
+}
+
+/// The first day any date may be: nobody alive or on record was born
+/// earlier.
+pub const EARLIEST_DAY: NaiveDate = day(1900, 1, 1);
+/// The last day any date may be.
+pub const LATEST_DAY: NaiveDate = day(2099, 12, 31);
+/// The first registration day: the family-planning policy the special
+/// families owe their status to began in 1980.
+pub const EARLIEST_REGISTRATION: NaiveDate = day(1980, 1, 1);
+/// The youngest a registered parent can be on the registration day.
+pub const MIN_PARENT_AGE_YEARS: u32 = 16;
+/// Most members a family registers (the parents and, rarely, others).
+pub const MAX_MEMBERS: usize = 4;
+/// Most needs one visit may list.
+pub const MAX_NEEDS: usize = 20;
+/// The order in which emergency contacts are called (1 first).
+pub const EMERGENCY_PRIORITIES: std::ops::RangeInclusive<u8> = 1..=9;
+
+const fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(y, m, d) {
+        Some(d) => d,
+        None => panic!("a valid date"),
+    }
+}
+
+/// With `format: date`, exactly the days [`parse_day`] accepts.
+pub const DAY_PATTERN: &str = "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+/// With `format: date`, exactly the days [`parse_registration_day`] accepts.
+pub const REGISTRATION_DAY_PATTERN: &str =
+    "^(19[89][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// Whether `d` lies between [`EARLIEST_DAY`] and [`LATEST_DAY`].
+pub fn plausible_day(d: NaiveDate) -> bool {
+    (EARLIEST_DAY..=LATEST_DAY).contains(&d)
+}
+
+/// A calendar day written `YYYY-MM-DD`, from 1900-01-01 to 2099-12-31.
+pub fn parse_day(s: &str) -> Result<NaiveDate, ValueError> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    match shape
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+    {
+        Some(d) if plausible_day(d) => Ok(d),
+        Some(_) => Err(ValueError("must be a day from 1900-01-01 to 2099-12-31")),
+        None => Err(ValueError("must be a date YYYY-MM-DD")),
+    }
+}
+
+/// A registration day: like [`parse_day`], from [`EARLIEST_REGISTRATION`] on.
+pub fn parse_registration_day(s: &str) -> Result<NaiveDate, ValueError> {
+    let d = parse_day(s)?;
+    if d < EARLIEST_REGISTRATION {
+        return Err(ValueError("must not be before 1980-01-01"));
+    }
+    Ok(d)
 }
 
 /// An amount of money in fen (分, 1/100 yuan). Never a float.
@@ -268,6 +567,21 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        /// The OpenAPI schema: a string `enum` of [`Self::ALL`], the very
+        /// names `parse` accepts.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::ALL.iter().map(|v| v.as_str())))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -376,6 +690,9 @@ mod tests {
         assert!(Phone::parse("12ab").is_err());
         assert!(Text::parse("  ").is_err());
         assert_eq!(Text::parse(" a ").unwrap().as_str(), "a");
+        assert!(Text::parse("a\u{0}b").is_err());
+        assert!(Text::parse("a\u{7}b").is_err());
+        assert!(Text::parse("line\r\nline\tcell").is_ok());
         assert!(AmountFen::new(-1).is_err());
         assert_eq!(AmountFen::new(15_000).unwrap().fen(), 15000);
     }

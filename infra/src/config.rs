@@ -48,6 +48,31 @@ pub struct Settings {
     /// key's file, the daily checkpoint (defaults beside the SQLite file,
     /// or in the working directory for PostgreSQL).
     pub checkpoints: CheckpointConfig,
+    /// Limits on slow or greedy HTTP clients.
+    pub http: HttpLimits,
+}
+
+/// What one client may hold of the server: a connection that has not sent
+/// its request headers within `header_read_timeout` (also an idle
+/// keep-alive connection), or a body not read within `body_read_timeout`,
+/// is closed; one address (IP) holds at most `max_connections_per_address`
+/// connections at once (0: no cap — e.g. behind a reverse proxy, where
+/// every client has the proxy's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub body_read_timeout: std::time::Duration,
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            max_connections_per_address: 64,
+        }
+    }
 }
 
 impl Settings {
@@ -65,6 +90,7 @@ impl Settings {
             alerts: AlertConfig::default(),
             read_database_url: None,
             read_max_staleness: std::time::Duration::from_secs(5),
+            http: HttpLimits::default(),
         }
     }
 }

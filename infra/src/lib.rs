@@ -19,6 +19,7 @@
 //! - [`streams`]: activities and inspections, streams of their own (their
 //!   commands are in [`commands::streams`]; [`bulletin`] counts the
 //!   report figures of insurance, activities and inspections);
+//! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
 //! [`Nuanxin`] puts the services together over one store.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod core;
 pub mod export;
 pub mod leader;
+pub mod maintenance;
 pub mod projector;
 pub mod read_models;
 pub mod reads;
@@ -47,7 +49,7 @@ use std::sync::Arc;
 pub use crate::core::{Core, StoreError};
 pub use commands::streams::{StreamError, StreamOutcome, StreamRequest};
 pub use commands::{CommandRequest, Commands, ExecError, Outcome};
-pub use config::Settings;
+pub use config::{HttpLimits, Settings};
 pub use projector::{ProjectError, Projector};
 pub use reads::{ReadError, ReadKind, Reads, Viewer};
 pub use store::{DatabaseUrl, Db};

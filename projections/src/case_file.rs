@@ -6,7 +6,9 @@
 use chrono::NaiveDate;
 use nuanxin_domain::aggregate::{CaseStatus, FamilyCase};
 use nuanxin_domain::policy::{self, KeyReason, VisitPolicy};
-use nuanxin_domain::{Role, VisitMode};
+use nuanxin_domain::{
+    AssistanceArea, Category, ElderlyCareService, Role, SelfCare, Sex, VisitMode,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -18,7 +20,7 @@ use crate::insurance::InsuranceView;
 pub struct MemberView {
     pub id: Uuid,
     pub name: String,
-    #[schema(example = "female")]
+    #[schema(value_type = Sex)]
     pub sex: String,
     pub birth_date: NaiveDate,
     /// The ID number with all but the first 6 and last 4 characters hidden.
@@ -26,7 +28,7 @@ pub struct MemberView {
     pub id_number_masked: Option<String>,
     pub phone: Option<String>,
     pub living_alone: bool,
-    #[schema(example = "independent")]
+    #[schema(value_type = SelfCare)]
     pub self_care: String,
     pub deceased_on: Option<NaiveDate>,
 }
@@ -56,6 +58,7 @@ pub struct EmergencyContactView {
     pub name: String,
     pub relation: String,
     pub phone: String,
+    #[schema(minimum = 1, maximum = 9)]
     pub priority: u8,
 }
 
@@ -77,6 +80,7 @@ pub struct VisitsView {
 pub struct ElderlyCareView {
     pub action_id: Uuid,
     pub member_id: Uuid,
+    #[schema(value_type = ElderlyCareService)]
     pub service: String,
     pub provider: String,
     pub from: NaiveDate,
@@ -86,6 +90,7 @@ pub struct ElderlyCareView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AssistanceView {
     pub action_id: Uuid,
+    #[schema(value_type = AssistanceArea)]
     pub area: String,
     pub amount_fen: Option<i64>,
     pub provided_on: NaiveDate,
@@ -112,9 +117,9 @@ pub struct NoteView {
 pub struct CaseFileView {
     pub id: Uuid,
     pub version: u64,
-    #[schema(example = "open")]
+    #[schema(value_type = CaseStatus)]
     pub status: String,
-    #[schema(example = "bereaved")]
+    #[schema(value_type = Category)]
     pub category: String,
     pub village_code: String,
     pub address: String,
@@ -124,6 +129,7 @@ pub struct CaseFileView {
     pub contacts: ContactsView,
     pub emergency_contacts: Vec<EmergencyContactView>,
     pub key_person: bool,
+    #[schema(value_type = Vec<KeyReason>)]
     pub key_reasons: Vec<String>,
     pub visits: VisitsView,
     pub emergencies: Vec<EmergencyView>,
@@ -297,6 +303,7 @@ pub struct CaseSummary {
     pub id: Uuid,
     pub version: u64,
     pub village_code: String,
+    #[schema(value_type = CaseStatus)]
     pub status: String,
     pub key_person: bool,
     pub village_contact_name: Option<String>,

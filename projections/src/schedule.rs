@@ -141,7 +141,7 @@ pub struct ContactRef {
 pub struct DueItem {
     pub family_id: Uuid,
     pub village_code: String,
-    #[schema(example = "village")]
+    #[schema(value_type = Role)]
     pub role: String,
     pub contact: ContactRef,
     /// The last qualifying visit for the role, if any.
@@ -165,14 +165,32 @@ pub struct DueCursor {
 }
 
 impl DueCursor {
+    /// Exactly the cursors [`DueCursor::decode`] accepts: the due day as a
+    /// day number (days from 0001-01-01, so every number is a day), the
+    /// family id and the role.
+    pub const PATTERN: &'static str = "^[0-9]{1,7}\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\.(village|township)$";
+
     pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.due_on, self.family_id, self.role)
+        format!(
+            "{}.{}.{}",
+            self.due_on.num_days_from_ce().max(0),
+            self.family_id,
+            self.role
+        )
     }
 
     pub fn decode(s: &str) -> Option<Self> {
         let mut parts = s.splitn(3, '.');
-        let due_on = NaiveDate::parse_from_str(parts.next()?, "%Y-%m-%d").ok()?;
-        let family_id = parts.next()?.parse::<Uuid>().ok()?.to_string();
+        let day = parts.next()?;
+        if day.is_empty() || day.len() > 7 || !day.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let due_on = NaiveDate::from_num_days_from_ce_opt(day.parse().ok()?)?;
+        let family_id = parts.next()?;
+        if family_id.len() != 36 {
+            return None;
+        }
+        let family_id = family_id.parse::<Uuid>().ok()?.to_string();
         let role = Role::parse(parts.next()?).ok()?.as_str().to_owned();
         Some(Self {
             due_on,
@@ -200,6 +218,7 @@ pub struct DueQuery {
 pub struct CoverageGap {
     pub family_id: Uuid,
     pub village_code: String,
+    #[schema(value_type = Vec<Role>)]
     pub missing_roles: Vec<String>,
 }
 

@@ -64,6 +64,17 @@ pub struct TestDb {
     pub url: DatabaseUrl,
     files: tempfile::TempDir,
     cleanup: Cleanup,
+    /// Every answer the test's servers gave through the request helpers
+    /// (across restarts), for [`TestDb::assert_documented`].
+    answers: std::sync::Mutex<Vec<Answer>>,
+}
+
+/// One answer a test saw: method, path (without the query) and status.
+#[derive(Debug, Clone)]
+struct Answer {
+    method: Method,
+    path: String,
+    status: u16,
 }
 
 enum Cleanup {
@@ -107,6 +118,7 @@ impl TestDb {
                     url: DatabaseUrl::Sqlite(path),
                     files: tempfile::tempdir().expect("temp dir"),
                     cleanup: Cleanup::Dir(dir),
+                    answers: Default::default(),
                 })
             }
             Store::Postgres => {
@@ -132,6 +144,7 @@ impl TestDb {
                     url: DatabaseUrl::Postgres(url),
                     files: tempfile::tempdir().expect("temp dir"),
                     cleanup: Cleanup::Postgres { admin_url, name },
+                    answers: Default::default(),
                 })
             }
         }
@@ -148,6 +161,72 @@ impl TestDb {
             daily: false,
         }
     }
+}
+
+impl TestDb {
+    /// Notes an answer (the request helpers call it for every request).
+    pub fn record(&self, method: &Method, path: &str, status: StatusCode) {
+        let path = path.split('?').next().unwrap_or_default().to_owned();
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push(Answer {
+                method: method.clone(),
+                path,
+                status: status.as_u16(),
+            });
+        }
+    }
+
+    /// Fails when an `/api/v1` operation answered a status its OpenAPI
+    /// document does not list, or a documented path answered a method the
+    /// document does not list with anything but 405 (or 401 to an
+    /// anonymous caller). `both_stores!` runs it
+    /// after every scenario, so every answer the end-to-end tests see is
+    /// checked against the document.
+    pub fn assert_documented(&self) {
+        let doc = nuanxin_api::openapi::document();
+        let paths = doc["paths"].as_object().expect("paths");
+        let answers = self.answers.lock().map(|a| a.clone()).unwrap_or_default();
+        let mut wrong = Vec::new();
+        for a in &answers {
+            if !a.path.starts_with("/api/v1/") || a.path == "/api/v1/openapi.json" {
+                continue;
+            }
+            let Some((template, item)) = paths.iter().find(|(t, _)| path_matches(t, &a.path))
+            else {
+                continue;
+            };
+            let method = a.method.as_str().to_ascii_lowercase();
+            match item.get(&method) {
+                Some(op) => {
+                    if op["responses"].get(a.status.to_string()).is_none() {
+                        wrong.push(format!("{} {template} answered {}", a.method, a.status));
+                    }
+                }
+                // An undocumented method: 405, after authentication (401).
+                None if a.status == 405 || a.status == 401 => {}
+                None => wrong.push(format!(
+                    "{} {template} (not documented) answered {}, not 405",
+                    a.method, a.status
+                )),
+            }
+        }
+        wrong.sort();
+        wrong.dedup();
+        assert!(
+            wrong.is_empty(),
+            "answers the OpenAPI document does not list:\n{}",
+            wrong.join("\n")
+        );
+    }
+}
+
+/// Whether `path` is an instance of the OpenAPI path `template`.
+fn path_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
 }
 
 /// `admin_url` with its database name replaced by `name`.
@@ -241,6 +320,7 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Response {
+        let sent = method.clone();
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path));
@@ -254,6 +334,7 @@ impl TestApp {
             req = req.json(b);
         }
         let resp = req.send().await.expect("request sent");
+        self.db.record(&sent, path, resp.status());
         Response::read(resp).await
     }
 
@@ -286,6 +367,7 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
+        self.db.record(&Method::POST, path, resp.status());
         Response::read(resp).await
     }
 
@@ -405,7 +487,7 @@ pub fn family_body(village: &str) -> Value {
         "registered_on": "2026-01-10",
         "members": [
             {"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01",
-             "id_number": "11010519491231002X", "phone": "13800138000"},
+             "id_number": "110105195003010016", "phone": "13800138000"},
             {"name": "Li Mei", "sex": "female", "birth_date": "1952-07-15", "living_alone": false,
              "self_care": "semi_dependent"}
         ]
@@ -436,14 +518,18 @@ macro_rules! both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     if let Some(app) = $crate::TestApp::spawn($crate::Store::Sqlite).await {
+                        let db = app.db.clone();
                         super::$name(app).await;
+                        db.assert_documented();
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::TestApp::spawn($crate::Store::Postgres).await {
+                        let db = app.db.clone();
                         super::$name(app).await;
+                        db.assert_documented();
                     }
                 }
             }

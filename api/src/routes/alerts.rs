@@ -5,10 +5,10 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
-use nuanxin_domain::UserRole;
+use nuanxin_domain::values::parse_day;
+use nuanxin_domain::{Role, Text, UserRole};
 use nuanxin_infra::alerts::{self, Alert, AlertStatus, ScanMode};
 use nuanxin_infra::ReadError;
 use nuanxin_projections::schedule::ContactRef;
@@ -18,8 +18,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::params::{Cursor, IdCursor, PageParams};
 use crate::error::{ApiError, Problem};
-use crate::extract::{bad_query as bad, parse_json, Body, Caller, ListQuery, Page, Path};
+use crate::extract::{bad_query as bad, parse_json, Body, Caller, ListQuery, Path};
+use crate::openapi::fields::{self, NOTE_MAX_CHARS};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,9 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(acknowledge))
 }
 
-/// Longest acknowledgement note, in characters.
-const NOTE_MAX_CHARS: usize = 2000;
-
 fn not_found() -> ApiError {
     ApiError::NotFound("no such alert in your scope".into())
 }
@@ -40,9 +39,11 @@ fn not_found() -> ApiError {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
-    /// The day to scan (YYYY-MM-DD): today (local) by default; an earlier
-    /// day catches up after downtime; a later day is refused (422).
-    pub on: Option<NaiveDate>,
+    /// The day to scan: today (local) by default; an earlier day catches up
+    /// after downtime; a later day is refused (409, like an action dated
+    /// after today).
+    #[schema(schema_with = fields::opt_day)]
+    pub on: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -71,9 +72,10 @@ pub struct InspectionScanResponse {
     pub reopened: u64,
 }
 
-#[utoipa::path(post, path = "/api/v1/alerts/scan", tag = "alerts", request_body(content = ScanRequest, description = "optional; an empty body scans today"),
-    responses((status = 200, body = ScanResponse), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/alerts/scan", tag = "alerts",
+    request_body(content = Option<ScanRequest>, description = "optional; no body (or an empty one) scans today"),
+    responses((status = 200, body = ScanResponse), (status = 403, body = Problem),
+        (status = 409, body = Problem)))]
 /// Runs the overdue-visit scan of a day (admin, supervisor) for the families
 /// within the caller's scope; the answer counts only those. Running it again
 /// for the same day raises nothing new. A day after today is refused.
@@ -87,24 +89,22 @@ pub async fn scan(
             "scanning for alerts needs the admin or supervisor role".into(),
         ));
     }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("the body could not be read".into())
-        }
-    })?;
+    let bytes = body.map_err(crate::extract::body_rejection)?;
+    // No body, an empty one or JSON `null`: scan today.
     let req: ScanRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         ScanRequest::default()
     } else {
-        parse_json(&bytes)?
+        parse_json::<Option<ScanRequest>>(&bytes)?.unwrap_or_default()
     };
-    let on = req.on.unwrap_or_else(|| state.core().today());
+    let on = match req.on.as_deref() {
+        None => state.core().today(),
+        Some(day) => parse_day(day).map_err(|e| ApiError::field("on", e.0))?,
+    };
     let scope = caller.0.scope.as_str();
     let report = alerts::run_scan(state.core(), state.projector(), on, scope, ScanMode::Always)
         .await
         .map_err(|e| match e {
-            e @ alerts::ScanError::InFuture { .. } => ApiError::field("on", e.to_string()),
+            e @ alerts::ScanError::InFuture { .. } => ApiError::Conflict(e.to_string()),
             alerts::ScanError::Store(e) => e.into(),
         })?
         .unwrap_or_else(|| alerts::ScanReport {
@@ -130,8 +130,10 @@ pub async fn scan(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `open`, `acknowledged` or `resolved`; all when absent.
+    /// All when absent.
+    #[param(schema_with = fields::alert_status)]
     pub status: Option<String>,
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
 }
 
@@ -141,16 +143,17 @@ pub struct AlertItem {
     pub id: Uuid,
     pub family_id: Uuid,
     pub village_code: String,
-    #[schema(example = "village")]
+    #[schema(value_type = Role)]
     pub role: String,
     /// The due date the alert is about: one alert per family, role and due date.
     pub due_on: NaiveDate,
     pub raised_on: NaiveDate,
     /// 0 = the contact / village, 1 = township, 2 = county, 3 = city, 4 = province.
+    #[schema(minimum = 0, maximum = 4)]
     pub level: i32,
-    #[schema(example = "village")]
+    #[schema(schema_with = fields::alert_level_name)]
     pub level_name: String,
-    #[schema(example = "open")]
+    #[schema(schema_with = fields::alert_status)]
     pub status: String,
 }
 
@@ -176,8 +179,8 @@ pub struct AlertList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams, Page),
-    responses((status = 200, body = AlertList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(ListParams, PageParams<IdCursor>),
+    responses((status = 200, body = AlertList)))]
 /// Alerts within the caller's scope, in the order they were raised.
 pub async fn list(
     State(state): State<AppState>,
@@ -189,7 +192,7 @@ pub async fn list(
         .as_deref()
         .map(|s| AlertStatus::parse(s).ok_or_else(|| bad("status")))
         .transpose()?;
-    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    let after = page.after(IdCursor::decode)?;
     let found = state
         .reads()
         .alerts(
@@ -220,6 +223,7 @@ pub struct Acknowledgement {
 pub struct RecipientUser {
     pub id: Uuid,
     pub name: String,
+    #[schema(value_type = UserRole)]
     pub role: String,
     pub scope: String,
 }
@@ -248,6 +252,7 @@ pub struct DeliveryView {
     /// The webhook URL, without query string or credentials.
     pub url: String,
     /// `pending` (retrying) or `delivered`.
+    #[schema(schema_with = fields::delivery_status)]
     pub status: String,
     pub delivered_at: Option<DateTime<Utc>>,
     pub attempts: Vec<AttemptView>,
@@ -258,8 +263,9 @@ pub struct DeliveryView {
 pub struct MessageView {
     /// The message id (the `id` of the posted body).
     pub id: Uuid,
-    /// `raised`, `escalated` or `reopened`.
+    #[schema(schema_with = fields::message_kind)]
     pub kind: String,
+    #[schema(minimum = 0, maximum = 4)]
     pub level: i32,
     /// One per webhook URL.
     pub deliveries: Vec<DeliveryView>,
@@ -358,7 +364,7 @@ async fn alert_in_scope(state: &AppState, caller: &Caller, id: Uuid) -> Result<A
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = Uuid, Path)),
-    responses((status = 200, body = AlertDetail), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = AlertDetail)))]
 /// One alert: its recipients at its level and the delivery of each of its
 /// webhook messages to every URL, attempt by attempt.
 pub async fn detail(
@@ -373,13 +379,13 @@ pub async fn detail(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
-    /// What was done or will be done about it (required).
+    /// What was done or will be done about it.
+    #[schema(schema_with = fields::note)]
     pub note: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", params(("id" = Uuid, Path)), request_body = AckRequest,
-    responses((status = 200, body = AlertDetail), (status = 401, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = AlertDetail), (status = 409, body = Problem)))]
 /// Acknowledges an open alert with a note (any role, within scope). An
 /// acknowledged alert still escalates and resolves like an open one.
 pub async fn acknowledge(
@@ -389,16 +395,9 @@ pub async fn acknowledge(
     body: Body<AckRequest>,
 ) -> Result<Json<AlertDetail>, ApiError> {
     let alert = alert_in_scope(&state, &caller, id).await?;
-    let note = body.value.note.trim();
-    if note.is_empty() {
-        return Err(ApiError::field("note", "must not be empty"));
-    }
-    if note.chars().count() > NOTE_MAX_CHARS {
-        return Err(ApiError::field(
-            "note",
-            format!("must be at most {NOTE_MAX_CHARS} characters"),
-        ));
-    }
+    let note = Text::parse_at_most(&body.value.note, NOTE_MAX_CHARS)
+        .map_err(|e| ApiError::field("note", e.0))?;
+    let note = note.as_str();
     let now = state.core().services().clock.now();
     match alerts::acknowledge(state.db(), alert.id, caller.0.id, note, now).await? {
         alerts::Ack::Done(a) => Ok(Json(detail_of(&state, a).await?)),

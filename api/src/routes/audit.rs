@@ -18,9 +18,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::params::{Cursor, IdCursor, PageParams, PositionCursor, SequenceCursor};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Caller, ListQuery, Page, Path, Query, RequestId};
+use crate::extract::{Caller, ListQuery, Path, Query, RequestId};
+use crate::openapi::fields;
 use crate::state::AppState;
+use nuanxin_domain::UserRole;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,8 +46,8 @@ fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Api
 fn uuid_param(name: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     value
         .map(|s| {
-            s.parse::<Uuid>()
-                .map_err(|_| ApiError::BadRequest(format!("{name} must be a UUID")))
+            IdCursor::decode(s)
+                .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a UUID")))
         })
         .transpose()
 }
@@ -54,33 +57,32 @@ fn uuid_param(name: &str, value: Option<&str>) -> Result<Option<Uuid>, ApiError>
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only events recorded by this user (a user id).
+    #[param(value_type = Option<Uuid>)]
     pub recorded_by: Option<String>,
-    /// Only events recorded at or after this RFC 3339 instant.
+    /// Only events recorded at or after this instant.
+    #[param(schema_with = fields::instant)]
     pub from: Option<String>,
-    /// Only events recorded at or before this RFC 3339 instant.
+    /// Only events recorded at or before this instant (none when before `from`).
+    #[param(schema_with = fields::instant)]
     pub to: Option<String>,
 }
 
+/// The history filter; `from` after `to` is an empty range (no events),
+/// not an error.
 fn history_filter(q: &HistoryQuery) -> Result<HistoryFilter, ApiError> {
-    let filter = HistoryFilter {
+    Ok(HistoryFilter {
         recorded_by: uuid_param("recorded_by", q.recorded_by.as_deref())?,
         from: instant("from", q.from.as_deref())?,
         to: instant("to", q.to.as_deref())?,
         after_sequence: None,
-    };
-    if let (Some(from), Some(to)) = (filter.from, filter.to) {
-        if from > to {
-            return Err(ApiError::BadRequest("from must not be after to".into()));
-        }
-    }
-    Ok(filter)
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecordedBy {
     pub id: Uuid,
     pub name: String,
-    /// `caseworker`, `supervisor` or `admin`.
+    #[schema(value_type = UserRole)]
     pub role: String,
 }
 
@@ -137,9 +139,8 @@ pub struct History {
 }
 
 #[utoipa::path(get, path = "/api/v1/families/{id}/history", tag = "audit",
-    params(("id" = Uuid, Path), HistoryQuery, Page),
-    responses((status = 200, body = History), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = Uuid, Path), HistoryQuery, PageParams<SequenceCursor>),
+    responses((status = 200, body = History)))]
 /// Every event of the case in order: who recorded it, when, what, whether it
 /// was voided, and whether the family's hash chain is intact. Filters by
 /// recorder and time range (inclusive); paginated by `sequence`.
@@ -152,7 +153,7 @@ pub async fn history(
     ListQuery { page, params: q }: ListQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
     let mut filter = history_filter(&q)?;
-    filter.after_sequence = page.after(|c| c.parse::<u64>().ok())?;
+    filter.after_sequence = page.after(SequenceCursor::decode)?;
     let history = state
         .reads()
         .history(&caller.viewer(&request_id), id, ReadKind::History)
@@ -182,8 +183,7 @@ pub async fn history(
             recorded_at, recorded_by_id, recorded_by_name, recorded_by_role, action_id, \
             voided_by, data (the masked event fields as JSON)",
             content_type = "text/csv", body = String,
-            headers(("X-Chain-Valid" = bool, description = "Whether the family's hash chain verifies"))),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+            headers(("X-Chain-Valid" = bool, description = "Whether the family's hash chain verifies")))))]
 /// The whole history as a CSV file, for an inspection.
 #[tracing::instrument(skip_all, fields(family.id = %id))]
 pub async fn history_csv(
@@ -224,8 +224,10 @@ pub async fn history_csv(
 #[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     /// Only reads of this family.
+    #[param(value_type = Option<Uuid>)]
     pub family_id: Option<String>,
     /// Only reads by this user.
+    #[param(value_type = Option<Uuid>)]
     pub user_id: Option<String>,
 }
 
@@ -235,13 +237,22 @@ pub struct AccessLogItem {
     pub user_id: Uuid,
     /// The reader's name and role (absent if the user no longer exists).
     pub user_name: Option<String>,
+    #[schema(value_type = Option<UserRole>)]
     pub user_role: Option<String>,
+    /// The family read (the nil UUID: every family, for `cli:audit verify`
+    /// of the whole log).
     pub family_id: Uuid,
-    /// `case_file`, `case_file_as_of`, `history` or `history.csv`.
+    /// `case_file`, `case_file_as_of`, `history` or `history.csv`; from the
+    /// command line `cli:audit export`, `cli:audit verify` or `cli:backup`.
     pub endpoint: String,
     /// When the read happened (server clock).
     pub at: DateTime<Utc>,
     pub request_id: String,
+    /// A command-line read: the operating-system user who ran it (its
+    /// `user_id` is then the nil UUID) …
+    pub os_user: Option<String>,
+    /// … and the reason they gave.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -251,9 +262,9 @@ pub struct AccessLog {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/access-log", tag = "audit", params(AccessLogQuery, Page),
-    responses((status = 200, body = AccessLog), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/access-log", tag = "audit",
+    params(AccessLogQuery, PageParams<PositionCursor>),
+    responses((status = 200, body = AccessLog), (status = 403, body = Problem)))]
 /// Who read which family's case file or history, and when — newest first.
 /// Admins only; limited to families within the admin's scope.
 pub async fn access_log(
@@ -266,7 +277,7 @@ pub async fn access_log(
         family_id: uuid_param("family_id", q.family_id.as_deref())?,
         user_id: uuid_param("user_id", q.user_id.as_deref())?,
         scope: caller.0.scope.clone(),
-        before: page.after(|c| c.parse::<i64>().ok())?,
+        before: page.after(PositionCursor::decode)?,
         limit: page.limit(),
     };
     let entries = state.reads().access_log(&caller.0, filter).await?;
@@ -282,6 +293,8 @@ pub async fn access_log(
             endpoint: e.record.endpoint,
             at: e.record.at,
             request_id: e.record.request_id,
+            os_user: e.os_user,
+            reason: e.reason,
         })
         .collect();
     Ok(Json(AccessLog { items, next_cursor }))

@@ -17,9 +17,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::dto::*;
+use super::params::CommandHeaderParams;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Caller, CommandHeaders, Path};
 use crate::state::AppState;
+use nuanxin_domain::Role;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -124,9 +126,9 @@ macro_rules! command_handler {
 
 #[utoipa::path(post, path = "/api/v1/families/{id}/members/{member_id}/status", tag = "families",
     request_body = MemberStatusRequest, params(("id" = Uuid, Path), ("member_id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+        CommandHeaderParams),
+    responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
 /// Update a member's status (death, living alone, self-care, phone).
 pub async fn member_status(
     State(state): State<AppState>,
@@ -137,7 +139,7 @@ pub async fn member_status(
 ) -> Result<Response, ApiError> {
     caller.require_recorder()?;
     let command = body.value.into_command(new_action_id(), member_id)?;
-    match run(
+    run(
         &state,
         &caller,
         headers,
@@ -147,20 +149,14 @@ pub async fn member_status(
         StatusCode::OK,
     )
     .await
-    {
-        Err(ApiError::Validation(e)) if e.iter().any(|f| f.field == "member_id") => {
-            Err(ApiError::NotFound("no such member in this family".into()))
-        }
-        other => other,
-    }
 }
 
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/contacts", tag = "families",
         request_body = AssignContactRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Assign the village or township contact (replaces the current holder).
     assign_contact,
     "/families/{id}/contacts",
@@ -171,10 +167,10 @@ command_handler!(
 
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/contacts/{role}/release", tag = "families",
-        request_body = ReleaseContactRequest, params(("id" = Uuid, Path), ("role" = String, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+        request_body = ReleaseContactRequest, params(("id" = Uuid, Path), ("role" = Role, Path, description = "The contact's role"),
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Release the contact holding a role.
     release_contact,
     "/families/{id}/contacts/{role}/release",
@@ -186,9 +182,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/visits", tag = "families",
         request_body = VisitRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Record a visit by the village or township contact.
     record_visit,
     "/families/{id}/visits",
@@ -200,9 +196,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/emergency-contacts", tag = "families",
         request_body = EmergencyContactRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Set an emergency contact (its id is the returned `action_id`).
     set_emergency_contact,
     "/families/{id}/emergency-contacts",
@@ -214,9 +210,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/emergency-contacts/{contact_id}/remove", tag = "families",
         request_body = ReasonRequest, params(("id" = Uuid, Path), ("contact_id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Remove an emergency contact.
     remove_emergency_contact,
     "/families/{id}/emergency-contacts/{contact_id}/remove",
@@ -238,9 +234,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/emergencies", tag = "families",
         request_body = EmergencyRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Record an emergency and how it was handled.
     record_emergency,
     "/families/{id}/emergencies",
@@ -252,9 +248,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/elderly-care", tag = "families",
         request_body = ElderlyCareRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Record an elderly-care service for a member.
     record_elderly_care,
     "/families/{id}/elderly-care",
@@ -266,9 +262,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/assistance", tag = "families",
         request_body = AssistanceRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Record assistance given (money in fen).
     record_assistance,
     "/families/{id}/assistance",
@@ -280,9 +276,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/notes", tag = "families",
         request_body = NoteRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Add a free-text note.
     add_note,
     "/families/{id}/notes",
@@ -300,9 +296,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/voids", tag = "families",
         request_body = VoidRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 201, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 201, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Void an earlier action, with a reason.
     void_action,
     "/families/{id}/voids",
@@ -314,9 +310,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/transfer", tag = "families",
         request_body = TransferRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            CommandHeaderParams),
         responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
-            (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+            (status = 409, body = Problem)))]
     /// Transfer the family to another village (releases both contacts).
     transfer,
     "/families/{id}/transfer",
@@ -328,9 +324,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/close", tag = "families",
         request_body = CloseReopenRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Close the case.
     close,
     "/families/{id}/close",
@@ -342,9 +338,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/reopen", tag = "families",
         request_body = CloseReopenRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
-            (status = 409, body = Problem), (status = 422, body = Problem)))]
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem),
+            (status = 409, body = Problem)))]
     /// Reopen a closed case.
     reopen,
     "/families/{id}/reopen",

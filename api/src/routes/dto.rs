@@ -3,6 +3,7 @@
 //! type and collects every invalid field for one 422.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use nuanxin_domain::aggregate::check_member;
 use nuanxin_domain::events::{ContactPerson, Member};
 use nuanxin_domain::values::*;
 use nuanxin_domain::FamilyCommand;
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
+use crate::openapi::fields;
 
 pub mod insurance;
 pub use insurance::*;
@@ -37,12 +39,13 @@ impl Fields {
         self.value(field, Text::parse(s))
     }
 
+    /// A name, relation, provider or need: one short line (`Name`).
+    pub fn name(&mut self, field: &str, s: &str) -> Option<Text> {
+        self.value(field, Name::parse(s)).map(Text::from)
+    }
+
     pub fn date(&mut self, field: &str, s: &str) -> Option<NaiveDate> {
-        let r = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
-            .filter(|_| s.len() == 10)
-            .ok_or(ValueError("must be a date YYYY-MM-DD"));
-        self.value(field, r)
+        self.value(field, parse_day(s))
     }
 
     pub fn opt_date(&mut self, field: &str, s: &Option<String>) -> Option<Option<NaiveDate>> {
@@ -77,6 +80,35 @@ impl Fields {
     }
 }
 
+/// Deserializes an integer the way JSON Schema counts integers: `6` and
+/// `6.0` alike (a number with no fractional part), nothing else.
+fn integer<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let n = serde_json::Number::deserialize(de)?;
+    let whole = n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| serde::de::Error::custom("not an integer in range"))
+}
+
+/// [`integer`] for an optional field (`null` or absent: `None`).
+fn opt_integer<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    struct Wrap<T: TryFrom<i64>>(#[serde(deserialize_with = "integer")] T);
+    Ok(Option::<Wrap<T>>::deserialize(de)?.map(|w| w.0))
+}
+
 /// The answer to every command.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CommandResponse {
@@ -91,28 +123,48 @@ pub struct CommandResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRequest {
+    #[schema(schema_with = fields::name)]
     pub name: String,
-    /// `male` or `female`.
+    #[schema(value_type = Sex)]
     pub sex: String,
+    /// At least 16 years before `registered_on`.
+    #[schema(schema_with = fields::day)]
     pub birth_date: String,
-    /// 18-character resident ID number (GB 11643 check digit).
+    #[schema(schema_with = fields::opt_id_number)]
     pub id_number: Option<String>,
+    #[schema(schema_with = fields::opt_phone)]
     pub phone: Option<String>,
     pub living_alone: Option<bool>,
-    /// `independent`, `semi_dependent` or `dependent`.
+    /// `independent` when absent.
+    #[schema(value_type = Option<SelfCare>)]
     pub self_care: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "category": "bereaved",
+    "village_code": "450305001001",
+    "address": "No. 3, Xincun",
+    "registered_on": "2026-01-10",
+    "members": [
+        {"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01",
+         "id_number": "110105195003010016", "phone": "13800138000"},
+        {"name": "Li Mei", "sex": "female", "birth_date": "1952-07-15",
+         "self_care": "semi_dependent"}
+    ]
+}))]
 pub struct RegisterFamilyRequest {
-    /// `bereaved` or `disabled_child`.
+    #[schema(value_type = Category)]
     pub category: String,
-    /// 12-digit village code.
-    #[schema(example = "450305001001")]
+    #[schema(schema_with = fields::village_code)]
     pub village_code: String,
+    #[schema(schema_with = fields::text)]
     pub address: String,
+    #[schema(schema_with = fields::registration_day)]
     pub registered_on: String,
+    /// The parents (1 to 4 members).
+    #[schema(min_items = 1, max_items = 4)]
     pub members: Vec<MemberRequest>,
 }
 
@@ -122,14 +174,15 @@ impl RegisterFamilyRequest {
         let category = f.value("category", Category::parse(&self.category));
         let village_code = f.value("village_code", VillageCode::parse(&self.village_code));
         let address = f.text("address", &self.address);
-        let registered_on = f.date("registered_on", &self.registered_on);
-        if self.members.is_empty() {
-            f.push("members", "must list at least one member");
+        let registered_on = f.value("registered_on", parse_registration_day(&self.registered_on));
+        if !(1..=MAX_MEMBERS).contains(&self.members.len()) {
+            f.push("members", "must list 1 to 4 members");
+            return Err(f.error());
         }
         let mut members = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
             let at = |name: &str| format!("members[{i}].{name}");
-            let name = f.text(&at("name"), &m.name);
+            let name = f.name(&at("name"), &m.name);
             let sex = f.value(&at("sex"), Sex::parse(&m.sex));
             let birth_date = f.date(&at("birth_date"), &m.birth_date);
             let id_number = match &m.id_number {
@@ -153,7 +206,7 @@ impl RegisterFamilyRequest {
                 Some(self_care),
             ) = (name, sex, birth_date, id_number, phone, self_care)
             {
-                members.push(Member {
+                let member = Member {
                     id: Uuid::new_v4(),
                     name: name.into(),
                     sex,
@@ -162,7 +215,11 @@ impl RegisterFamilyRequest {
                     phone,
                     living_alone: m.living_alone.unwrap_or(false),
                     self_care,
-                });
+                };
+                match registered_on.map(|on| check_member(&member, on)) {
+                    Some(Err((field, message))) => f.push(&at(field), message),
+                    _ => members.push(member),
+                }
             }
         }
         match (category, village_code, address, registered_on) {
@@ -186,11 +243,15 @@ impl RegisterFamilyRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberStatusRequest {
+    #[schema(schema_with = fields::opt_day)]
     pub deceased_on: Option<String>,
     pub living_alone: Option<bool>,
+    #[schema(value_type = Option<SelfCare>)]
     pub self_care: Option<String>,
+    #[schema(schema_with = fields::opt_phone)]
     pub phone: Option<String>,
     /// The day the change took effect.
+    #[schema(schema_with = fields::day)]
     pub effective_on: String,
 }
 
@@ -227,17 +288,21 @@ impl MemberStatusRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonRequest {
+    #[schema(schema_with = fields::uuid)]
     pub id: String,
+    #[schema(schema_with = fields::name)]
     pub name: String,
+    #[schema(schema_with = fields::phone)]
     pub phone: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignContactRequest {
-    /// `village` or `township`.
+    #[schema(value_type = Role)]
     pub role: String,
     pub person: PersonRequest,
+    #[schema(schema_with = fields::day)]
     pub assigned_on: String,
 }
 
@@ -246,7 +311,7 @@ impl AssignContactRequest {
         let mut f = Fields::default();
         let role = f.value("role", Role::parse(&self.role));
         let id = f.uuid("person.id", &self.person.id);
-        let name = f.text("person.name", &self.person.name);
+        let name = f.name("person.name", &self.person.name);
         let phone = f.value("person.phone", Phone::parse(&self.person.phone));
         let assigned_on = f.date("assigned_on", &self.assigned_on);
         match (role, id, name, phone, assigned_on) {
@@ -270,7 +335,9 @@ impl AssignContactRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseContactRequest {
+    #[schema(schema_with = fields::day)]
     pub released_on: String,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
@@ -296,13 +363,17 @@ impl ReleaseContactRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisitRequest {
-    /// `village` or `township`: the contact who visited.
+    /// The contact who visited.
+    #[schema(value_type = Role)]
     pub role: String,
-    /// `home`, `phone`, `video` or `holiday`.
+    #[schema(value_type = VisitMode)]
     pub mode: String,
+    #[schema(schema_with = fields::day)]
     pub visited_on: String,
+    #[schema(schema_with = fields::text)]
     pub findings: String,
     #[serde(default)]
+    #[schema(schema_with = fields::needs)]
     pub needs: Vec<String>,
 }
 
@@ -313,9 +384,13 @@ impl VisitRequest {
         let mode = f.value("mode", VisitMode::parse(&self.mode));
         let visited_on = f.date("visited_on", &self.visited_on);
         let findings = f.text("findings", &self.findings);
+        if self.needs.len() > MAX_NEEDS {
+            f.push("needs", "must list at most 20 needs");
+            return Err(f.error());
+        }
         let mut needs = Vec::new();
         for (i, n) in self.needs.iter().enumerate() {
-            if let Some(t) = f.text(&format!("needs[{i}]"), n) {
+            if let Some(t) = f.name(&format!("needs[{i}]"), n) {
                 needs.push(String::from(t));
             }
         }
@@ -340,24 +415,29 @@ impl VisitRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContactRequest {
+    #[schema(schema_with = fields::name)]
     pub name: String,
+    #[schema(schema_with = fields::name)]
     pub relation: String,
+    #[schema(schema_with = fields::phone)]
     pub phone: String,
-    /// 1 is called first.
+    #[schema(schema_with = fields::priority)]
+    #[serde(deserialize_with = "integer")]
     pub priority: u8,
 }
 
 impl EmergencyContactRequest {
     pub fn into_command(self, action_id: Uuid) -> Result<FamilyCommand, ApiError> {
         let mut f = Fields::default();
-        let name = f.text("name", &self.name);
-        let relation = f.text("relation", &self.relation);
+        let name = f.name("name", &self.name);
+        let relation = f.name("relation", &self.relation);
         let phone = f.value("phone", Phone::parse(&self.phone));
-        if !(1..=9).contains(&self.priority) {
+        let priority_ok = EMERGENCY_PRIORITIES.contains(&self.priority);
+        if !priority_ok {
             f.push("priority", "must be between 1 and 9");
         }
         match (name, relation, phone) {
-            (Some(name), Some(relation), Some(phone)) if (1..=9).contains(&self.priority) => {
+            (Some(name), Some(relation), Some(phone)) if priority_ok => {
                 Ok(FamilyCommand::SetEmergencyContact {
                     action_id,
                     name,
@@ -374,16 +454,21 @@ impl EmergencyContactRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyRequest {
-    /// RFC 3339 instant.
+    /// Its local day must lie between the registration and today (else 409).
+    #[schema(schema_with = fields::instant)]
     pub occurred_at: String,
+    #[schema(schema_with = fields::text)]
     pub description: String,
+    #[schema(schema_with = fields::name)]
     pub responder: String,
+    #[schema(schema_with = fields::text)]
     pub outcome: String,
 }
 
@@ -392,7 +477,7 @@ impl EmergencyRequest {
         let mut f = Fields::default();
         let occurred_at = f.instant("occurred_at", &self.occurred_at);
         let description = f.text("description", &self.description);
-        let responder = f.text("responder", &self.responder);
+        let responder = f.name("responder", &self.responder);
         let outcome = f.text("outcome", &self.outcome);
         match (occurred_at, description, responder, outcome) {
             (Some(occurred_at), Some(description), Some(responder), Some(outcome)) => {
@@ -412,11 +497,17 @@ impl EmergencyRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElderlyCareRequest {
+    /// A member of this family (otherwise 404).
+    #[schema(schema_with = fields::uuid)]
     pub member_id: String,
-    /// `daily_living_care`, `home_care`, `day_care`, `nursing_home` or `meal_assistance`.
+    #[schema(value_type = ElderlyCareService)]
     pub service: String,
+    #[schema(schema_with = fields::name)]
     pub provider: String,
+    #[schema(schema_with = fields::day)]
     pub from: String,
+    /// The last day, not before `from`; open-ended when absent.
+    #[schema(schema_with = fields::opt_day)]
     pub to: Option<String>,
 }
 
@@ -425,7 +516,7 @@ impl ElderlyCareRequest {
         let mut f = Fields::default();
         let member_id = f.uuid("member_id", &self.member_id);
         let service = f.value("service", ElderlyCareService::parse(&self.service));
-        let provider = f.text("provider", &self.provider);
+        let provider = f.name("provider", &self.provider);
         let from = f.date("from", &self.from);
         let to = f.opt_date("to", &self.to);
         match (member_id, service, provider, from, to) {
@@ -447,11 +538,15 @@ impl ElderlyCareRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssistanceRequest {
-    /// `living_support`, `medical`, `elderly_care` or `psychological_comfort`.
+    #[schema(value_type = AssistanceArea)]
     pub area: String,
     /// Money in fen (1/100 yuan), when money is involved.
+    #[schema(schema_with = fields::opt_amount)]
+    #[serde(default, deserialize_with = "opt_integer")]
     pub amount_fen: Option<i64>,
+    #[schema(schema_with = fields::day)]
     pub provided_on: String,
+    #[schema(schema_with = fields::text)]
     pub description: String,
 }
 
@@ -483,6 +578,7 @@ impl AssistanceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
+    #[schema(schema_with = fields::text)]
     pub text: String,
 }
 
@@ -490,7 +586,9 @@ pub struct NoteRequest {
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
     /// The `action_id` of the action to void.
+    #[schema(schema_with = fields::uuid)]
     pub action_id: String,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
@@ -513,8 +611,12 @@ impl VoidRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
+    /// The new village (within your scope, otherwise 403).
+    #[schema(schema_with = fields::village_code)]
     pub village_code: String,
+    #[schema(schema_with = fields::day)]
     pub transferred_on: String,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
@@ -541,7 +643,9 @@ impl TransferRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseReopenRequest {
+    #[schema(schema_with = fields::day)]
     pub on: String,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 

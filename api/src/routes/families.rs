@@ -18,9 +18,12 @@ use uuid::Uuid;
 
 use super::care_actions::{new_action_id, run};
 use super::dto::*;
+use super::params::{CommandHeaderParams, Cursor, IdCursor, PageParams};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Body, Caller, CommandHeaders, ListQuery, Page, Path, Query, RequestId};
+use crate::extract::{Body, Caller, CommandHeaders, ListQuery, Path, Query, RequestId};
+use crate::openapi::fields;
 use crate::state::AppState;
+use nuanxin_domain::aggregate::CaseStatus;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,12 +33,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(post, path = "/api/v1/families", tag = "families",
     request_body = RegisterFamilyRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    params(CommandHeaderParams),
     responses(
         (status = 201, description = "Registered", body = CommandResponse,
             headers(("Location" = String, description = "The new case file"))),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+        (status = 403, body = Problem), (status = 409, body = Problem)))]
 /// Register a family.
 pub async fn register(
     State(state): State<AppState>,
@@ -64,13 +66,13 @@ pub async fn register(
 #[serde(deny_unknown_fields)]
 pub struct CaseFileQuery {
     /// An RFC 3339 instant: the case file as it stood then.
+    #[param(schema_with = fields::instant)]
     pub as_of: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/families/{id}", tag = "families",
     params(("id" = Uuid, Path), CaseFileQuery),
-    responses((status = 200, body = CaseFileView), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = CaseFileView)))]
 /// The case file: current, or as of an instant.
 pub async fn case_file(
     State(state): State<AppState>,
@@ -98,10 +100,10 @@ pub async fn case_file(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `open` or `closed`.
+    #[param(value_type = Option<CaseStatus>)]
     pub status: Option<String>,
     pub key_person: Option<bool>,
-    /// Only families whose village code starts with this (within your scope).
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
 }
 
@@ -111,8 +113,8 @@ pub struct CaseList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/families", tag = "families", params(ListParams, Page),
-    responses((status = 200, body = CaseList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/families", tag = "families", params(ListParams, PageParams<IdCursor>),
+    responses((status = 200, body = CaseList)))]
 /// Case summaries within the caller's scope, by family id.
 pub async fn list(
     State(state): State<AppState>,
@@ -128,7 +130,7 @@ pub async fn list(
         village_code_prefix: String::new(),
         status: q.status,
         key_person: q.key_person,
-        after: page.after(|c| c.parse::<Uuid>().ok())?,
+        after: page.after(IdCursor::decode)?,
         limit: page.limit(),
     };
     let items = state

@@ -12,6 +12,7 @@ pub mod dto;
 pub mod families;
 pub mod inspections;
 pub mod ops;
+pub mod params;
 pub mod schedule;
 pub mod users;
 

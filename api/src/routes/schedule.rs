@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::error::{ApiError, Problem};
+use super::params::{Cursor, DueListCursor, IdCursor, PageParams};
+use crate::error::ApiError;
 use crate::extract::{bad_query as bad, Caller, ListQuery, Page};
+use crate::openapi::fields;
 use crate::state::AppState;
+use nuanxin_domain::values::parse_day;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,19 +27,54 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(coverage_gaps))
 }
 
+/// The parameters of the overdue list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverdueParams {
+    /// The day asked; today by default.
+    #[param(schema_with = fields::day)]
+    pub on: Option<String>,
+    #[param(value_type = Option<Role>)]
+    pub role: Option<String>,
+    /// Only this contact's items.
+    #[param(value_type = Option<Uuid>)]
+    pub contact_id: Option<String>,
+    #[param(schema_with = fields::prefix)]
+    pub village_code_prefix: Option<String>,
+}
+
+/// The parameters of the due list: those of the overdue list and how many
+/// days ahead to look.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DueParams {
-    /// The day asked (YYYY-MM-DD); today by default.
+    /// The day asked; today by default.
+    #[param(schema_with = fields::day)]
     pub on: Option<String>,
-    /// Days ahead of `on` (due-visits only; default 7, at most 366).
+    /// Days ahead of `on` (default 7).
+    #[param(minimum = 0, maximum = 366)]
     pub within_days: Option<u32>,
-    /// `village` or `township`.
+    #[param(value_type = Option<Role>)]
     pub role: Option<String>,
     /// Only this contact's items.
+    #[param(value_type = Option<Uuid>)]
     pub contact_id: Option<String>,
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
+}
+
+impl From<OverdueParams> for DueParams {
+    fn from(p: OverdueParams) -> Self {
+        Self {
+            on: p.on,
+            within_days: None,
+            role: p.role,
+            contact_id: p.contact_id,
+            village_code_prefix: p.village_code_prefix,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -56,11 +93,8 @@ fn due_query(
 ) -> Result<DueQuery, ApiError> {
     let on = match &p.on {
         None => today,
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad("on"))?,
+        Some(s) => parse_day(s).map_err(|_| bad("on"))?,
     };
-    if overdue_only && p.within_days.is_some() {
-        return Err(bad("within_days"));
-    }
     let due_until = if overdue_only {
         on.checked_sub_days(Days::new(1)).ok_or_else(|| bad("on"))?
     } else {
@@ -83,9 +117,9 @@ fn due_query(
         contact_id: p
             .contact_id
             .as_deref()
-            .map(|c| c.parse::<Uuid>().map_err(|_| bad("contact_id")))
+            .map(|c| IdCursor::decode(c).ok_or_else(|| bad("contact_id")))
             .transpose()?,
-        after: page.after(DueCursor::decode)?,
+        after: page.after(DueListCursor::decode)?,
         limit: page.limit(),
     })
 }
@@ -93,7 +127,8 @@ fn due_query(
 async fn due_list(
     state: &AppState,
     caller: &Caller,
-    ListQuery { page, params }: ListQuery<DueParams>,
+    page: Page,
+    params: DueParams,
     overdue_only: bool,
 ) -> Result<Json<DueList>, ApiError> {
     let q = due_query(&params, &page, state.reads().today(), overdue_only)?;
@@ -112,32 +147,33 @@ async fn due_list(
     Ok(Json(DueList { items, next_cursor }))
 }
 
-#[utoipa::path(get, path = "/api/v1/overdue-visits", tag = "schedule", params(DueParams, Page),
-    responses((status = 200, body = DueList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/overdue-visits", tag = "schedule",
+    params(OverdueParams, PageParams<DueListCursor>), responses((status = 200, body = DueList)))]
 /// Visits overdue on `on` (open cases, roles with a contact), oldest due first.
 pub async fn overdue_visits(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListQuery<DueParams>,
+    ListQuery { page, params }: ListQuery<OverdueParams>,
 ) -> Result<Json<DueList>, ApiError> {
-    due_list(&state, &caller, query, true).await
+    due_list(&state, &caller, page, params.into(), true).await
 }
 
-#[utoipa::path(get, path = "/api/v1/due-visits", tag = "schedule", params(DueParams, Page),
-    responses((status = 200, body = DueList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/due-visits", tag = "schedule",
+    params(DueParams, PageParams<DueListCursor>), responses((status = 200, body = DueList)))]
 /// Visits due on or before `on + within_days`, overdue ones included and marked.
 pub async fn due_visits(
     State(state): State<AppState>,
     caller: Caller,
-    query: ListQuery<DueParams>,
+    ListQuery { page, params }: ListQuery<DueParams>,
 ) -> Result<Json<DueList>, ApiError> {
-    due_list(&state, &caller, query, false).await
+    due_list(&state, &caller, page, params, false).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GapParams {
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
 }
 
@@ -147,15 +183,15 @@ pub struct GapList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/coverage-gaps", tag = "schedule", params(GapParams, Page),
-    responses((status = 200, body = GapList), (status = 400, body = Problem), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/coverage-gaps", tag = "schedule",
+    params(GapParams, PageParams<IdCursor>), responses((status = 200, body = GapList)))]
 /// Open families missing a contact for a role (双岗 coverage gaps).
 pub async fn coverage_gaps(
     State(state): State<AppState>,
     caller: Caller,
     ListQuery { page, params }: ListQuery<GapParams>,
 ) -> Result<Json<GapList>, ApiError> {
-    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    let after = page.after(IdCursor::decode)?;
     let items = state
         .reads()
         .coverage_gaps(

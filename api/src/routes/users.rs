@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::dto::Fields;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Caller};
+use crate::openapi::fields;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,11 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(schema_with = fields::name)]
     pub name: String,
-    /// `caseworker`, `supervisor` or `admin`.
+    #[schema(value_type = UserRole)]
     pub role: String,
-    /// Jurisdiction prefix: "" (everything), 2, 4, 6, 9 or 12 digits.
-    #[schema(example = "4503")]
+    /// Within your own scope (otherwise 403).
+    #[schema(schema_with = fields::scope)]
     pub scope: String,
 }
 
@@ -37,6 +39,7 @@ pub struct CreateUserRequest {
 pub struct UserView {
     pub id: Uuid,
     pub name: String,
+    #[schema(value_type = UserRole)]
     pub role: String,
     pub scope: String,
 }
@@ -61,8 +64,7 @@ pub struct CreatedUser {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
-    responses((status = 201, body = CreatedUser), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CreatedUser), (status = 403, body = Problem)))]
 /// Create a user (admin only); the answer holds its token, once.
 pub async fn create_user(
     State(state): State<AppState>,
@@ -72,7 +74,7 @@ pub async fn create_user(
     caller.require_admin()?;
     let req = body.value;
     let mut f = Fields::default();
-    let name = f.text("name", &req.name);
+    let name = f.name("name", &req.name);
     let role = f.value("role", UserRole::parse(&req.role));
     let scope = f.value("scope", Scope::parse(&req.scope));
     let (Some(name), Some(role), Some(scope)) = (name, role, scope) else {
@@ -95,7 +97,7 @@ pub async fn create_user(
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users",
-    responses((status = 200, body = UserView), (status = 401, body = Problem)))]
+    responses((status = 200, body = UserView)))]
 /// Who the token belongs to.
 pub async fn me(Caller(user): Caller) -> Json<UserView> {
     Json((&user).into())

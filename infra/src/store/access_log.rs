@@ -39,6 +39,48 @@ pub async fn insert(db: &Db, record: &AccessRecord) -> Result<(), sqlx::Error> {
     })
 }
 
+/// A read made from the command line (`nuanxin audit export`, `audit
+/// verify`): by an operating-system user, with the reason they gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliRead {
+    pub id: Uuid,
+    /// The family read, or `None` for the whole log.
+    pub family_id: Option<Uuid>,
+    /// `cli:audit export`, `cli:audit verify`.
+    pub endpoint: String,
+    pub at: DateTime<Utc>,
+    pub os_user: String,
+    pub reason: String,
+}
+
+impl CliRead {
+    /// `user_id` of a command-line read: no Nuanxin user made it.
+    pub const NO_USER: Uuid = Uuid::nil();
+    /// `family_id` of a read of the whole log.
+    pub const ALL_FAMILIES: Uuid = Uuid::nil();
+}
+
+/// Appends a command-line read.
+pub async fn insert_cli(db: &Db, read: &CliRead) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO access_log \
+               (id, user_id, family_id, endpoint, at, request_id, os_user, reason) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    on_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(read.id.to_string())
+            .bind(CliRead::NO_USER.to_string())
+            .bind(read.family_id.unwrap_or(CliRead::ALL_FAMILIES).to_string())
+            .bind(&read.endpoint)
+            .bind(read.at)
+            .bind(format!("cli-{}", read.id))
+            .bind(&read.os_user)
+            .bind(&read.reason)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+}
+
 /// Appends many records inside `tx` (one multi-row INSERT per chunk).
 pub async fn insert_many(tx: &mut Tx, records: &[&AccessRecord]) -> Result<(), sqlx::Error> {
     for chunk in records.chunks(ROWS_PER_INSERT) {
@@ -69,6 +111,9 @@ pub struct AccessEntry {
     pub record: AccessRecord,
     pub user_name: Option<String>,
     pub user_role: Option<String>,
+    /// For a command-line read: the operating-system user and the reason.
+    pub os_user: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// Which access records to list.
@@ -95,6 +140,8 @@ struct EntryRow {
     request_id: String,
     user_name: Option<String>,
     user_role: Option<String>,
+    os_user: Option<String>,
+    reason: Option<String>,
 }
 
 impl TryFrom<EntryRow> for AccessEntry {
@@ -113,6 +160,8 @@ impl TryFrom<EntryRow> for AccessEntry {
             },
             user_name: r.user_name,
             user_role: r.user_role,
+            os_user: r.os_user,
+            reason: r.reason,
         })
     }
 }
@@ -120,7 +169,7 @@ impl TryFrom<EntryRow> for AccessEntry {
 /// Access records matching `filter`, newest first.
 pub async fn list(db: &Db, filter: &AccessFilter) -> Result<Vec<AccessEntry>, sqlx::Error> {
     let sql = "SELECT a.position, a.id, a.user_id, a.family_id, a.endpoint, a.at, a.request_id, \
-               u.name AS user_name, u.role AS user_role \
+               u.name AS user_name, u.role AS user_role, a.os_user, a.reason \
                FROM access_log a LEFT JOIN users u ON u.id = a.user_id \
                WHERE ($1 IS NULL OR a.family_id = $1) \
                AND ($2 IS NULL OR a.user_id = $2) \

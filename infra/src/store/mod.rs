@@ -19,6 +19,7 @@
 //! | [`fresh`] | the `rebuild_*` copies of the read-model tables, made from the live schema |
 //! | [`webhooks`] | `webhook_config` |
 //! | [`group_commit`] | a whole group commit on PostgreSQL as one statement (events, read models, access log) |
+//! | [`maintenance`] | backups (`VACUUM INTO`), integrity, `_sqlx_migrations`, the database clock: the operator's commands |
 //!
 //! SQL that is the same on both stores is written once: [`on_pool!`] and
 //! [`on_tx!`] compile one body for each driver. Rows come back as named
@@ -36,6 +37,7 @@ pub mod fresh;
 pub mod group_commit;
 pub mod inspection_alerts;
 pub mod inspections;
+pub mod maintenance;
 pub mod schedule;
 pub mod users;
 pub mod webhooks;
@@ -305,6 +307,15 @@ impl Db {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
+    }
+
+    /// The migrations this binary holds for the store (what `migrate`
+    /// applies), for `nuanxin doctor` to compare with the applied ones.
+    pub fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self {
+            Db::Sqlite(_) => sqlx::migrate!("./src/store/migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("./src/store/migrations/postgres"),
+        }
     }
 
     /// Starts a transaction.

@@ -100,6 +100,7 @@ async fn verify_cli(
         checkpoint: files.to_vec(),
         public_key,
         files: files_args(app),
+        reason: "checkpoint test".into(),
     })
     .await
 }
@@ -112,6 +113,7 @@ async fn chain_only(app: &TestApp) -> anyhow::Result<()> {
         checkpoint: Vec::new(),
         public_key: None,
         files: files_args(app),
+        reason: "checkpoint test".into(),
     })
     .await
 }

@@ -57,9 +57,9 @@ async fn walk_through_records_and_reads_a_case(app: TestApp) {
     assert_eq!(f["category"], "bereaved");
     assert_eq!(f["village_code"], "450305001001");
     assert_eq!(f["registered_on"], "2026-01-10");
-    assert_eq!(f["members"][0]["id_number_masked"], "110105********002X");
+    assert_eq!(f["members"][0]["id_number_masked"], "110105********0016");
     assert!(
-        !file.text.contains("11010519491231002X"),
+        !file.text.contains("110105195003010016"),
         "raw ID number leaked"
     );
     assert_eq!(f["members"][1]["self_care"], "semi_dependent");
@@ -384,7 +384,7 @@ async fn every_care_action_is_recorded_and_attributed(app: TestApp) {
     }
     assert_eq!(items[14]["voided_by"], items[15]["action_id"]);
     assert!(
-        !h.text.contains("11010519491231002X"),
+        !h.text.contains("110105195003010016"),
         "history must mask ID numbers"
     );
 }

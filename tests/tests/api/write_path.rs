@@ -74,7 +74,7 @@ async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
     let cw = app.user("caseworker", "450305").await;
     let mut families = Vec::new();
     for i in 0..8 {
-        families.push(app.register(&cw, &format!("45030500100{i}")).await);
+        families.push(app.register(&cw, &format!("450305001{:03}", i + 1)).await);
     }
     let settings = nuanxin_infra::Settings::new(app.db.url.clone());
     let db = nuanxin_infra::Db::connect(&settings.database_url, 4)

@@ -13,7 +13,13 @@ generated data is tested as generated:
   and names the member's `birth_date` (digits 7-14) and `sex` (the 17th
   digit is odd for men, even for women);
 - a member is born at least 16 years before `registered_on`;
-- an elderly-care `to` is not before its `from`;
+- an elderly-care `to` is not before its `from`; a claim's `filed_on` is not
+  before its `occurred_on`; the bulletin's `to` is not before its `from` and
+  at most ten years after it;
+- a claim decision carries `paid_fen` (at least 1) when `paid` and `reason`
+  when `rejected`, and not the other;
+- an inspection names a jurisdiction below the province unless it says who
+  inspected, and its `inspected_by` (when given) is a level above it;
 - an `Idempotency-Key` is reused only with the same body (the contract
   answers 422 to a reuse with another body): positive requests get a fresh
   key of the same form.
@@ -82,6 +88,30 @@ def keep_family_rules(body: dict) -> None:
             )
 
 
+def keep_decision_rules(body: dict) -> None:
+    if body.get("outcome") == "paid":
+        body.pop("reason", None)
+        paid = body.get("paid_fen")
+        if not isinstance(paid, int) or paid < 1:
+            body["paid_fen"] = 1
+    elif body.get("outcome") == "rejected":
+        body.pop("paid_fen", None)
+        if not isinstance(body.get("reason"), str):
+            body["reason"] = "not covered"
+
+
+def keep_inspection_rules(body: dict) -> None:
+    jurisdiction = body.get("jurisdiction")
+    if not isinstance(jurisdiction, str):
+        return
+    by = body.get("inspected_by")
+    if isinstance(by, str) and not (len(by) < len(jurisdiction) and jurisdiction.startswith(by)):
+        body.pop("inspected_by")
+        by = None
+    if len(jurisdiction) == 2 and by is None:
+        body["jurisdiction"] = jurisdiction + "01"
+
+
 @schemathesis.hook
 def map_case(context, case):
     if not is_positive(case):
@@ -95,6 +125,23 @@ def map_case(context, case):
             start, end = day(body.get("from")), day(body.get("to"))
             if start and end and end < start:
                 body["to"] = body["from"]
+        elif path.endswith("/insurance/claims"):
+            occurred, filed = day(body.get("occurred_on")), day(body.get("filed_on"))
+            if occurred and filed and filed < occurred:
+                body["filed_on"] = body["occurred_on"]
+        elif path.endswith("/decision"):
+            keep_decision_rules(body)
+        elif path == "/api/v1/inspections" and case.method.upper() == "POST":
+            keep_inspection_rules(body)
+    query = case.query
+    if path == "/api/v1/bulletin/figures" and isinstance(query, MutableMapping):
+        # Absent: from 1 January of this year (UTC+8) to today.
+        today = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).date()
+        start = day(query.get("from")) or today.replace(month=1, day=1)
+        end = day(query.get("to")) or today
+        if not (start <= end <= start + datetime.timedelta(days=3650)):
+            query["from"] = start.isoformat()
+            query["to"] = start.isoformat()
     headers = case.headers
     if isinstance(headers, MutableMapping):
         for name in list(headers):

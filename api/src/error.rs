@@ -106,7 +106,9 @@ impl From<CaseError> for ApiError {
                 ApiError::NotFound("no such emergency contact in this family".into())
             }
             CaseError::Invalid { field, message } => ApiError::field(field, message),
-            CaseError::UnknownEnrolment => ApiError::field("enrolment_id", err.to_string()),
+            CaseError::UnknownEnrolment => {
+                ApiError::NotFound("no such insurance enrolment in this family".into())
+            }
             CaseError::UnknownClaim => {
                 ApiError::NotFound("no such insurance claim in this family".into())
             }
@@ -233,15 +235,16 @@ impl From<nuanxin_infra::StreamError> for ApiError {
             }
             E::Activity(e) => ApiError::Conflict(e.to_string()),
             E::Inspection(e) => ApiError::Conflict(e.to_string()),
-            E::UnknownFamilies(positions) => ApiError::Validation(
+            // Like a family outside scope anywhere else: not found (the
+            // positions, never the ids, are named).
+            E::UnknownFamilies(positions) => ApiError::NotFound(format!(
+                "`family_ids` names no registered family in your scope at position {}",
                 positions
-                    .into_iter()
-                    .map(|i| FieldError {
-                        field: format!("family_ids[{i}]"),
-                        message: "is not a registered family in your scope".into(),
-                    })
-                    .collect(),
-            ),
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             e @ E::Families(_) => ApiError::Conflict(e.to_string()),
             e @ E::IdempotencyMismatch => ApiError::field("Idempotency-Key", e.to_string()),
             e @ E::Conflict => ApiError::Conflict(e.to_string()),

@@ -329,6 +329,214 @@ const MESSAGES: &[(&str, &str)] = &[
     (
         "must be at least {} years before the registration date",
         "必须早于登记日期至少 {} 年",
+    ),    // Insurance, activities, inspections, checkpoints.
+    (
+        "no such insurance claim in this family",
+        "该家庭没有这笔保险理赔",
+    ),
+    (
+        "no such record in your scope",
+        "您的管辖范围内没有这条记录",
+    ),
+    (
+        "no such activity in your scope",
+        "您的管辖范围内没有这项活动",
+    ),
+    (
+        "no such inspection in your scope",
+        "您的管辖范围内没有这次检查",
+    ),
+    (
+        "no such follow-up in this inspection",
+        "这次检查没有这项整改事项",
+    ),
+    (
+        "no such insurance enrolment in this family",
+        "该家庭没有这条参保记录",
+    ),
+    (
+        "`family_ids` names no registered family in your scope at position {}",
+        "`family_ids` 第 {} 项不是您管辖范围内已登记的家庭（从 0 开始计）",
+    ),
+    (
+        "checkpoints are for supervisors and admins",
+        "审计检查点仅供督导和管理员使用",
+    ),
+    (
+        "inspections are recorded by supervisors and admins",
+        "检查只能由督导或管理员记录",
+    ),
+    (
+        "that jurisdiction is outside your scope",
+        "该辖区不在您的管辖范围内",
+    ),
+    (
+        "some families are not in your scope",
+        "部分家庭不在您的管辖范围内",
+    ),
+    (
+        "the records kept changing under this command; try again",
+        "处理期间记录不断被修改，请重试",
+    ),
+    (
+        "no insurance enrolment with that id in this family",
+        "该家庭没有该 id 的参保记录",
+    ),
+    (
+        "no insurance claim with that id in this family",
+        "该家庭没有该 id 的理赔记录",
+    ),
+    (
+        "the member is already enrolled in that product for that policy year",
+        "该成员在该保险年度已参加这一险种",
+    ),
+    (
+        "the enrolment is already withdrawn",
+        "该参保记录已退保",
+    ),
+    (
+        "the enrolment was withdrawn before the occurrence: the cover had ended",
+        "出险前已退保：保障已经终止",
+    ),
+    (
+        "the claim is already decided; void the decision to decide it again",
+        "该理赔已有结论；如需重新决定，请先作废原结论",
+    ),
+    (
+        "the enrolment has claims; void them first",
+        "该参保记录下有理赔，请先作废理赔",
+    ),
+    (
+        "is only for a paid claim",
+        "仅适用于已赔付的理赔",
+    ),
+    (
+        "is only for a rejected claim",
+        "仅适用于被拒赔的理赔",
+    ),
+    (
+        "is required for a paid claim",
+        "已赔付的理赔必须填写",
+    ),
+    (
+        "is required for a rejected claim",
+        "被拒赔的理赔必须填写",
+    ),
+    (
+        "is after the policy year",
+        "晚于保险年度",
+    ),
+    (
+        "is before `occurred_on`",
+        "早于 `occurred_on`",
+    ),
+    (
+        "is before the claim was filed",
+        "早于理赔申请日期",
+    ),
+    (
+        "is more than one year ahead",
+        "超过今天一年以上",
+    ),
+    (
+        "is outside the enrolment's policy year",
+        "不在参保的保险年度之内",
+    ),
+    (
+        "is required: the cover is voluntary, so record when the family agreed and who explained it",
+        "必填：保险自愿参加，请记录家庭同意的日期和讲解人",
+    ),
+    (
+        "must be a year between 2000 and 2100",
+        "必须是 2000 至 2100 之间的年份",
+    ),
+    (
+        "must be at least 1 for a paid claim; record a rejection instead",
+        "已赔付的理赔金额至少为 1；否则请记录拒赔",
+    ),
+    (
+        "must not exceed the amount claimed",
+        "不能超过申请金额",
+    ),
+    (
+        "the family is already recorded as attending that activity",
+        "该家庭已记录为参加了这项活动",
+    ),
+    (
+        "the family is not recorded as attending that activity",
+        "该家庭未被记录为参加这项活动",
+    ),
+    (
+        "is before 2000",
+        "早于 2000 年",
+    ),
+    (
+        "must be a county, township or village code (6, 9 or 12 digits)",
+        "必须是县、乡镇或村级区划代码（6、9 或 12 位）",
+    ),
+    (
+        "must name at least one family",
+        "至少要列出一个家庭",
+    ),
+    (
+        "names a family not recorded as attending",
+        "列出了未记录为参加的家庭",
+    ),
+    (
+        "names more than 500 families; send them in several requests",
+        "列出的家庭超过 500 个，请分几次提交",
+    ),
+    (
+        "no such activity",
+        "没有这项活动",
+    ),
+    (
+        "the activity is already recorded",
+        "这项活动已经记录",
+    ),
+    (
+        "is required for an inspection of a province",
+        "检查省级辖区时必须填写",
+    ),
+    (
+        "is before the inspection",
+        "早于检查日期",
+    ),
+    (
+        "lists more than 50 follow-ups",
+        "整改事项超过 50 项",
+    ),
+    (
+        "must be a jurisdiction, not the whole country",
+        "必须是一个辖区，不能是全国",
+    ),
+    (
+        "must be a level above the jurisdiction inspected",
+        "必须比被检查辖区高一级或以上",
+    ),
+    (
+        "must be an administrative code prefix of 2, 4, 6, 9 or 12 digits",
+        "必须是 2、4、6、9 或 12 位的区划代码前缀",
+    ),
+    (
+        "no follow-up with that id in this inspection",
+        "这次检查没有该 id 的整改事项",
+    ),
+    (
+        "no such inspection",
+        "没有这次检查",
+    ),
+    (
+        "that follow-up is already marked done",
+        "该整改事项已标记为完成",
+    ),
+    (
+        "the inspection is already recorded",
+        "这次检查已经记录",
+    ),
+    (
+        "the inspection is voided",
+        "这次检查已作废",
     ),
 ];
 
@@ -574,6 +782,7 @@ mod tests {
         "unknown variant",
         "must be one of:",
         "family not found",
+        "not found",
         "store error: {}",
     ];
 
@@ -594,10 +803,22 @@ mod tests {
             "api/src/routes/families.rs",
             "api/src/routes/schedule.rs",
             "api/src/routes/users.rs",
+            "api/src/routes/activities.rs",
+            "api/src/routes/inspections.rs",
+            "api/src/routes/checkpoints.rs",
+            "api/src/routes/params.rs",
+            "api/src/routes/dto/insurance.rs",
+            "api/src/app.rs",
             "domain/src/values.rs",
             "domain/src/aggregate.rs",
+            "domain/src/activity.rs",
+            "domain/src/inspection.rs",
+            "domain/src/insurance.rs",
             "infra/src/commands.rs",
+            "infra/src/commands/streams.rs",
+            "infra/src/streams.rs",
             "infra/src/alerts.rs",
+            "infra/src/bulletin.rs",
         ];
         let markers = [
             "ValueError(",

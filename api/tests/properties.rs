@@ -9,7 +9,11 @@ use nuanxin_api::error::ApiError;
 use nuanxin_api::extract::parse_json;
 use nuanxin_api::routes::dto::{NoteRequest, RegisterFamilyRequest, VisitRequest};
 use nuanxin_api::routes::params::*;
-use nuanxin_domain::values::{VillageCode, PROVINCE_CODES};
+use nuanxin_domain::activity::parse_place;
+use nuanxin_domain::inspection::parse_jurisdiction;
+use nuanxin_domain::values::{
+    parse_day, Scope, VillageCode, DAY_FROM_2000_PATTERN, PROVINCE_CODES,
+};
 use nuanxin_domain::FamilyCommand;
 use nuanxin_projections::schedule::DueCursor;
 use proptest::prelude::*;
@@ -195,6 +199,48 @@ proptest! {
         prop_assert_eq!(SequenceCursor::decode(&seq).is_some(), re(SequenceCursor::PATTERN).is_match(&seq), "{:?}", seq);
         prop_assert_eq!(PositionCursor::decode(&pos).is_some(), re(PositionCursor::PATTERN).is_match(&pos), "{:?}", pos);
         prop_assert_eq!(DueListCursor::decode(&due).is_some(), re(DueListCursor::PATTERN).is_match(&due), "{:?}", due);
+    }
+
+    #[test]
+    fn held_cursors_decode_their_pattern_and_round_trip(
+        c in prop_oneof![from_pattern(HeldCursor::PATTERN), "[0-9_a-f-]{0,12}", "[0-9]{1,8}_[0-9a-f-]{30,40}"],
+        days in 0u64..80_000,
+    ) {
+        prop_assert_eq!(HeldCursor::decode(&c).is_some(), re(HeldCursor::PATTERN).is_match(&c), "{:?}", c);
+        let on = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + Days::new(days);
+        let id = Uuid::new_v4();
+        let encoded = HeldCursor::encode(on, id);
+        prop_assert!(re(HeldCursor::PATTERN).is_match(&encoded));
+        prop_assert_eq!(HeldCursor::decode(&encoded), Some((on, id)));
+    }
+
+    /// Where an activity is held and the jurisdiction an inspection names:
+    /// the parsers accept exactly the published patterns.
+    #[test]
+    fn places_and_jurisdictions_are_their_patterns(
+        s in prop_oneof![
+            from_pattern(Scope::PLACE_PATTERN),
+            from_pattern(Scope::JURISDICTION_PATTERN),
+            from_pattern(Scope::PATTERN),
+            "[0-9]{0,13}",
+        ],
+    ) {
+        prop_assert_eq!(parse_place(&s).is_ok(), re(Scope::PLACE_PATTERN).is_match(&s), "{:?}", s);
+        prop_assert_eq!(parse_jurisdiction(&s).is_ok(), re(Scope::JURISDICTION_PATTERN).is_match(&s), "{:?}", s);
+    }
+
+    /// A date of an activity or inspection that matches its pattern parses
+    /// (with `format: date`: a real calendar day).
+    #[test]
+    fn days_from_2000_match_their_pattern(days in 0u64..80_000) {
+        let d = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap() + Days::new(days);
+        let s = d.format("%Y-%m-%d").to_string();
+        let in_range = d >= NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()
+            && d <= NaiveDate::from_ymd_opt(2099, 12, 31).unwrap();
+        prop_assert_eq!(re(DAY_FROM_2000_PATTERN).is_match(&s), in_range, "{}", s);
+        if in_range {
+            prop_assert!(parse_day(&s).is_ok());
+        }
     }
 
     #[test]

@@ -119,6 +119,10 @@ pub enum ActivityError {
     AlreadyRecorded,
     #[error("`{field}` is in the future")]
     InFuture { field: &'static str },
+    /// A removal names a family the attendance does not hold: the
+    /// activity's state refuses it (409), the request itself is sound.
+    #[error("`family_ids` names a family not recorded as attending")]
+    NotAttending,
     #[error("`{field}` {message}")]
     Invalid {
         field: &'static str,
@@ -228,10 +232,7 @@ impl Activity {
                 check_count(&family_ids)?;
                 let family_ids = distinct(family_ids);
                 if family_ids.iter().any(|id| !self.attendees.contains(id)) {
-                    return Err(ActivityError::Invalid {
-                        field: "family_ids",
-                        message: "names a family not recorded as attending",
-                    });
+                    return Err(ActivityError::NotAttending);
                 }
                 Ok(vec![ActivityEvent::AttendanceRemoved {
                     family_ids,

@@ -177,10 +177,7 @@ fn attendance_is_removed_only_for_attending_families() {
             family_ids: vec![id(3)],
             reason: text("登记错误"),
         })
-        .then_expect_error(ActivityError::Invalid {
-            field: "family_ids",
-            message: "names a family not recorded as attending",
-        });
+        .then_expect_error(ActivityError::NotAttending);
     let mut a = Activity::default();
     for e in history {
         a.evolve(e);

@@ -141,6 +141,34 @@ impl Scope {
         "?)?)?)?)?$"
     );
 
+    /// A jurisdiction that is not the whole country: exactly the
+    /// non-empty scopes [`Scope::parse`] accepts.
+    pub const JURISDICTION_PATTERN: &'static str = concat!(
+        "^",
+        provinces_re!(),
+        "(",
+        level2_re!(),
+        "(",
+        level2_re!(),
+        "(",
+        level3_re!(),
+        level3_re!(),
+        "?)?)?)?$"
+    );
+
+    /// A county, township or village: exactly the scopes of 6, 9 or 12
+    /// digits [`Scope::parse`] accepts.
+    pub const PLACE_PATTERN: &'static str = concat!(
+        "^",
+        provinces_re!(),
+        level2_re!(),
+        level2_re!(),
+        "(",
+        level3_re!(),
+        level3_re!(),
+        "?)?$"
+    );
+
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         if !matches!(s.len(), 0 | 2 | 4 | 6 | 9 | 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ValueError(
@@ -464,6 +492,9 @@ const fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// With `format: date`, exactly the days [`parse_day`] accepts.
 pub const DAY_PATTERN: &str = "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+/// With `format: date`, the days from 2000 on that [`parse_day`] accepts
+/// (activities and inspections are refused before 2000).
+pub const DAY_FROM_2000_PATTERN: &str = "^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 /// With `format: date`, exactly the days [`parse_registration_day`] accepts.
 pub const REGISTRATION_DAY_PATTERN: &str =
     "^(19[89][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";

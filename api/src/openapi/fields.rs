@@ -5,8 +5,8 @@
 //! string enums come from the domain (`value_type = Role`, …).
 
 use nuanxin_domain::values::{
-    AmountFen, IdNumber, Name, Phone, Scope, Text, VillageCode, DAY_PATTERN, EMERGENCY_PRIORITIES,
-    MAX_NEEDS, REGISTRATION_DAY_PATTERN,
+    AmountFen, IdNumber, Name, Phone, Scope, Text, VillageCode, DAY_FROM_2000_PATTERN, DAY_PATTERN,
+    EMERGENCY_PRIORITIES, MAX_NEEDS, REGISTRATION_DAY_PATTERN,
 };
 use utoipa::openapi::schema::{
     ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
@@ -76,6 +76,91 @@ pub fn day() -> Object {
 
 pub fn opt_day() -> Object {
     nullable(day_b())
+}
+
+/// A day of an activity or inspection: from 2000-01-01 on.
+pub fn day_from_2000() -> Object {
+    string(DAY_FROM_2000_PATTERN)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some("A day YYYY-MM-DD from 2000-01-01 to 2099-12-31"))
+        .build()
+}
+
+/// Where an activity was held: a county, township or village code.
+pub fn place() -> Object {
+    string(Scope::PLACE_PATTERN)
+        .description(Some(
+            "A county, township or village code (6, 9 or 12 digits) within your scope",
+        ))
+        .build()
+}
+
+/// A jurisdiction inspected or inspecting: a code prefix of 2 to 12 digits.
+pub fn jurisdiction() -> Object {
+    string(Scope::JURISDICTION_PATTERN)
+        .description(Some(
+            "An administrative code prefix of 2, 4, 6, 9 or 12 digits within your scope",
+        ))
+        .build()
+}
+
+pub fn opt_jurisdiction() -> Object {
+    nullable(string(Scope::JURISDICTION_PATTERN))
+}
+
+/// Money in fen (1/100 yuan).
+pub fn amount() -> Object {
+    amount_b().build()
+}
+
+fn amount_b() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .maximum(Some(AmountFen::MAX))
+        .description(Some("Money in fen (1/100 yuan), 0 to 1,000,000,000"))
+}
+
+/// A policy year.
+pub fn policy_year() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(nuanxin_domain::insurance::PolicyYear::FIRST))
+        .maximum(Some(nuanxin_domain::insurance::PolicyYear::LAST))
+        .build()
+}
+
+/// The families named by an attendance request.
+pub fn family_ids() -> Array {
+    ArrayBuilder::new()
+        .items(uuid())
+        .min_items(Some(1))
+        .max_items(Some(nuanxin_domain::activity::MAX_FAMILIES_PER_REQUEST))
+        .description(Some("Family ids, 1 to 500"))
+        .build()
+}
+
+/// The follow-ups an inspection lists.
+pub fn follow_ups() -> Array {
+    ArrayBuilder::new()
+        .items(text())
+        .max_items(Some(nuanxin_domain::inspection::MAX_FOLLOW_UPS))
+        .description(Some("What the inspected level is asked to do, at most 50"))
+        .build()
+}
+
+pub fn opt_text() -> Object {
+    nullable(
+        string(Text::PATTERN)
+            .max_length(Some(Text::MAX_CHARS))
+            .description(Some("Free text, as `text` fields")),
+    )
+}
+
+pub fn claim_outcome() -> Object {
+    string_enum(["paid", "rejected"])
 }
 
 pub fn registration_day() -> Object {
@@ -159,14 +244,7 @@ pub fn uuid() -> Object {
 }
 
 pub fn opt_amount() -> Object {
-    nullable(
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-            .minimum(Some(0))
-            .maximum(Some(AmountFen::MAX))
-            .description(Some("Money in fen (1/100 yuan), 0 to 1,000,000,000")),
-    )
+    nullable(amount_b())
 }
 
 pub fn priority() -> Object {
@@ -197,6 +275,11 @@ fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
 pub fn alert_status() -> Object {
     use nuanxin_infra::alerts::AlertStatus as S;
     string_enum([S::Open, S::Acknowledged, S::Resolved].map(S::as_str))
+}
+
+/// The status of an "inspections behind schedule" alert.
+pub fn inspection_alert_status() -> Object {
+    string_enum(["open", "resolved"])
 }
 
 pub fn alert_level_name() -> Object {

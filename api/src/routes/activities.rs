@@ -13,6 +13,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use nuanxin_domain::activity::{parse_place, ActivityCommand, ActivityKind};
 use nuanxin_domain::metadata::Recorder;
+use nuanxin_domain::values::parse_day;
 use nuanxin_infra::{StreamOutcome, StreamRequest};
 use nuanxin_projections::activities::{
     ActivityDetail, ActivityListFilter, ActivitySummary, IsolatedFamily,
@@ -25,7 +26,9 @@ use uuid::Uuid;
 
 use super::dto::Fields;
 use crate::error::{ApiError, Problem};
-use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path};
+use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Path};
+use crate::openapi::fields;
+use crate::routes::params::{Cursor, HeldCursor, IdCursor, IdempotencyKeyParam, PageParams};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -68,25 +71,11 @@ pub(crate) fn replayed(mut response: Response, outcome: &StreamOutcome) -> Respo
     response
 }
 
-/// A date query parameter (`YYYY-MM-DD`); malformed → 400.
+/// A date query parameter (`YYYY-MM-DD`, [`fields::day`]); malformed → 400.
 pub(crate) fn query_date(name: &str, s: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     s.as_deref()
-        .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(name)))
+        .map(|s| parse_day(s).map_err(|_| bad(name)))
         .transpose()
-}
-
-/// `<held_on>_<id>`: where a newest-first page of activities or
-/// inspections continues.
-pub(crate) fn decode_cursor(c: &str) -> Option<(NaiveDate, Uuid)> {
-    let (on, id) = c.split_once('_')?;
-    Some((
-        NaiveDate::parse_from_str(on, "%Y-%m-%d").ok()?,
-        id.parse().ok()?,
-    ))
-}
-
-pub(crate) fn encode_cursor(on: NaiveDate, id: Uuid) -> String {
-    format!("{on}_{id}")
 }
 
 /// The answer to a new activity or inspection.
@@ -115,15 +104,19 @@ pub(crate) fn created(outcome: &StreamOutcome, location: String) -> Response {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityRequest {
-    /// `warm_home`, `holiday_gathering`, `member_day`, `health_talk` or `other`.
+    #[schema(value_type = ActivityKind)]
     pub kind: String,
+    #[schema(schema_with = fields::text)]
     pub title: String,
+    /// Not after today (409).
+    #[schema(schema_with = fields::day_from_2000)]
     pub held_on: String,
     /// Where it was held: a county, township or village code (6, 9 or 12
     /// digits) within your scope.
-    #[schema(example = "450305001")]
+    #[schema(schema_with = fields::place, example = "450305001")]
     pub village_code_prefix: String,
     /// The organising body.
+    #[schema(schema_with = fields::text)]
     pub organiser: String,
 }
 
@@ -158,7 +151,7 @@ impl ActivityRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    params(IdempotencyKeyParam),
     responses((status = 201, body = CreatedResponse, headers(("Location" = String))),
         (status = 401, body = Problem), (status = 403, description = "A supervisor, or a place outside your scope", body = Problem),
         (status = 409, description = "Held in the future", body = Problem), (status = 422, body = Problem)))]
@@ -187,6 +180,7 @@ pub async fn record(
 pub struct AttendanceRequest {
     /// The families that attended (at most 500 per request): each must be
     /// registered, open and within your scope.
+    #[schema(schema_with = fields::family_ids)]
     pub family_ids: Vec<String>,
 }
 
@@ -194,7 +188,9 @@ pub struct AttendanceRequest {
 #[serde(deny_unknown_fields)]
 pub struct AttendanceRemovalRequest {
     /// Families recorded as attending by mistake.
+    #[schema(schema_with = fields::family_ids)]
     pub family_ids: Vec<String>,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
@@ -220,11 +216,11 @@ pub struct AttendanceResponse {
 
 #[utoipa::path(post, path = "/api/v1/activities/{id}/attendance", tag = "activities",
     request_body = AttendanceRequest,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = Uuid, Path), IdempotencyKeyParam),
     responses((status = 200, body = AttendanceResponse), (status = 403, body = Problem),
-        (status = 404, description = "No such activity in your scope", body = Problem),
         (status = 409, description = "A family's case refuses it (closed, registered after the activity); nothing is recorded", body = Problem),
-        (status = 422, description = "A family id is not a registered family in your scope", body = Problem)))]
+        (status = 404, description = "No such activity in your scope, or a family named is not a registered family in your scope (its position is named)", body = Problem),
+        (status = 422, body = Problem)))]
 /// Record the families that attended: all of them or none. Families
 /// already recorded are left as they are.
 pub async fn attendance(
@@ -263,10 +259,11 @@ pub struct RemovalResponse {
 
 #[utoipa::path(post, path = "/api/v1/activities/{id}/attendance/removals", tag = "activities",
     request_body = AttendanceRemovalRequest,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = Uuid, Path), IdempotencyKeyParam),
     responses((status = 200, body = RemovalResponse), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, description = "A family is not recorded as attending, or not in your scope", body = Problem)))]
+        (status = 409, description = "A family named is not recorded as attending; nothing is changed", body = Problem),
+        (status = 422, body = Problem)))]
 /// Take families recorded by mistake off an activity's attendance (the
 /// activity and each family record it; the history keeps both steps).
 pub async fn remove_attendance(
@@ -301,10 +298,13 @@ pub async fn remove_attendance(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
-    /// Held on or after (YYYY-MM-DD).
+    /// Held on or after this day.
+    #[param(schema_with = fields::day)]
     pub from: Option<String>,
-    /// Held on or before (YYYY-MM-DD).
+    /// Held on or before this day.
+    #[param(schema_with = fields::day)]
     pub to: Option<String>,
 }
 
@@ -314,7 +314,7 @@ pub struct ActivityList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams, Page),
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams, PageParams<HeldCursor>),
     responses((status = 200, body = ActivityList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Activities seen from your scope (held within it, or in a township or
 /// county containing it), newest first.
@@ -327,14 +327,14 @@ pub async fn list(
         village_code_prefix: String::new(),
         from: query_date("from", &params.from)?,
         to: query_date("to", &params.to)?,
-        before: page.after(decode_cursor)?,
+        before: page.after(HeldCursor::decode)?,
         limit: page.limit(),
     };
     let items = state
         .reads()
         .activities(&caller.0, params.village_code_prefix.as_deref(), filter)
         .await?;
-    let next_cursor = page.next_cursor(&items, |a| encode_cursor(a.held_on, a.id));
+    let next_cursor = page.next_cursor(&items, |a| HeldCursor::encode(a.held_on, a.id));
     Ok(Json(ActivityList { items, next_cursor }))
 }
 
@@ -358,11 +358,14 @@ pub async fn detail(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct IsolationParams {
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
     /// No activity attended in this many days before `on` (1–3650; the
     /// policy's `isolation_days`, 180 by default).
+    #[param(minimum = 1, maximum = 3650)]
     pub days: Option<u32>,
-    /// The day asked (YYYY-MM-DD); today by default.
+    /// The day asked; today by default.
+    #[param(schema_with = fields::day)]
     pub on: Option<String>,
 }
 
@@ -376,7 +379,7 @@ pub struct IsolatedList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/isolated-families", tag = "activities", params(IsolationParams, Page),
+#[utoipa::path(get, path = "/api/v1/isolated-families", tag = "activities", params(IsolationParams, PageParams<IdCursor>),
     responses((status = 200, body = IsolatedList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Open families within your scope that attended no group activity for
 /// `days` (or never): isolation is what psychological comfort work looks for.
@@ -389,7 +392,7 @@ pub async fn isolated_families(
         return Err(bad("days"));
     }
     let on = query_date("on", &params.on)?.unwrap_or_else(|| state.reads().today());
-    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    let after = page.after(IdCursor::decode)?;
     let (days, items) = state
         .reads()
         .isolated_families(

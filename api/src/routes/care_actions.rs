@@ -352,9 +352,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/insurance/enrolments", tag = "insurance",
         request_body = EnrolmentRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            CommandHeaderParams),
         responses((status = 201, description = "Enrolled; `action_id` is the enrolment's id", body = CommandResponse),
-            (status = 404, body = Problem), (status = 409, body = Problem),
+            (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
             (status = 422, description = "A field is invalid, or `consent` is missing: the cover is voluntary", body = Problem)))]
     /// Enrol a member in the care insurance for a policy year, with the
     /// family's consent (who explained the cover, when the family agreed).
@@ -368,10 +368,10 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/insurance/withdrawals", tag = "insurance",
         request_body = WithdrawalRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-        responses((status = 200, body = CommandResponse), (status = 404, body = Problem),
+            CommandHeaderParams),
+        responses((status = 200, body = CommandResponse), (status = 403, body = Problem), (status = 404, body = Problem),
             (status = 409, description = "Already withdrawn, or the case is closed", body = Problem),
-            (status = 422, description = "No such enrolment in this family, or a field is invalid", body = Problem)))]
+            (status = 422, description = "A field is invalid", body = Problem)))]
     /// Withdraw an enrolment: the cover ends on `on`. Always possible.
     withdraw_insurance,
     "/families/{id}/insurance/withdrawals",
@@ -383,11 +383,11 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/insurance/claims", tag = "insurance",
         request_body = ClaimRequest, params(("id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            CommandHeaderParams),
         responses((status = 201, description = "Filed; `action_id` is the claim's id", body = CommandResponse),
-            (status = 404, body = Problem),
+            (status = 403, body = Problem), (status = 404, body = Problem),
             (status = 409, description = "The cover was withdrawn before the occurrence, or a date is out of range", body = Problem),
-            (status = 422, description = "No such enrolment, an occurrence outside the policy year, or a field is invalid", body = Problem)))]
+            (status = 422, description = "An occurrence outside the policy year, or a field is invalid", body = Problem)))]
     /// File a claim on an enrolment.
     file_claim,
     "/families/{id}/insurance/claims",
@@ -399,9 +399,9 @@ command_handler!(
 command_handler!(
     #[utoipa::path(post, path = "/api/v1/families/{id}/insurance/claims/{claim_id}/decision", tag = "insurance",
         request_body = DecisionRequest, params(("id" = Uuid, Path), ("claim_id" = Uuid, Path),
-            ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            CommandHeaderParams),
         responses((status = 200, body = CommandResponse),
-            (status = 404, description = "No such family or claim", body = Problem),
+            (status = 403, body = Problem), (status = 404, description = "No such family or claim", body = Problem),
             (status = 409, description = "The claim is already decided", body = Problem),
             (status = 422, description = "More paid than claimed, or a field is invalid", body = Problem)))]
     /// Decide a claim: paid (an amount up to the claim) or rejected (a

@@ -17,7 +17,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{Caller, ListQuery, Page};
+use crate::extract::{Caller, ListQuery};
+use crate::routes::params::{Cursor, IdCursor, PageParams};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -102,7 +103,7 @@ impl TryFrom<CheckpointRecord> for CheckpointItem {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(Page),
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(PageParams<IdCursor>),
     responses((status = 200, body = CheckpointList), (status = 400, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem)))]
 /// The signed checkpoints of the event log, newest first (supervisors and
@@ -118,7 +119,7 @@ pub async fn list(
             "checkpoints are for supervisors and admins".into(),
         ));
     }
-    let before = page.after(|c| c.parse::<Uuid>().ok())?;
+    let before = page.after(IdCursor::decode)?;
     let records = state.reads().checkpoints(before, page.limit()).await?;
     let next_cursor = page.next_cursor(&records, |r| r.id.to_string());
     let items = records

@@ -23,14 +23,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::activities::{
-    created, decode_cursor, encode_cursor, query_date, replayed, stream_request, CreatedResponse,
-};
+use super::activities::{created, query_date, replayed, stream_request, CreatedResponse};
 use super::dto::{Fields, ReasonRequest};
 use crate::error::{ApiError, Problem};
-use crate::extract::{
-    bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path, Query,
-};
+use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Path, Query};
+use crate::openapi::fields;
+use crate::routes::params::{Cursor, HeldCursor, IdCursor, IdempotencyKeyParam, PageParams};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,19 +58,23 @@ fn require_inspector(caller: &Caller) -> Result<(), ApiError> {
 pub struct InspectionRequest {
     /// The jurisdiction inspected (a code prefix of 2 to 12 digits) within
     /// your scope.
-    #[schema(example = "450305001")]
+    #[schema(schema_with = fields::jurisdiction, example = "450305001")]
     pub jurisdiction: String,
-    /// `insurance`, `visits`, `project` or `other`.
+    #[schema(value_type = InspectionTopic)]
     pub topic: String,
+    /// Not after today (409).
+    #[schema(schema_with = fields::day_from_2000)]
     pub held_on: String,
+    #[schema(schema_with = fields::text)]
     pub findings: String,
     /// What the inspected level is asked to do; each is marked done later.
     #[serde(default)]
+    #[schema(schema_with = fields::follow_ups)]
     pub follow_ups: Vec<String>,
     /// The association that held it: a level above the jurisdiction, within
     /// your scope. By default your own jurisdiction when it is above the
     /// one inspected, else the level just above it.
-    #[schema(example = "450305")]
+    #[schema(schema_with = fields::opt_jurisdiction, example = "450305")]
     pub inspected_by: Option<String>,
 }
 
@@ -134,7 +136,7 @@ impl InspectionRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/inspections", tag = "inspections", request_body = InspectionRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    params(IdempotencyKeyParam),
     responses((status = 201, body = CreatedResponse, headers(("Location" = String))),
         (status = 401, body = Problem),
         (status = 403, description = "A caseworker, or a jurisdiction outside your scope", body = Problem),
@@ -180,13 +182,16 @@ async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUpDoneRequest {
+    /// Not before the inspection, not after today.
+    #[schema(schema_with = fields::day_from_2000)]
     pub done_on: String,
+    #[schema(schema_with = fields::opt_text)]
     pub note: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/inspections/{id}/follow-ups/{follow_up_id}/done", tag = "inspections",
     request_body = FollowUpDoneRequest,
-    params(("id" = Uuid, Path), ("follow_up_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = Uuid, Path), ("follow_up_id" = Uuid, Path), IdempotencyKeyParam),
     responses((status = 200, description = "The inspection", body = InspectionView), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "Already done, or the inspection is voided", body = Problem),
         (status = 422, body = Problem)))]
@@ -218,7 +223,7 @@ pub async fn follow_up_done(
 
 #[utoipa::path(post, path = "/api/v1/inspections/{id}/void", tag = "inspections",
     request_body = ReasonRequest,
-    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = Uuid, Path), IdempotencyKeyParam),
     responses((status = 200, description = "The inspection", body = InspectionView), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, description = "Already voided", body = Problem),
         (status = 422, body = Problem)))]
@@ -251,10 +256,13 @@ pub async fn void(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
-    /// Held on or after (YYYY-MM-DD).
+    /// Held on or after this day.
+    #[param(schema_with = fields::day)]
     pub from: Option<String>,
-    /// Held on or before (YYYY-MM-DD).
+    /// Held on or before this day.
+    #[param(schema_with = fields::day)]
     pub to: Option<String>,
 }
 
@@ -264,7 +272,7 @@ pub struct InspectionList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/inspections", tag = "inspections", params(ListParams, Page),
+#[utoipa::path(get, path = "/api/v1/inspections", tag = "inspections", params(ListParams, PageParams<HeldCursor>),
     responses((status = 200, body = InspectionList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Inspections seen from your scope (of jurisdictions within it, or
 /// containing it), newest first; voided ones are marked.
@@ -277,14 +285,14 @@ pub async fn list(
         village_code_prefix: String::new(),
         from: query_date("from", &params.from)?,
         to: query_date("to", &params.to)?,
-        before: page.after(decode_cursor)?,
+        before: page.after(HeldCursor::decode)?,
         limit: page.limit(),
     };
     let items = state
         .reads()
         .inspections(&caller.0, params.village_code_prefix.as_deref(), filter)
         .await?;
-    let next_cursor = page.next_cursor(&items, |i| encode_cursor(i.held_on, i.id));
+    let next_cursor = page.next_cursor(&items, |i| HeldCursor::encode(i.held_on, i.id));
     Ok(Json(InspectionList { items, next_cursor }))
 }
 
@@ -309,7 +317,9 @@ pub async fn detail(
 #[into_params(parameter_in = Query)]
 pub struct ComplianceParams {
     /// The year (2000–2100); this year by default.
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i32>,
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
 }
 
@@ -353,8 +363,12 @@ pub async fn compliance(
 #[into_params(parameter_in = Query)]
 pub struct AlertParams {
     /// `open` or `resolved`; all when absent.
+    #[param(schema_with = fields::inspection_alert_status)]
     pub status: Option<String>,
+    /// Only alerts of this year (2000–2100).
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i32>,
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
 }
 
@@ -402,7 +416,7 @@ pub struct InspectionAlertList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/inspections/alerts", tag = "inspections", params(AlertParams, Page),
+#[utoipa::path(get, path = "/api/v1/inspections/alerts", tag = "inspections", params(AlertParams, PageParams<IdCursor>),
     responses((status = 200, body = InspectionAlertList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// "Inspections behind schedule" alerts of the associations within your
 /// scope, in the order raised (see docs/alerts.md).
@@ -418,7 +432,10 @@ pub async fn alerts(
     {
         return Err(bad("status"));
     }
-    let after = page.after(|c| c.parse::<Uuid>().ok())?;
+    if params.year.is_some_and(|y| !(2000..=2100).contains(&y)) {
+        return Err(bad("year"));
+    }
+    let after = page.after(IdCursor::decode)?;
     let items: Vec<InspectionAlertItem> = state
         .reads()
         .inspection_alerts(
@@ -441,14 +458,17 @@ pub async fn alerts(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FiguresParams {
-    /// First day (YYYY-MM-DD); 1 January of this year by default.
+    /// First day; 1 January of this year by default.
+    #[param(schema_with = fields::day)]
     pub from: Option<String>,
-    /// Last day (YYYY-MM-DD); today by default.
+    /// Last day; today by default.
+    #[param(schema_with = fields::day)]
     pub to: Option<String>,
     /// Your scope by default.
+    #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
-    /// An RFC 3339 instant: count only what was recorded by then (now by
-    /// default).
+    /// Count only what was recorded by then (now by default).
+    #[param(schema_with = fields::instant)]
     pub known_at: Option<String>,
 }
 

@@ -55,27 +55,36 @@ pub struct CommandHeaderParams;
 
 impl IntoParams for CommandHeaderParams {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            ParameterBuilder::new()
-                .name("If-Match")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some(
-                    "Record only if the case is at this version (else 409): `3`, `\"3\"` or `W/\"3\"`",
-                ))
-                .schema(Some(string_schema(IF_MATCH_PATTERN)))
-                .build(),
-            ParameterBuilder::new()
-                .name("Idempotency-Key")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some(
-                    "Retry-safe key: the same key with the same body from the same user answers \
+        let mut params = vec![ParameterBuilder::new()
+            .name("If-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Record only if the case is at this version (else 409): `3`, `\"3\"` or `W/\"3\"`",
+            ))
+            .schema(Some(string_schema(IF_MATCH_PATTERN)))
+            .build()];
+        params.extend(IdempotencyKeyParam::into_params(|| None));
+        params
+    }
+}
+
+/// The `Idempotency-Key` header alone: the commands on activities and
+/// inspections, which have no case version to match.
+pub struct IdempotencyKeyParam;
+
+impl IntoParams for IdempotencyKeyParam {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Retry-safe key: the same key with the same body from the same user answers \
                      the first response and records nothing new; with a different body: 422",
-                ))
-                .schema(Some(string_schema(IDEMPOTENCY_KEY_PATTERN)))
-                .build(),
-        ]
+            ))
+            .schema(Some(string_schema(IDEMPOTENCY_KEY_PATTERN)))
+            .build()]
     }
 }
 
@@ -121,6 +130,31 @@ impl Cursor for PositionCursor {
         (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
             .then(|| s.parse().ok())
             .flatten()
+    }
+}
+
+/// Activities and inspections, newest first: the last item's day (days
+/// since 0001-01-01, the proleptic Gregorian day number) and id.
+pub struct HeldCursor;
+
+impl HeldCursor {
+    pub fn encode(on: chrono::NaiveDate, id: Uuid) -> String {
+        use chrono::Datelike;
+        format!("{}_{id}", on.num_days_from_ce().max(0))
+    }
+}
+
+impl Cursor for HeldCursor {
+    type Value = (chrono::NaiveDate, Uuid);
+    const PATTERN: &'static str =
+        "^[0-9]{1,7}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+    fn decode(s: &str) -> Option<(chrono::NaiveDate, Uuid)> {
+        let (days, id) = s.split_once('_')?;
+        if days.is_empty() || days.len() > 7 || !days.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let on = chrono::NaiveDate::from_num_days_from_ce_opt(days.parse().ok()?)?;
+        Some((on, IdCursor::decode(id)?))
     }
 }
 

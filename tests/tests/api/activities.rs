@@ -145,13 +145,21 @@ async fn attendance_is_all_or_nothing_and_refusals_change_nothing(app: TestApp) 
     let id = record(&app, &cw, activity("450305001", "2026-05-29")).await;
     let before = app.event_count().await;
 
-    // A family outside the caller's scope, or no family at all: 422 naming it.
+    // A family outside the caller's scope, or no family at all: 404 naming
+    // its position (never its id), and nothing is recorded.
     let r = attend(&app, &cw, &id, &[&mine, &elsewhere]).await;
-    r.assert_field_error("family_ids[1]");
+    r.assert_problem(404);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.ends_with("at position 1"), "{detail}");
+    assert!(!detail.contains(&elsewhere), "{detail}");
     let unknown = uuid::Uuid::new_v4().to_string();
-    attend(&app, &cw, &id, &[&unknown, &mine])
-        .await
-        .assert_field_error("family_ids[0]");
+    let r = attend(&app, &cw, &id, &[&unknown, &mine]).await;
+    r.assert_problem(404);
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .ends_with("at position 0"));
+    assert_eq!(app.event_count().await, before, "nothing recorded");
     attend(&app, &cw, &id, &["not-a-uuid"])
         .await
         .assert_field_error("family_ids[0]");
@@ -264,7 +272,7 @@ async fn activities_are_seen_from_every_overlapping_scope(app: TestApp) {
     assert_eq!(r.status, 200, "{}", r.text);
     attend(&app, &village, &id, &[&theirs])
         .await
-        .assert_field_error("family_ids[0]");
+        .assert_problem(404);
     let r = attend(&app, &neighbour, &id, &[&theirs]).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
@@ -369,7 +377,7 @@ async fn taken_back_attendance_and_the_isolation_list(app: TestApp) {
         json!({"family_ids": [never], "reason": "登记错误"}),
     )
     .await
-    .assert_field_error("family_ids");
+    .assert_problem(409);
     let r = app
         .post(
             &removals,

@@ -190,7 +190,7 @@ async fn refusals_change_nothing(app: TestApp) {
         enrolment(&uuid::Uuid::new_v4().to_string()),
     )
     .await
-    .assert_field_error("member_id");
+    .assert_problem(404);
     let mut payer = enrolment(&father);
     payer["paid_by"] = json!("employer");
     payer["premium_fen"] = json!(-1);
@@ -216,7 +216,7 @@ async fn refusals_change_nothing(app: TestApp) {
     let other = post_ok(&app, &cw, &enrolments, enrolment(&mother), 201).await;
     let mother_enrolment = other["action_id"].as_str().unwrap().to_owned();
 
-    // Claims: on no enrolment, outside the policy year.
+    // Claims: on no enrolment (404, like an unknown member), outside the policy year.
     let claims = format!("{base}/claims");
     app.post(
         &claims,
@@ -224,7 +224,7 @@ async fn refusals_change_nothing(app: TestApp) {
         claim(&uuid::Uuid::new_v4().to_string(), "2026-04-03"),
     )
     .await
-    .assert_field_error("enrolment_id");
+    .assert_problem(404);
     app.post(&claims, &cw, claim(&enrolment_id, "2025-12-31"))
         .await
         .assert_field_error("occurred_on");
@@ -306,7 +306,7 @@ async fn refusals_change_nothing(app: TestApp) {
         json!({"enrolment_id": uuid::Uuid::new_v4(), "on": "2026-04-01", "reason": "x"}),
     )
     .await
-    .assert_field_error("enrolment_id");
+    .assert_problem(404);
     assert_eq!(
         case_file(&app, &cw, &id).await["version"],
         6,

@@ -12,13 +12,16 @@ use uuid::Uuid;
 
 use super::Fields;
 use crate::error::ApiError;
+use crate::openapi::fields;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRequest {
     /// The day the family agreed to the cover.
+    #[schema(schema_with = fields::day)]
     pub given_on: String,
     /// Who explained the cover to the family.
+    #[schema(schema_with = fields::text)]
     pub explained_by: String,
 }
 
@@ -26,16 +29,21 @@ pub struct ConsentRequest {
 #[serde(deny_unknown_fields)]
 pub struct EnrolmentRequest {
     /// The member enrolled.
+    #[schema(schema_with = fields::uuid)]
     pub member_id: String,
-    #[schema(example = "计生家庭关爱保险")]
+    #[schema(schema_with = fields::text, example = "计生家庭关爱保险")]
     pub product: String,
-    #[schema(example = 2026)]
+    #[schema(schema_with = fields::policy_year, example = 2026)]
+    #[serde(deserialize_with = "super::integer")]
     pub policy_year: i32,
     /// The premium in fen (1/100 yuan).
+    #[schema(schema_with = fields::amount)]
+    #[serde(deserialize_with = "super::integer")]
     pub premium_fen: i64,
-    /// `self`, `association`, `government` or `mixed`.
+    #[schema(value_type = PremiumPayer)]
     pub paid_by: String,
     /// Required: the cover is voluntary (422 without it).
+    #[schema(value_type = ConsentRequest, required = true)]
     pub consent: Option<ConsentRequest>,
 }
 
@@ -96,9 +104,12 @@ impl EnrolmentRequest {
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalRequest {
     /// The enrolment's id (the `action_id` of its enrolment).
+    #[schema(schema_with = fields::uuid)]
     pub enrolment_id: String,
     /// The cover ends on this day.
+    #[schema(schema_with = fields::day)]
     pub on: String,
+    #[schema(schema_with = fields::text)]
     pub reason: String,
 }
 
@@ -123,12 +134,18 @@ impl WithdrawalRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
+    #[schema(schema_with = fields::uuid)]
     pub enrolment_id: String,
-    /// `accident`, `illness`, `hospitalisation`, `death` or `other`.
+    #[schema(value_type = ClaimCause)]
     pub cause: String,
+    #[schema(schema_with = fields::day)]
     pub occurred_on: String,
+    /// Not before `occurred_on`.
+    #[schema(schema_with = fields::day)]
     pub filed_on: String,
     /// The amount claimed in fen.
+    #[schema(schema_with = fields::amount)]
+    #[serde(deserialize_with = "super::integer")]
     pub claimed_fen: i64,
 }
 
@@ -165,12 +182,18 @@ impl ClaimRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
+    #[schema(schema_with = fields::day)]
     pub decided_on: String,
-    /// `paid` (with `paid_fen`) or `rejected` (with `reason`).
+    /// `paid` (with `paid_fen`, without `reason`) or `rejected` (with
+    /// `reason`, without `paid_fen`).
+    #[schema(schema_with = fields::claim_outcome)]
     pub outcome: String,
     /// The amount paid in fen: at least 1, at most the amount claimed.
+    #[schema(schema_with = fields::opt_amount)]
+    #[serde(default, deserialize_with = "super::opt_integer")]
     pub paid_fen: Option<i64>,
     /// Why the claim was rejected.
+    #[schema(schema_with = fields::opt_text)]
     pub reason: Option<String>,
 }
 

@@ -396,3 +396,59 @@ impl LastSeen {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: Uuid::new_v4(),
+            name: "Wang Fang".into(),
+            role: UserRole::Caseworker,
+            scope: Scope::parse("450305").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_lookup_under_way_while_the_cache_empties_is_not_kept() {
+        let cache = TokenCache::default();
+        cache.listening.store(true, Ordering::Release);
+        // A lookup starts (reads the generation), the user is disabled and
+        // the cache emptied, then the lookup's answer arrives: not kept.
+        let generation = cache.generation.load(Ordering::Acquire);
+        cache.forget_all();
+        cache.put("h".into(), user(), generation);
+        assert_eq!(cache.get("h"), None);
+        // A lookup of the current generation is kept, until the next flush.
+        let generation = cache.generation.load(Ordering::Acquire);
+        let u = user();
+        cache.put("h".into(), u.clone(), generation);
+        assert_eq!(cache.get("h"), Some(u));
+        cache.forget_all();
+        assert_eq!(cache.get("h"), None);
+    }
+
+    #[test]
+    fn nothing_is_cached_without_a_listener() {
+        let cache = TokenCache::default();
+        let generation = cache.generation.load(Ordering::Acquire);
+        cache.put("h".into(), user(), generation);
+        assert_eq!(cache.get("h"), None);
+    }
+
+    #[tokio::test]
+    async fn last_seen_queues_a_user_at_most_once_per_interval() {
+        let seen = LastSeen::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let at = Utc::now();
+        for _ in 0..100 {
+            seen.touch(a, at);
+        }
+        seen.touch(b, at);
+        let mut rx = seen.rx.lock().unwrap().take().unwrap();
+        assert_eq!(rx.try_recv().ok(), Some((a, at)));
+        assert_eq!(rx.try_recv().ok(), Some((b, at)));
+        assert!(rx.try_recv().is_err(), "one write per user per interval");
+    }
+}

@@ -310,9 +310,12 @@ const LAST_SEEN_QUEUE: usize = 1024;
 pub struct LastSeen {
     /// When this process last queued each user.
     queued: Mutex<HashMap<Uuid, Instant>>,
-    tx: tokio::sync::mpsc::Sender<(Uuid, DateTime<Utc>)>,
-    rx: Mutex<Option<tokio::sync::mpsc::Receiver<(Uuid, DateTime<Utc>)>>>,
+    tx: tokio::sync::mpsc::Sender<Sighting>,
+    rx: Mutex<Option<tokio::sync::mpsc::Receiver<Sighting>>>,
 }
+
+/// A user seen at an instant.
+type Sighting = (Uuid, DateTime<Utc>);
 
 impl Default for LastSeen {
     fn default() -> Self {

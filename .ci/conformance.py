@@ -8,6 +8,10 @@ tools others wrote (run by .ci/run; see docs/development.md).
 2. Runs schemathesis against `/api/v1/openapi.json` twice (admin token, then
    caseworker token), every check on, positive-data acceptance included.
    Hooks (schemathesis_hooks.py) keep the few rules JSON Schema cannot state.
+   Disabling a user and rotating a token are left out of those two runs
+   (their stateful phase would feed the caller's own id from `GET /me` to
+   them and revoke the very token the run uses) and run a third time on
+   their own, as an admin of their own, on users made to be disabled.
 3. Generates a Python client from the served document with
    openapi-python-client (warnings are errors) and runs the walk-through in
    client_walkthrough.py with it.
@@ -98,6 +102,31 @@ def seed(base):
     return cw["token"], family, members, contact
 
 
+def seed_lifecycle(base):
+    """An admin for the run of the user-lifecycle operations, and the users
+    it may disable and give new tokens."""
+    admin = call(base, "POST", "/api/v1/users", ADMIN_TOKEN,
+                 {"name": "CI lifecycle admin", "role": "admin", "scope": "45"})
+    victims = [call(base, "POST", "/api/v1/users", ADMIN_TOKEN,
+                    {"name": f"CI user {i}", "role": "caseworker", "scope": "4503"})["id"]
+               for i in range(3)]
+    return admin["token"], victims
+
+
+def lifecycle_config(path, victims):
+    Path(path).write_text(f"""
+[dictionaries.users]
+values = {json.dumps(victims)}
+
+[parameters]
+id = {{ dictionary = "users", probability = 0.5 }}
+""")
+
+
+# Operations that revoke tokens: not in the runs with the seeded tokens.
+LIFECYCLE = ("disable_user", "rotate_token")
+
+
 def schemathesis_config(path, family, members, contact):
     """Real ids are offered for path parameters some of the time, so that
     generated requests reach the case rules, not only 'not found'."""
@@ -149,9 +178,16 @@ def main():
         schemathesis_config(config, family, members, contact)
         st_env = dict(os.environ, SCHEMATHESIS_HOOKS="schemathesis_hooks",
                       PYTHONPATH=str(HERE))
-        for who, token in (("admin", ADMIN_TOKEN), ("caseworker", cw_token)):
-            code = run([bindir / "st", "--config-file", config, "run", f"{base}/api/v1/openapi.json",
-                        "--checks", "all", "--max-examples", str(args.max_examples),
+        lifecycle_token, victims = seed_lifecycle(base)
+        lifecycle = work / "schemathesis-lifecycle.toml"
+        lifecycle_config(lifecycle, victims)
+        leave_out = [a for op in LIFECYCLE for a in ("--exclude-operation-id", op)]
+        only = [a for op in LIFECYCLE for a in ("--include-operation-id", op)]
+        for who, token, conf, ops in (("admin", ADMIN_TOKEN, config, leave_out),
+                                      ("caseworker", cw_token, config, leave_out),
+                                      ("lifecycle admin", lifecycle_token, lifecycle, only)):
+            code = run([bindir / "st", "--config-file", conf, "run", f"{base}/api/v1/openapi.json",
+                        *ops, "--checks", "all", "--max-examples", str(args.max_examples),
                         "--workers", "2", "--seed", "20261129", "--header", f"Authorization: Bearer {token}",
                         "--output-truncate", "true"], env=st_env)
             if code != 0:
@@ -184,7 +220,7 @@ def main():
         print(f"server log: {log}\n" + log.read_text()[-4000:])
         sys.exit("conformance FAILED: " + "; ".join(failures))
     store = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    print(f"conformance on {store}: schemathesis (admin, caseworker) green; "
+    print(f"conformance on {store}: schemathesis (admin, caseworker, lifecycle admin) green; "
           "generated client walk-through passed")
 
 

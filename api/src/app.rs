@@ -278,6 +278,10 @@ impl Application {
         let core = self.state.core().clone();
         let token_stop = stopped.clone();
         let tokens = tokio::spawn(async move { core.tokens().follow(core.db(), token_stop).await });
+        let core = self.state.core().clone();
+        let seen_stop = stopped.clone();
+        let last_seen =
+            tokio::spawn(async move { core.last_seen().run(core.db(), seen_stop).await });
         let scheduler = tokio::spawn(nuanxin_infra::alerts::scheduler::run_scheduler(
             self.state.core().clone(),
             self.state.projector().clone(),
@@ -298,6 +302,7 @@ impl Application {
         let _ = stop.send(true);
         let _ = worker.await;
         let _ = tokens.await;
+        let _ = last_seen.await;
         let _ = scheduler.await;
         let _ = delivery.await;
         if let Some(s) = standby {

@@ -313,6 +313,33 @@ pub enum UsersCommand {
         #[arg(long, default_value = "")]
         scope: String,
     },
+    /// List every user (id, role, scope, disabled, last seen, name).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a user: their token is refused from the next request on
+    /// (running servers on PostgreSQL drop cached lookups on the database's
+    /// notification). Users are never deleted.
+    Disable {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's id (see `nuanxin users list`).
+        #[arg(long)]
+        id: uuid::Uuid,
+        /// Why (kept with the user, with your operating-system user).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Give a user a new token and print it (shown once); the old one is
+    /// refused from the next request on. For an admin who lost their token.
+    RotateToken {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's id (see `nuanxin users list`).
+        #[arg(long)]
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +482,93 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             eprintln!("The token is shown only now; keep it safe.");
             Ok(())
+        }
+        Command::Users(UsersCommand::List { store }) => {
+            let s = settings(&store)?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
+            let mut after = None;
+            println!("id\trole\tscope\tdisabled_at\tlast_seen_at\tname");
+            loop {
+                let page = users::list(&db, &Scope::everything(), after, 500)
+                    .await
+                    .context("listing users")?;
+                for u in &page {
+                    let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                        t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+                    };
+                    println!(
+                        "{}\t{}\t{:?}\t{}\t{}\t{}",
+                        u.user.id,
+                        u.user.role,
+                        u.user.scope.as_str(),
+                        at(u.disabled_at),
+                        at(u.last_seen_at),
+                        u.user.name
+                    );
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = Some(last.user.id),
+                    _ => break,
+                }
+            }
+            Ok(())
+        }
+        Command::Users(UsersCommand::Disable { store, id, reason }) => {
+            let reason = nuanxin_domain::Text::parse_at_most(&reason, 2000)
+                .map_err(|e| anyhow::anyhow!("--reason {e}"))?;
+            let s = settings(&store)?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
+            let by = format!("os:{}", os_user());
+            let done = users::disable(
+                &db,
+                &users::TokenCache::default(),
+                id,
+                chrono::Utc::now(),
+                &by,
+                reason.as_str(),
+            )
+            .await
+            .context("disabling the user")?;
+            match done {
+                Ok(u) => {
+                    println!(
+                        "disabled {} ({}, scope {:?})",
+                        u.user.id,
+                        u.user.role,
+                        u.user.scope.as_str()
+                    );
+                    Ok(())
+                }
+                Err(users::Refused::NotFound) => anyhow::bail!("no user has the id {id}"),
+                Err(users::Refused::Disabled) => anyhow::bail!("the user {id} is already disabled"),
+            }
+        }
+        Command::Users(UsersCommand::RotateToken { store, id }) => {
+            let s = settings(&store)?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
+            let done =
+                users::rotate_token(&db, &users::TokenCache::default(), id, chrono::Utc::now())
+                    .await
+                    .context("rotating the token")?;
+            match done {
+                Ok((user, token)) => {
+                    println!(
+                        "id:    {}\nrole:  {}\nscope: {:?}\ntoken: {}",
+                        user.id,
+                        user.role,
+                        user.scope.as_str(),
+                        token.expose()
+                    );
+                    eprintln!(
+                        "The token is shown only now; keep it safe. The old one no longer works."
+                    );
+                    Ok(())
+                }
+                Err(users::Refused::NotFound) => anyhow::bail!("no user has the id {id}"),
+                Err(users::Refused::Disabled) => {
+                    anyhow::bail!("the user {id} is disabled and gets no token")
+                }
+            }
         }
         Command::Audit(command) => audit(command).await,
         Command::Backup {

@@ -47,6 +47,7 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         tracing::Span::current().record("user.id", tracing::field::display(user.id));
+        state.core().seen(&user);
         Ok(Caller(user))
     }
 }

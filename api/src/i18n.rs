@@ -104,6 +104,14 @@ const MESSAGES: &[(&str, &str)] = &[
         "the new user's scope must lie within yours",
         "新用户的管辖范围必须在您的管辖范围之内",
     ),
+    // The user lifecycle: disabling users and rotating tokens.
+    ("no such user in your scope", "您的管辖范围内没有这个用户"),
+    ("you cannot disable yourself", "您不能停用自己的账号"),
+    ("the user is already disabled", "该用户已被停用"),
+    (
+        "the user is disabled and gets no token",
+        "该用户已被停用，不能获得新令牌",
+    ),
     (
         "the village code is outside your scope",
         "该村级区划代码不在您的管辖范围内",

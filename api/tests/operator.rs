@@ -2,7 +2,10 @@
 //! stores: `nuanxin backup` while the server serves, `nuanxin restore` onto
 //! an empty store (migrated, every chain verified), the restored copy
 //! served again, and `nuanxin doctor` saying what is right and what is
-//! wrong. On PostgreSQL, `backup` and `restore` point to `pg_dump`.
+//! wrong. On PostgreSQL, `backup` and `restore` point to `pg_dump`. The
+//! user commands (`users list`, `disable`, `rotate-token`) against a
+//! running server, and two server processes on one PostgreSQL database
+//! refusing a token disabled through either.
 
 mod common;
 
@@ -232,5 +235,221 @@ async fn postgres_backup_points_to_pg_dump_and_doctor_checks() {
     assert_doctor_lines(&doctor);
     assert!(text(&doctor).contains("PostgreSQL"), "{}", text(&doctor));
     let _ = server.kill().await;
+    drop_database(&admin, &url).await;
+}
+
+/// The status `GET {api}/me` answers `token`.
+async fn me(api: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{api}/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// Polls until `api` refuses `token`, at most 2 s (the documented bound for
+/// another server process; the server the change went through, or any on
+/// SQLite, refuses at once).
+async fn refused_within_2s(api: &str, token: &str) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        if me(api, token).await == 401 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "the token is still accepted after 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// `nuanxin users list`, `rotate-token` (the admin who lost their token)
+/// and `disable` on the server machine while a server runs.
+async fn users_from_the_command_line(d: &Path, url: &str) {
+    let (mut server, addr) = serve(d, url).await;
+    let api = format!("http://{addr}/api/v1");
+    let cw = post(
+        &api,
+        "change-me",
+        "/users",
+        json!({"name": "Wang Fang", "role": "caseworker", "scope": "45"}),
+    )
+    .await;
+    let (cw_token, cw_id) = (
+        cw["token"].as_str().unwrap().to_owned(),
+        cw["id"].as_str().unwrap().to_owned(),
+    );
+    for _ in 0..3 {
+        assert_eq!(me(&api, &cw_token).await, 200);
+        assert_eq!(me(&api, "change-me").await, 200);
+    }
+
+    let list = nuanxin(d, url, &["users", "list"], &[]).await;
+    assert!(list.status.success(), "{}", text(&list));
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    let admin_id = listed
+        .lines()
+        .find(|l| l.ends_with("\tbootstrap admin"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("no bootstrap admin in:\n{listed}"))
+        .to_owned();
+    assert!(listed
+        .lines()
+        .any(|l| l.starts_with(&cw_id) && l.ends_with("\tWang Fang")));
+    assert!(!listed.contains(&cw_token), "no tokens listed");
+
+    // The admin lost their token: a new one, and the old one stops.
+    let out = nuanxin(d, url, &["users", "rotate-token", "--id", &admin_id], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let new_admin = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("the new token is printed")
+        .trim()
+        .to_owned();
+    refused_within_2s(&api, "change-me").await;
+    assert_eq!(me(&api, &new_admin).await, 200);
+
+    // Disable the caseworker: refused by the running server.
+    let none = nuanxin(d, url, &["users", "disable", "--id", &cw_id], &[]).await;
+    assert!(!none.status.success(), "--reason is required");
+    assert!(text(&none).contains("--reason"), "{}", text(&none));
+    let out = nuanxin(
+        d,
+        url,
+        &[
+            "users",
+            "disable",
+            "--id",
+            &cw_id,
+            "--reason",
+            "left the job",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    refused_within_2s(&api, &cw_token).await;
+    let again = nuanxin(
+        d,
+        url,
+        &["users", "disable", "--id", &cw_id, "--reason", "again"],
+        &[],
+    )
+    .await;
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("already disabled"),
+        "{}",
+        text(&again)
+    );
+    let rotate = nuanxin(d, url, &["users", "rotate-token", "--id", &cw_id], &[]).await;
+    assert!(!rotate.status.success());
+    assert!(text(&rotate).contains("disabled"), "{}", text(&rotate));
+
+    // The API lists them as disabled, with the reason.
+    let users = get(&api, &new_admin, "/users").await;
+    let item = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == cw_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(item["disabled"], true, "{item}");
+    assert_eq!(item["disabled_reason"], "left the job");
+    let _ = server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_users_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    users_from_the_command_line(dir.path(), "sqlite://nuanxin.db").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_users_from_the_command_line() {
+    let Some((url, admin)) = postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    users_from_the_command_line(dir.path(), &url).await;
+    drop_database(&admin, &url).await;
+}
+
+/// Two `nuanxin serve` processes on one PostgreSQL database, both having
+/// served (and cached) a token: disabled or rotated through one, it is
+/// refused by the other within 2 s (in practice milliseconds: the
+/// database's notification).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_server_processes_refuse_a_disabled_or_rotated_token() {
+    let Some((url, admin)) = postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut server_a, addr_a) = serve(d, &url).await;
+    let (mut server_b, addr_b) = serve(d, &url).await;
+    let (a, b) = (
+        format!("http://{addr_a}/api/v1"),
+        format!("http://{addr_b}/api/v1"),
+    );
+    let mut users = Vec::new();
+    for name in ["Wang Fang", "Li Wei"] {
+        let u = post(
+            &a,
+            "change-me",
+            "/users",
+            json!({"name": name, "role": "caseworker", "scope": "45"}),
+        )
+        .await;
+        users.push((
+            u["token"].as_str().unwrap().to_owned(),
+            u["id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for _ in 0..5 {
+        for (token, _) in &users {
+            assert_eq!(me(&a, token).await, 200);
+            assert_eq!(me(&b, token).await, 200);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ((wang, wang_id), (li, li_id)) = (users[0].clone(), users[1].clone());
+
+    post(
+        &a,
+        "change-me",
+        &format!("/users/{wang_id}/disable"),
+        json!({"reason": "left the job"}),
+    )
+    .await;
+    assert_eq!(
+        me(&a, &wang).await,
+        401,
+        "at once on the server that disabled"
+    );
+    let took = refused_within_2s(&b, &wang).await;
+    eprintln!("the other process refused the disabled token after {took:?}");
+
+    let rotated = post(
+        &b,
+        "change-me",
+        &format!("/users/{li_id}/tokens"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(me(&b, &li).await, 401, "at once on the server that rotated");
+    let took = refused_within_2s(&a, &li).await;
+    eprintln!("the other process refused the rotated token after {took:?}");
+    assert_eq!(me(&a, rotated["token"].as_str().unwrap()).await, 200);
+
+    let _ = server_a.kill().await;
+    let _ = server_b.kill().await;
     drop_database(&admin, &url).await;
 }

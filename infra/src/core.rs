@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::standby::Standby;
 use crate::store::{self, Db};
-use crate::users::{TokenCache, User};
+use crate::users::{LastSeen, TokenCache, User};
 use crate::Settings;
 
 /// An error reading or writing the store.
@@ -34,6 +34,7 @@ pub struct Core {
     policy: RwLock<(Arc<VisitPolicy>, i64)>,
     wake: Arc<tokio::sync::Notify>,
     tokens: TokenCache,
+    last_seen: LastSeen,
     /// A streaming standby for lists and histories, if configured.
     standby: Option<Arc<Standby>>,
 }
@@ -46,6 +47,7 @@ impl Core {
             policy: RwLock::new((Arc::new(policy), 0)),
             wake: Arc::new(tokio::sync::Notify::new()),
             tokens: TokenCache::default(),
+            last_seen: LastSeen::default(),
             standby: None,
         }
     }
@@ -83,6 +85,16 @@ impl Core {
     /// it in step with other processes).
     pub fn tokens(&self) -> &TokenCache {
         &self.tokens
+    }
+
+    /// Notes that `user` made a request now (cheap: see [`LastSeen`]).
+    pub fn seen(&self, user: &User) {
+        self.last_seen.touch(user.id, self.services.clock.now());
+    }
+
+    /// The last-seen times, for their writer.
+    pub fn last_seen(&self) -> &LastSeen {
+        &self.last_seen
     }
 
     /// The core over `db` with the settings' clock and the policy's time

@@ -1,10 +1,12 @@
 //! `users`: who may use Nuanxin, with their role, jurisdiction and the hash
-//! of their bearer token.
+//! of their bearer token; whether and why they were disabled (users are
+//! never deleted); and `user_last_seen`.
 
+use chrono::{DateTime, Utc};
 use nuanxin_domain::{Scope, UserRole};
 use uuid::Uuid;
 
-use super::{uuid, Db};
+use super::{prefix_upper, uuid, Db};
 use crate::on_pool;
 
 /// A user of Nuanxin.
@@ -56,7 +58,8 @@ pub async fn insert(db: &Db, user: &User, token_hash: &str) -> Result<(), sqlx::
 
 /// The user whose token hashes to `token_hash`.
 pub async fn by_token_hash(db: &Db, token_hash: &str) -> Result<Option<User>, sqlx::Error> {
-    let sql = "SELECT id, name, role, scope FROM users WHERE token_hash = $1";
+    let sql =
+        "SELECT id, name, role, scope FROM users WHERE token_hash = $1 AND disabled_at IS NULL";
     let row: Option<UserRow> = on_pool!(db, pool => {
         sqlx::query_as(sql).bind(token_hash).fetch_optional(pool).await?
     });
@@ -70,7 +73,7 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 }
 
 /// Supervisors and admins (and, with `caseworkers`, caseworkers) whose
-/// scope is one of `scopes`.
+/// scope is one of `scopes`, and who are not disabled.
 pub async fn with_scopes(
     db: &Db,
     scopes: &[String],
@@ -87,8 +90,155 @@ pub async fn with_scopes(
         if caseworkers {
             qb.push(", 'caseworker'");
         }
-        qb.push(")");
+        qb.push(") AND disabled_at IS NULL");
         qb.build_query_as().fetch_all(pool).await?
     });
     rows.into_iter().map(User::try_from).collect()
+}
+
+/// A user as an admin sees them in the list: with when (and why) they were
+/// disabled, and when they were last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user: User,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRecordRow {
+    id: String,
+    name: String,
+    role: String,
+    scope: String,
+    disabled_at: Option<DateTime<Utc>>,
+    disabled_reason: Option<String>,
+    last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<UserRecordRow> for UserRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(r: UserRecordRow) -> Result<Self, sqlx::Error> {
+        Ok(UserRecord {
+            user: User::try_from(UserRow {
+                id: r.id,
+                name: r.name,
+                role: r.role,
+                scope: r.scope,
+            })?,
+            disabled_at: r.disabled_at,
+            disabled_reason: r.disabled_reason,
+            last_seen_at: r.last_seen_at,
+        })
+    }
+}
+
+const RECORD_COLUMNS: &str = "SELECT u.id, u.name, u.role, u.scope, u.disabled_at, \
+     u.disabled_reason, s.seen_at AS last_seen_at \
+     FROM users u LEFT JOIN user_last_seen s ON s.user_id = u.id";
+
+/// Users whose scope lies within `within` (a scope: a code prefix, `""`
+/// for everything), disabled ones too, in the order of their ids, after
+/// `after`.
+pub async fn list(
+    db: &Db,
+    within: &Scope,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<UserRecord>, sqlx::Error> {
+    let prefix = within.as_str();
+    let mut sql = format!("{RECORD_COLUMNS} WHERE u.id > $1");
+    if !prefix.is_empty() {
+        sql.push_str(" AND u.scope >= $2 AND u.scope < $3");
+    }
+    sql.push_str(&format!(" ORDER BY u.id LIMIT {limit}"));
+    // Every id is a UUID (36 characters): "" sorts before all of them.
+    let after = after.map(|a| a.to_string()).unwrap_or_default();
+    let rows: Vec<UserRecordRow> = on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(after);
+        if !prefix.is_empty() {
+            q = q.bind(prefix.to_owned()).bind(prefix_upper(prefix));
+        }
+        q.fetch_all(pool).await?
+    });
+    rows.into_iter().map(UserRecord::try_from).collect()
+}
+
+/// One user, disabled or not.
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<UserRecord>, sqlx::Error> {
+    let sql = format!("{RECORD_COLUMNS} WHERE u.id = $1");
+    let row: Option<UserRecordRow> = on_pool!(db, pool => {
+        sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?
+    });
+    row.map(UserRecord::try_from).transpose()
+}
+
+/// Disables a user who is not disabled yet. Whether it did (`false`: no
+/// such user, or already disabled).
+pub async fn disable(
+    db: &Db,
+    id: Uuid,
+    at: DateTime<Utc>,
+    by: &str,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET disabled_at = $2, disabled_by = $3, disabled_reason = $4 \
+               WHERE id = $1 AND disabled_at IS NULL";
+    let done = on_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(at)
+            .bind(by)
+            .bind(reason)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(done == 1)
+}
+
+/// Gives a user who is not disabled the token whose hash is `token_hash`
+/// (the old one stops matching). Whether it did (`false`: no such user, or
+/// disabled).
+pub async fn replace_token(
+    db: &Db,
+    id: Uuid,
+    token_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET token_hash = $2, token_rotated_at = $3 \
+               WHERE id = $1 AND disabled_at IS NULL";
+    let done = on_pool!(db, pool => {
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(token_hash)
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(done == 1)
+}
+
+/// Notes that each user was seen at the instant given (keeping a later
+/// one already stored).
+pub async fn record_seen(db: &Db, seen: &[(Uuid, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let later = match db {
+        Db::Sqlite(_) => "MAX(user_last_seen.seen_at, excluded.seen_at)",
+        Db::Postgres(_) => "GREATEST(user_last_seen.seen_at, excluded.seen_at)",
+    };
+    on_pool!(db, pool, DB => {
+        let mut qb: sqlx::QueryBuilder<'_, DB> =
+            sqlx::QueryBuilder::new("INSERT INTO user_last_seen (user_id, seen_at) ");
+        qb.push_values(seen, |mut row, (id, at)| {
+            row.push_bind(id.to_string()).push_bind(*at);
+        });
+        qb.push(format!(" ON CONFLICT (user_id) DO UPDATE SET seen_at = {later}"));
+        qb.build().execute(pool).await.map(|_| ())
+    })
 }

@@ -14,4 +14,5 @@ mod ops;
 mod plausible;
 mod schedule;
 mod store;
+mod users;
 mod write_path;

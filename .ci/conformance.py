@@ -158,7 +158,7 @@ def main():
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     args = ap.parse_args()
     bindir = Path(sys.executable).parent
-    work = Path(args.work or tempfile.mkdtemp(prefix="nuanxin-conformance-"))
+    work = Path(args.work or tempfile.mkdtemp(prefix="nuanxin-conformance-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -168,7 +168,9 @@ def main():
                NUANXIN_BOOTSTRAP_TOKEN=ADMIN_TOKEN, NUANXIN_LOG="warn")
     for stale in work.glob("conformance.db*"):
         stale.unlink()
-    server = subprocess.Popen([args.nuanxin, "serve"], env=env,
+    # Run in the working directory: the checkpoint directory and signing
+    # key the server creates beside it stay out of the checkout.
+    server = subprocess.Popen([Path(args.nuanxin).resolve(), "serve"], env=env, cwd=work,
                               stdout=log.open("w"), stderr=subprocess.STDOUT)
     failures = []
     try:

@@ -403,27 +403,27 @@ impl Commands {
 
     /// The first answer to this user's request with this idempotency key.
     async fn idempotent_replay(&self, req: &CommandRequest) -> Result<Option<Outcome>, ExecError> {
-        let Some(key) = &req.idempotency_key else {
-            return Ok(None);
-        };
-        let Some(found) =
-            store::events::by_idempotency_key(self.core.db(), req.recorder.id, key).await?
-        else {
-            return Ok(None);
-        };
-        if found.request_hash != req.request_hash {
-            return Err(ExecError::IdempotencyMismatch);
+        use store::events::KeyedAnswer;
+        let key = req.idempotency_key.as_deref();
+        let answer =
+            store::events::keyed_answer(self.core.db(), req.recorder.id, key, &req.request_hash);
+        match answer.await? {
+            KeyedAnswer::Fresh => Ok(None),
+            KeyedAnswer::OtherRequest => Err(ExecError::IdempotencyMismatch),
+            KeyedAnswer::Same {
+                aggregate_id,
+                sequence,
+                payload,
+            } => {
+                let event: FamilyEvent =
+                    serde_json::from_value(payload).map_err(StoreError::from)?;
+                Ok(Some(Outcome {
+                    family_id: aggregate_id,
+                    version: sequence,
+                    action_id: event.action_id(),
+                    replayed: true,
+                }))
+            }
         }
-        let family_id = found
-            .aggregate_id
-            .parse()
-            .map_err(|e| ExecError::Store(Box::new(e)))?;
-        let event: FamilyEvent = serde_json::from_value(found.payload).map_err(StoreError::from)?;
-        Ok(Some(Outcome {
-            family_id,
-            version: found.sequence as u64,
-            action_id: event.action_id(),
-            replayed: true,
-        }))
     }
 }

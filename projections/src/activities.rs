@@ -115,14 +115,15 @@ impl ActivityRows {
     }
 }
 
-/// The activity list's question. `village_code_prefix` is already
-/// intersected with the reader's scope.
+/// The question of a list of things held on a day (activities,
+/// inspections). `village_code_prefix` is already intersected with the
+/// reader's scope.
 #[derive(Debug, Clone, Default)]
-pub struct ActivityListFilter {
+pub struct HeldListFilter {
     pub village_code_prefix: String,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Newest first: activities after this (held_on, id) in that order.
+    /// Newest first: items after this (held_on, id) in that order.
     pub before: Option<(NaiveDate, Uuid)>,
     pub limit: u32,
 }

@@ -104,18 +104,6 @@ impl InspectionRow {
     }
 }
 
-/// The inspection list's question. `village_code_prefix` is already
-/// intersected with the reader's scope.
-#[derive(Debug, Clone, Default)]
-pub struct InspectionListFilter {
-    pub village_code_prefix: String,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    /// Newest first: inspections after this (held_on, id) in that order.
-    pub before: Option<(NaiveDate, Uuid)>,
-    pub limit: u32,
-}
-
 /// One association's compliance in a year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ComplianceItem {

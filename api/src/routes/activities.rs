@@ -16,7 +16,7 @@ use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::values::parse_day;
 use nuanxin_infra::{StreamOutcome, StreamRequest};
 use nuanxin_projections::activities::{
-    ActivityDetail, ActivityListFilter, ActivitySummary, IsolatedFamily,
+    ActivityDetail, ActivitySummary, HeldListFilter, IsolatedFamily,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::dto::Fields;
 use crate::error::{ApiError, Problem};
-use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Path};
+use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Page, Path};
 use crate::openapi::fields;
 use crate::routes::params::{Cursor, HeldCursor, IdCursor, IdempotencyKeyParam, PageParams};
 use crate::state::AppState;
@@ -261,7 +261,7 @@ pub struct RemovalResponse {
     request_body = AttendanceRemovalRequest,
     params(("id" = Uuid, Path), IdempotencyKeyParam),
     responses((status = 200, body = RemovalResponse), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 404, body = Problem),
         (status = 409, description = "A family named is not recorded as attending; nothing is changed", body = Problem),
         (status = 422, body = Problem)))]
 /// Take families recorded by mistake off an activity's attendance (the
@@ -294,10 +294,11 @@ pub async fn remove_attendance(
     Ok(replayed(response, &outcome))
 }
 
+/// The parameters of the activity and inspection lists.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListParams {
+pub struct HeldListParams {
     #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
     /// Held on or after this day.
@@ -308,28 +309,35 @@ pub struct ListParams {
     pub to: Option<String>,
 }
 
+impl HeldListParams {
+    /// The page asked (the prefix is intersected with the scope by `Reads`).
+    pub(crate) fn filter(&self, page: &Page) -> Result<HeldListFilter, ApiError> {
+        Ok(HeldListFilter {
+            village_code_prefix: String::new(),
+            from: query_date("from", &self.from)?,
+            to: query_date("to", &self.to)?,
+            before: page.after(HeldCursor::decode)?,
+            limit: page.limit(),
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ActivityList {
     pub items: Vec<ActivitySummary>,
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams, PageParams<HeldCursor>),
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(HeldListParams, PageParams<HeldCursor>),
     responses((status = 200, body = ActivityList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Activities seen from your scope (held within it, or in a township or
 /// county containing it), newest first.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ListQuery { page, params }: ListQuery<ListParams>,
+    ListQuery { page, params }: ListQuery<HeldListParams>,
 ) -> Result<Json<ActivityList>, ApiError> {
-    let filter = ActivityListFilter {
-        village_code_prefix: String::new(),
-        from: query_date("from", &params.from)?,
-        to: query_date("to", &params.to)?,
-        before: page.after(HeldCursor::decode)?,
-        limit: page.limit(),
-    };
+    let filter = params.filter(&page)?;
     let items = state
         .reads()
         .activities(&caller.0, params.village_code_prefix.as_deref(), filter)

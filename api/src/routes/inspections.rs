@@ -16,14 +16,16 @@ use nuanxin_domain::inspection::{
 use nuanxin_domain::{Scope, UserRole};
 use nuanxin_infra::store::inspection_alerts::InspectionAlert;
 use nuanxin_projections::bulletin::BulletinFigures;
-use nuanxin_projections::inspections::{ComplianceItem, InspectionListFilter, InspectionView};
+use nuanxin_projections::inspections::{ComplianceItem, InspectionView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::activities::{created, query_date, replayed, stream_request, CreatedResponse};
+use super::activities::{
+    created, query_date, replayed, stream_request, CreatedResponse, HeldListParams,
+};
 use super::dto::{Fields, ReasonRequest};
 use crate::error::{ApiError, Problem};
 use crate::extract::{bad_query as bad, Body, Caller, CommandHeaders, ListQuery, Path, Query};
@@ -252,42 +254,22 @@ pub async fn void(
     .await
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    #[param(schema_with = fields::prefix)]
-    pub village_code_prefix: Option<String>,
-    /// Held on or after this day.
-    #[param(schema_with = fields::day)]
-    pub from: Option<String>,
-    /// Held on or before this day.
-    #[param(schema_with = fields::day)]
-    pub to: Option<String>,
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InspectionList {
     pub items: Vec<InspectionView>,
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/inspections", tag = "inspections", params(ListParams, PageParams<HeldCursor>),
+#[utoipa::path(get, path = "/api/v1/inspections", tag = "inspections", params(HeldListParams, PageParams<HeldCursor>),
     responses((status = 200, body = InspectionList), (status = 400, body = Problem), (status = 401, body = Problem)))]
 /// Inspections seen from your scope (of jurisdictions within it, or
 /// containing it), newest first; voided ones are marked.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ListQuery { page, params }: ListQuery<ListParams>,
+    ListQuery { page, params }: ListQuery<HeldListParams>,
 ) -> Result<Json<InspectionList>, ApiError> {
-    let filter = InspectionListFilter {
-        village_code_prefix: String::new(),
-        from: query_date("from", &params.from)?,
-        to: query_date("to", &params.to)?,
-        before: page.after(HeldCursor::decode)?,
-        limit: page.limit(),
-    };
+    let filter = params.filter(&page)?;
     let items = state
         .reads()
         .inspections(&caller.0, params.village_code_prefix.as_deref(), filter)

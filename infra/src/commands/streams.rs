@@ -201,27 +201,25 @@ impl Commands {
         &self,
         req: &StreamRequest,
     ) -> Result<Option<StreamOutcome>, StreamError> {
-        let Some(key) = &req.idempotency_key else {
-            return Ok(None);
+        use store::events::KeyedAnswer;
+        let key = req.idempotency_key.as_deref();
+        let answer =
+            store::events::keyed_answer(self.core.db(), req.recorder.id, key, &req.request_hash);
+        let (id, version, payload) = match answer.await? {
+            KeyedAnswer::Fresh => return Ok(None),
+            KeyedAnswer::OtherRequest => return Err(StreamError::IdempotencyMismatch),
+            KeyedAnswer::Same {
+                aggregate_id,
+                sequence,
+                payload,
+            } => (aggregate_id, sequence, payload),
         };
-        let Some(found) =
-            store::events::by_idempotency_key(self.core.db(), req.recorder.id, key).await?
-        else {
-            return Ok(None);
-        };
-        if found.request_hash != req.request_hash {
-            return Err(StreamError::IdempotencyMismatch);
-        }
-        let id = found
-            .aggregate_id
-            .parse()
-            .map_err(|e| StreamError::Store(Box::new(e)))?;
-        let mut outcome = StreamOutcome::new(id, found.sequence as u64);
+        let mut outcome = StreamOutcome::new(id, version);
         outcome.replayed = true;
         if let Ok(
             ActivityEvent::AttendanceRecorded { family_ids }
             | ActivityEvent::AttendanceRemoved { family_ids, .. },
-        ) = serde_json::from_value::<ActivityEvent>(found.payload)
+        ) = serde_json::from_value::<ActivityEvent>(payload)
         {
             outcome.families = family_ids;
         }

@@ -14,12 +14,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use nuanxin_domain::inspection::AssociationLevel;
 use nuanxin_projections::activities::{
-    ActivityDetail, ActivityListFilter, ActivitySummary, IsolatedFamily,
+    ActivityDetail, ActivitySummary, HeldListFilter, IsolatedFamily,
 };
 use nuanxin_projections::bulletin::BulletinFigures;
-use nuanxin_projections::inspections::{
-    compliance, ComplianceItem, InspectionListFilter, InspectionView,
-};
+use nuanxin_projections::inspections::{compliance, ComplianceItem, InspectionView};
 use uuid::Uuid;
 
 use super::{ReadError, Reads};
@@ -39,7 +37,7 @@ impl Reads {
         &self,
         user: &User,
         asked_prefix: Option<&str>,
-        mut filter: ActivityListFilter,
+        mut filter: HeldListFilter,
     ) -> Result<Vec<ActivitySummary>, ReadError> {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok(Vec::new());
@@ -94,7 +92,7 @@ impl Reads {
         &self,
         user: &User,
         asked_prefix: Option<&str>,
-        mut filter: InspectionListFilter,
+        mut filter: HeldListFilter,
     ) -> Result<Vec<InspectionView>, ReadError> {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok(Vec::new());

@@ -5,11 +5,11 @@
 
 use chrono::NaiveDate;
 use nuanxin_projections::activities::{
-    ActivityListFilter, ActivityRows, ActivitySummary, Attendee, IsolatedFamily,
+    ActivityRows, ActivitySummary, Attendee, HeldListFilter, IsolatedFamily,
 };
 use uuid::Uuid;
 
-use super::{prefix_upper, uuid, Db, Tx, ROWS_PER_INSERT};
+use super::{prefix_upper, push_held_page, uuid, Db, Tx, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
 const COLUMNS: &str =
@@ -142,38 +142,13 @@ fn enclosing_places(prefix: &str) -> Vec<String> {
 
 /// A page of activities whose place overlaps `f.village_code_prefix` (lies
 /// within it, or contains it), newest first.
-pub async fn list(db: &Db, f: &ActivityListFilter) -> Result<Vec<ActivitySummary>, sqlx::Error> {
+pub async fn list(db: &Db, f: &HeldListFilter) -> Result<Vec<ActivitySummary>, sqlx::Error> {
     let prefix = f.village_code_prefix.as_str();
     let enclosing = enclosing_places(prefix);
     let rows: Vec<ActivityRow> = on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(format!(
-            "SELECT {COLUMNS} FROM activities WHERE ((village_code_prefix >= "
-        ));
-        qb.push_bind(prefix.to_owned())
-            .push(" AND village_code_prefix < ")
-            .push_bind(prefix_upper(prefix))
-            .push(")");
-        for place in &enclosing {
-            qb.push(" OR village_code_prefix = ").push_bind(place.clone());
-        }
-        qb.push(")");
-        if let Some(from) = f.from {
-            qb.push(" AND held_on >= ").push_bind(from);
-        }
-        if let Some(to) = f.to {
-            qb.push(" AND held_on <= ").push_bind(to);
-        }
-        if let Some((on, id)) = f.before {
-            qb.push(" AND (held_on < ")
-                .push_bind(on)
-                .push(" OR (held_on = ")
-                .push_bind(on)
-                .push(" AND activity_id < ")
-                .push_bind(id.to_string())
-                .push("))");
-        }
-        qb.push(" ORDER BY held_on DESC, activity_id DESC LIMIT ")
-            .push_bind(i64::from(f.limit));
+        let mut qb: sqlx::QueryBuilder<'_, DB> =
+            sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities WHERE "));
+        push_held_page(&mut qb, "village_code_prefix", "activity_id", &enclosing, f);
         qb.build_query_as().fetch_all(pool).await?
     });
     rows.into_iter().map(ActivitySummary::try_from).collect()

@@ -325,6 +325,41 @@ pub async fn by_idempotency_key(
     })
 }
 
+/// What an idempotency key says of a request (`request_hash`) of its user.
+pub enum KeyedAnswer {
+    /// No key, or a key not used yet: record the request.
+    Fresh,
+    /// The key was used with another request (a 422 to the caller).
+    OtherRequest,
+    /// The same request was recorded: answer as the first time.
+    Same {
+        aggregate_id: Uuid,
+        sequence: u64,
+        payload: Value,
+    },
+}
+
+/// The first answer to `user`'s request with idempotency `key`.
+pub async fn keyed_answer(
+    db: &Db,
+    user: Uuid,
+    key: Option<&str>,
+    request_hash: &Option<String>,
+) -> Result<KeyedAnswer, sqlx::Error> {
+    let Some(key) = key else {
+        return Ok(KeyedAnswer::Fresh);
+    };
+    Ok(match by_idempotency_key(db, user, key).await? {
+        None => KeyedAnswer::Fresh,
+        Some(found) if &found.request_hash != request_hash => KeyedAnswer::OtherRequest,
+        Some(found) => KeyedAnswer::Same {
+            aggregate_id: super::uuid(&found.aggregate_id, "aggregate_id")?,
+            sequence: found.sequence as u64,
+            payload: found.payload,
+        },
+    })
+}
+
 /// One event's place in the log, for the projection worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Placed {

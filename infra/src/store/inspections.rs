@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use nuanxin_domain::inspection::Inspection;
-use nuanxin_projections::inspections::{InspectionListFilter, InspectionRow};
+use nuanxin_projections::activities::HeldListFilter;
+use nuanxin_projections::inspections::InspectionRow;
 use uuid::Uuid;
 
-use super::{prefix_upper, uuid, Db, Tx, ROWS_PER_INSERT};
+use super::{prefix_upper, push_held_page, uuid, Db, Tx, ROWS_PER_INSERT};
 use crate::{on_pool, on_tx};
 
 const COLUMNS: &str = "inspection_id, version, jurisdiction, inspected_by, held_on, counts, state";
@@ -112,38 +113,14 @@ fn enclosing(prefix: &str) -> Vec<String> {
 /// (lies within it, or contains it), newest first.
 pub async fn list(
     db: &Db,
-    f: &InspectionListFilter,
+    f: &HeldListFilter,
 ) -> Result<Vec<(Uuid, u64, Inspection)>, sqlx::Error> {
-    let prefix = f.village_code_prefix.as_str();
+    let enclosing = enclosing(&f.village_code_prefix);
     let rows: Vec<StateRow> = on_pool!(db, pool, DB => {
         let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "SELECT inspection_id, version, state FROM inspections WHERE ((jurisdiction >= ",
+            "SELECT inspection_id, version, state FROM inspections WHERE ",
         );
-        qb.push_bind(prefix.to_owned())
-            .push(" AND jurisdiction < ")
-            .push_bind(prefix_upper(prefix))
-            .push(")");
-        for j in enclosing(prefix) {
-            qb.push(" OR jurisdiction = ").push_bind(j);
-        }
-        qb.push(")");
-        if let Some(from) = f.from {
-            qb.push(" AND held_on >= ").push_bind(from);
-        }
-        if let Some(to) = f.to {
-            qb.push(" AND held_on <= ").push_bind(to);
-        }
-        if let Some((on, id)) = f.before {
-            qb.push(" AND (held_on < ")
-                .push_bind(on)
-                .push(" OR (held_on = ")
-                .push_bind(on)
-                .push(" AND inspection_id < ")
-                .push_bind(id.to_string())
-                .push("))");
-        }
-        qb.push(" ORDER BY held_on DESC, inspection_id DESC LIMIT ")
-            .push_bind(i64::from(f.limit));
+        push_held_page(&mut qb, "jurisdiction", "inspection_id", &enclosing, f);
         qb.build_query_as().fetch_all(pool).await?
     });
     rows.into_iter().map(StateRow::decode).collect()

@@ -469,3 +469,49 @@ pub(crate) fn uuid(s: &str, column: &'static str) -> Result<uuid::Uuid, sqlx::Er
 pub fn prefix_upper(prefix: &str) -> String {
     format!("{prefix}~")
 }
+
+/// The rest of a newest-first page of things held on a day in a place
+/// (activities, inspections), after `SELECT … FROM table WHERE `: the
+/// `place` column lies within `f.village_code_prefix` or is one of the
+/// `enclosing` places that contain it, the days `f.from..=f.to`, after the
+/// cursor `f.before`, ordered by day and `id` column, at most `f.limit`.
+pub fn push_held_page<'a, DB>(
+    qb: &mut sqlx::QueryBuilder<'a, DB>,
+    place: &str,
+    id: &str,
+    enclosing: &[String],
+    f: &nuanxin_projections::activities::HeldListFilter,
+) where
+    DB: sqlx::Database,
+    String: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    chrono::NaiveDate: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: 'a + sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let prefix = f.village_code_prefix.as_str();
+    qb.push(format!("(({place} >= "))
+        .push_bind(prefix.to_owned())
+        .push(format!(" AND {place} < "))
+        .push_bind(prefix_upper(prefix))
+        .push(")");
+    for p in enclosing {
+        qb.push(format!(" OR {place} = ")).push_bind(p.clone());
+    }
+    qb.push(")");
+    if let Some(from) = f.from {
+        qb.push(" AND held_on >= ").push_bind(from);
+    }
+    if let Some(to) = f.to {
+        qb.push(" AND held_on <= ").push_bind(to);
+    }
+    if let Some((on, before)) = f.before {
+        qb.push(" AND (held_on < ")
+            .push_bind(on)
+            .push(" OR (held_on = ")
+            .push_bind(on)
+            .push(format!(" AND {id} < "))
+            .push_bind(before.to_string())
+            .push("))");
+    }
+    qb.push(format!(" ORDER BY held_on DESC, {id} DESC LIMIT "))
+        .push_bind(i64::from(f.limit));
+}

@@ -546,10 +546,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(UsersCommand::RotateToken { store, id }) => {
             let s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
-            let done =
-                users::rotate_token(&db, &users::TokenCache::default(), id, chrono::Utc::now())
-                    .await
-                    .context("rotating the token")?;
+            let by = format!("os:{}", os_user());
+            let done = users::rotate_token(
+                &db,
+                &users::TokenCache::default(),
+                id,
+                chrono::Utc::now(),
+                &by,
+            )
+            .await
+            .context("rotating the token")?;
             match done {
                 Ok((user, token)) => {
                     println!(

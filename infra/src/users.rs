@@ -280,9 +280,10 @@ pub async fn rotate_token(
     cache: &TokenCache,
     id: Uuid,
     at: DateTime<Utc>,
+    by: &str,
 ) -> Result<Result<(User, Secret), Refused>, sqlx::Error> {
     let token = new_token();
-    let done = store::users::replace_token(db, id, &hash_token(token.expose()), at).await?;
+    let done = store::users::replace_token(db, id, &hash_token(token.expose()), at, by).await?;
     cache.forget_all();
     match store::users::get(db, id).await? {
         None => Ok(Err(Refused::NotFound)),

@@ -121,8 +121,17 @@ pub struct UserItem {
     /// Whether the user is disabled (their token is refused).
     pub disabled: bool,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Who disabled the user: an admin's user id, or `os:<name>` (the
+    /// command line).
+    pub disabled_by: Option<String>,
     /// The reason the admin gave.
     pub disabled_reason: Option<String>,
+    /// When the user's current token was issued by a rotation (`null`: the
+    /// token they were created with).
+    pub token_rotated_at: Option<DateTime<Utc>>,
+    /// Who rotated it: the user's own id, an admin's user id (the admin saw
+    /// the new token once), or `os:<name>` (the command line).
+    pub token_rotated_by: Option<String>,
     /// When the user last made a request, to within 5 minutes (written at
     /// most once per 5 minutes per user and server process); `null` if
     /// never seen since last-seen times are kept.
@@ -135,7 +144,10 @@ impl From<&users::UserRecord> for UserItem {
             user: (&r.user).into(),
             disabled: r.disabled_at.is_some(),
             disabled_at: r.disabled_at,
+            disabled_by: r.disabled_by.clone(),
             disabled_reason: r.disabled_reason.clone(),
+            token_rotated_at: r.token_rotated_at,
+            token_rotated_by: r.token_rotated_by.clone(),
             last_seen_at: r.last_seen_at,
         }
     }
@@ -218,7 +230,7 @@ pub async fn disable_user(
     let by = caller.0.id.to_string();
     match users::disable(core.db(), core.tokens(), id, now, &by, reason.as_str()).await? {
         Ok(record) => {
-            tracing::info!(target_user.id = %id, "user disabled");
+            tracing::info!(target_user.id = %id, by = %by, "user disabled");
             Ok(Json((&record).into()))
         }
         Err(Refused::Disabled) => Err(ApiError::Conflict("the user is already disabled".into())),
@@ -245,9 +257,10 @@ pub async fn rotate_token(
     }
     let core = state.core();
     let now = core.services().clock.now();
-    match users::rotate_token(core.db(), core.tokens(), id, now).await? {
+    let by = caller.0.id.to_string();
+    match users::rotate_token(core.db(), core.tokens(), id, now, &by).await? {
         Ok((user, token)) => {
-            tracing::info!(target_user.id = %id, "token rotated");
+            tracing::info!(target_user.id = %id, by = %by, "token rotated");
             Ok((
                 StatusCode::CREATED,
                 Json(CreatedUser {

@@ -102,7 +102,12 @@ pub async fn with_scopes(
 pub struct UserRecord {
     pub user: User,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// An admin's user id, or `os:<name>` (the command line).
+    pub disabled_by: Option<String>,
     pub disabled_reason: Option<String>,
+    pub token_rotated_at: Option<DateTime<Utc>>,
+    /// The user, an admin's user id, or `os:<name>` (the command line).
+    pub token_rotated_by: Option<String>,
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
@@ -113,7 +118,10 @@ struct UserRecordRow {
     role: String,
     scope: String,
     disabled_at: Option<DateTime<Utc>>,
+    disabled_by: Option<String>,
     disabled_reason: Option<String>,
+    token_rotated_at: Option<DateTime<Utc>>,
+    token_rotated_by: Option<String>,
     last_seen_at: Option<DateTime<Utc>>,
 }
 
@@ -129,14 +137,18 @@ impl TryFrom<UserRecordRow> for UserRecord {
                 scope: r.scope,
             })?,
             disabled_at: r.disabled_at,
+            disabled_by: r.disabled_by,
             disabled_reason: r.disabled_reason,
+            token_rotated_at: r.token_rotated_at,
+            token_rotated_by: r.token_rotated_by,
             last_seen_at: r.last_seen_at,
         })
     }
 }
 
 const RECORD_COLUMNS: &str = "SELECT u.id, u.name, u.role, u.scope, u.disabled_at, \
-     u.disabled_reason, s.seen_at AS last_seen_at \
+     u.disabled_by, u.disabled_reason, u.token_rotated_at, u.token_rotated_by, \
+     s.seen_at AS last_seen_at \
      FROM users u LEFT JOIN user_last_seen s ON s.user_id = u.id";
 
 /// Users whose scope lies within `within` (a scope: a code prefix, `""`
@@ -207,14 +219,16 @@ pub async fn replace_token(
     id: Uuid,
     token_hash: &str,
     at: DateTime<Utc>,
+    by: &str,
 ) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET token_hash = $2, token_rotated_at = $3 \
+    let sql = "UPDATE users SET token_hash = $2, token_rotated_at = $3, token_rotated_by = $4 \
                WHERE id = $1 AND disabled_at IS NULL";
     let done = on_pool!(db, pool => {
         sqlx::query(sql)
             .bind(id.to_string())
             .bind(token_hash)
             .bind(at)
+            .bind(by)
             .execute(pool)
             .await?
             .rows_affected()

@@ -116,11 +116,11 @@ async fn the_list_holds_only_users_within_the_callers_scope(app: TestApp) {
     assert_eq!(me_item["disabled"], false);
     assert!(me_item["disabled_at"].is_null());
     for u in &seen {
-        let keys: Vec<&String> = u.as_object().unwrap().keys().collect();
+        let item = u.as_object().unwrap();
         assert!(
-            !keys
-                .iter()
-                .any(|k| k.contains("token") || k.contains("hash")),
+            !item.iter().any(|(k, v)| k == "token"
+                || k.contains("hash")
+                || v.as_str().is_some_and(|v| v.starts_with("nx_"))),
             "no token or hash in the list: {u}"
         );
     }
@@ -177,6 +177,11 @@ async fn a_disabled_users_token_is_refused_on_the_very_next_request(app: TestApp
 
     let r = disable(&app, &county_admin, &cw_id, "left the job").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let county_admin_id = app.get("/api/v1/me", &county_admin).await.body["id"].clone();
+    assert_eq!(
+        r.body["disabled_by"], county_admin_id,
+        "who disabled is kept"
+    );
     assert_eq!(r.body["id"], cw_id.as_str());
     assert_eq!(r.body["disabled"], true);
     assert_eq!(r.body["disabled_at"], "2026-06-30T04:00:00Z");
@@ -266,12 +271,26 @@ async fn a_rotated_token_is_refused_on_the_very_next_request(app: TestApp) {
     assert_eq!(who.status, 200, "{}", who.text);
     assert_eq!(who.body["id"], cw_id.as_str());
 
-    // An admin rotates it for them.
+    let rotated_by = |users: &[Value]| {
+        let item = users.iter().find(|u| u["id"] == cw_id.as_str()).unwrap();
+        (
+            item["token_rotated_by"].clone(),
+            item["token_rotated_at"].is_string(),
+        )
+    };
+    let listed = all_users(&app, ADMIN_TOKEN, 500).await;
+    assert_eq!(rotated_by(&listed), (json!(cw_id), true), "by themselves");
+
+    // An admin rotates it for them: the list says which admin (who saw a
+    // token that records in the caseworker's name).
     let r = rotate(&app, ADMIN_TOKEN, &cw_id).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let newer = r.body["token"].as_str().unwrap().to_owned();
     assert_eq!(me(&app, &new).await, 401);
     assert_eq!(me(&app, &newer).await, 200);
+    let admin_id = app.get("/api/v1/me", ADMIN_TOKEN).await.body["id"].clone();
+    let listed = all_users(&app, ADMIN_TOKEN, 500).await;
+    assert_eq!(rotated_by(&listed), (admin_id, true), "by the admin");
 
     // Another caseworker may not rotate it.
     rotate(&app, &other, &cw_id).await.assert_problem(403);

@@ -38,12 +38,56 @@ const FAMILY_EVENTS: &[&str] = &[
     "InsuranceClaimDecided",
 ];
 
-/// One stream being folded up to `known_at`.
-struct Cut<A> {
-    id: String,
-    state: A,
-    /// Still before `known_at`.
-    past: bool,
+/// Hands every stream of `aggregate_type` (only `event_types`, unless
+/// empty) to `each` as its events recorded at or before `at`, in stream
+/// order: the first event recorded after `at` ends the stream's past (as
+/// for `?as_of`), so later events never count even if their clock ran
+/// behind.
+pub(crate) async fn known_streams<E: DeserializeOwned>(
+    db: &Db,
+    aggregate_type: &str,
+    event_types: &[&str],
+    at: DateTime<Utc>,
+    mut each: impl FnMut(Uuid, Vec<E>),
+) -> Result<(), StoreError> {
+    let mut current: Option<(String, bool, Vec<E>)> = None;
+    let mut failed: Option<serde_json::Error> = None;
+    let mut finish = |id: String, events: Vec<E>| {
+        if let Ok(id) = id.parse() {
+            each(id, events);
+        }
+    };
+    store::events::for_each_of_type(db, aggregate_type, event_types, |e: StoredEvent| {
+        if current.as_ref().is_none_or(|c| c.0 != e.aggregate_id) {
+            if let Some((id, _, events)) = current.take() {
+                finish(id, events);
+            }
+            current = Some((e.aggregate_id.clone(), true, Vec::new()));
+        }
+        let Some((_, past, events)) = current.as_mut() else {
+            return;
+        };
+        let recorded_at = e
+            .metadata_str(keys::RECORDED_AT)
+            .and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        *past = *past && recorded_at.is_none_or(|r| r <= at);
+        if *past {
+            match serde_json::from_value(e.payload) {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+    })
+    .await?;
+    if let Some((id, _, events)) = current.take() {
+        finish(id, events);
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
 }
 
 /// Folds every stream of `A` (only `event_types`, unless empty) from its
@@ -58,46 +102,14 @@ where
     A: Aggregate,
     A::Event: DeserializeOwned,
 {
-    let mut current: Option<Cut<A>> = None;
-    let mut failed: Option<serde_json::Error> = None;
-    let finish = |cut: Cut<A>, each: &mut dyn FnMut(Uuid, &A)| {
-        if let Ok(id) = cut.id.parse() {
-            each(id, &cut.state);
+    known_streams::<A::Event>(db, A::TYPE, event_types, at, |id, events| {
+        let mut state = A::default();
+        for e in events {
+            state.apply(e);
         }
-    };
-    store::events::for_each_of_type(db, A::TYPE, event_types, |e: StoredEvent| {
-        if current.as_ref().is_none_or(|c| c.id != e.aggregate_id) {
-            if let Some(done) = current.take() {
-                finish(done, &mut each);
-            }
-            current = Some(Cut {
-                id: e.aggregate_id.clone(),
-                state: A::default(),
-                past: true,
-            });
-        }
-        let Some(cut) = current.as_mut() else { return };
-        let recorded_at = e
-            .metadata_str(keys::RECORDED_AT)
-            .and_then(|s| s.parse::<DateTime<Utc>>().ok());
-        cut.past = cut.past && recorded_at.is_none_or(|r| r <= at);
-        if cut.past {
-            match serde_json::from_value(e.payload) {
-                Ok(event) => cut.state.apply(event),
-                Err(err) => {
-                    failed.get_or_insert(err);
-                }
-            }
-        }
+        each(id, &state);
     })
-    .await?;
-    if let Some(done) = current.take() {
-        finish(done, &mut each);
-    }
-    match failed {
-        Some(err) => Err(err.into()),
-        None => Ok(()),
-    }
+    .await
 }
 
 /// The figures of `from..=to` within `prefix` (a village-code prefix, ""

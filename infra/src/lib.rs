@@ -19,6 +19,8 @@
 //! - [`streams`]: activities and inspections, streams of their own (their
 //!   commands are in [`commands::streams`]; [`bulletin`] counts the
 //!   report figures of insurance, activities and inspections);
+//! - [`reports`]: the period report as known at an instant, and its CSV
+//!   and XLSX;
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -39,6 +41,7 @@ pub mod read_models;
 pub mod reads;
 pub mod rebuild;
 pub mod repo;
+pub mod reports;
 pub mod standby;
 pub mod store;
 pub mod streams;

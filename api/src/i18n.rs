@@ -292,6 +292,12 @@ const MESSAGES: &[(&str, &str)] = &[
         "必须是不超过 12 位数字的区划代码前缀",
     ),
     (
+        "must be on or after `from`, at most ten years later",
+        "不能早于 `from`，且最多晚十年",
+    ),
+    ("reaches before the calendar begins", "早于日历的起点"),
+    ("is not a year", "不是有效的年份"),
+    (
         "must be 18 characters: 17 digits and a check character",
         "必须为 18 位：17 位数字加 1 位校验码",
     ),
@@ -827,6 +833,10 @@ mod tests {
             "infra/src/streams.rs",
             "infra/src/alerts.rs",
             "infra/src/bulletin.rs",
+            "api/src/routes/reports.rs",
+            "infra/src/reads/reports.rs",
+            "infra/src/reads/streams.rs",
+            "infra/src/reports.rs",
         ];
         let markers = [
             "ValueError(",

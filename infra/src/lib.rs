@@ -21,6 +21,7 @@
 //!   report figures of insurance, activities and inspections);
 //! - [`reports`]: the period report as known at an instant, and its CSV
 //!   and XLSX;
+//! - [`import`]: families from an association's register (XLSX, CSV);
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -34,6 +35,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod export;
+pub mod import;
 pub mod leader;
 pub mod maintenance;
 pub mod projector;

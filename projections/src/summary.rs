@@ -376,3 +376,135 @@ pub fn obligations(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use nuanxin_domain::events::{ContactPerson, Member};
+    use nuanxin_domain::values::{Category, Phone, VillageCode};
+    use nuanxin_domain::{SelfCare, Sex};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn registered() -> FamilyEvent {
+        FamilyEvent::FamilyRegistered {
+            action_id: Uuid::new_v4(),
+            category: Category::Bereaved,
+            village_code: VillageCode::parse("450305001001").unwrap(),
+            address: "x".into(),
+            registered_on: d(2026, 1, 10),
+            members: vec![Member {
+                id: Uuid::new_v4(),
+                name: "x".into(),
+                sex: Sex::Male,
+                birth_date: d(1950, 3, 1),
+                id_number: None,
+                phone: None,
+                living_alone: false,
+                self_care: SelfCare::Independent,
+            }],
+        }
+    }
+
+    fn assigned(on: NaiveDate) -> FamilyEvent {
+        FamilyEvent::ContactAssigned {
+            action_id: Uuid::new_v4(),
+            role: Role::Village,
+            person: ContactPerson {
+                id: Uuid::new_v4(),
+                name: "y".into(),
+                phone: Phone::parse("13900139000").unwrap(),
+            },
+            assigned_on: on,
+        }
+    }
+
+    fn visit(mode: VisitMode, on: NaiveDate) -> FamilyEvent {
+        FamilyEvent::VisitRecorded {
+            action_id: Uuid::new_v4(),
+            role: Role::Village,
+            contact_id: Uuid::new_v4(),
+            mode,
+            visited_on: on,
+            findings: String::new(),
+            needs: vec![],
+        }
+    }
+
+    fn count(events: &[FamilyEvent]) -> Obligations {
+        let (from, to) = (d(2026, 4, 1), d(2026, 6, 30));
+        let end = case_on(events, to);
+        obligations(
+            events,
+            &end,
+            Role::Village,
+            from,
+            to,
+            &VisitPolicy::default(),
+        )
+    }
+
+    #[test]
+    fn obligations_met_late_and_open_at_the_end() {
+        let mut events = vec![
+            registered(),
+            assigned(d(2026, 3, 1)),
+            visit(VisitMode::Phone, d(2026, 3, 25)),
+            visit(VisitMode::Home, d(2026, 4, 20)),
+        ];
+        // Due 24 April (met 20 April); due 20 May, still open on 30 June.
+        assert_eq!(
+            count(&events),
+            Obligations {
+                due: 2,
+                met_on_time: 1
+            }
+        );
+        // Recorded later, in any order: met late on 30 May, then due 29 June.
+        events.push(visit(VisitMode::Phone, d(2026, 5, 30)));
+        assert_eq!(
+            count(&events),
+            Obligations {
+                due: 3,
+                met_on_time: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_visit_every_three_weeks_meets_every_obligation() {
+        let mut events = vec![registered(), assigned(d(2026, 3, 20))];
+        let mut on = d(2026, 3, 31);
+        while on <= d(2026, 6, 30) {
+            events.push(visit(VisitMode::Phone, on));
+            on = on + chrono::Days::new(21);
+        }
+        // Visits 31 Mar, 21 Apr, 12 May, 2 Jun, 23 Jun: the obligations due
+        // 30 Apr, 21 May, 11 Jun and 2 Jul; the last falls after the period.
+        assert_eq!(
+            count(&events),
+            Obligations {
+                due: 3,
+                met_on_time: 3
+            }
+        );
+    }
+
+    #[test]
+    fn the_case_on_a_day_leaves_out_later_actions() {
+        let events = vec![
+            registered(),
+            assigned(d(2026, 3, 1)),
+            visit(VisitMode::Home, d(2026, 4, 20)),
+        ];
+        assert!(!case_on(&events, d(2026, 1, 9)).registered);
+        let march = case_on(&events, d(2026, 3, 31));
+        assert!(march.contacts.village.is_some());
+        assert!(march.visits.is_empty());
+        assert_eq!(case_on(&events, d(2026, 4, 20)).visits.len(), 1);
+    }
+}

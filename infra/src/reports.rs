@@ -285,7 +285,10 @@ pub fn to_csv(report: &SummaryReport) -> Vec<u8> {
 /// Deterministic: the document's creation time is `known_at`.
 pub fn to_xlsx(report: &SummaryReport) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
-    let created = ExcelDateTime::from_timestamp(report.known_at.timestamp())?;
+    // Excel's years are 1900–9999: an instant outside them (a `known_at`
+    // before 1900 knows nothing anyway) gives the Unix epoch, as fixed.
+    let created = ExcelDateTime::from_timestamp(report.known_at.timestamp())
+        .or_else(|_| ExcelDateTime::from_timestamp(0))?;
     book.set_properties(
         &DocProperties::new()
             .set_title("暖心 · 期间汇总报表 / Nuanxin period report")

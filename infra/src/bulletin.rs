@@ -10,6 +10,8 @@
 //! that matter here are read (registration and transfer for the village,
 //! the insurance steps, voids).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use nuanxin_domain::activity::Activity;
@@ -121,54 +123,97 @@ pub async fn figures(
     to: NaiveDate,
     known_at: DateTime<Utc>,
 ) -> Result<BulletinFigures, StoreError> {
-    let db = core.db();
-    let policy = core.policy();
-    let mut associations = std::collections::BTreeSet::new();
-    let mut association_of = |code: &str| {
+    let mut all = figures_of(core, &[prefix.to_owned()], from, to, known_at).await?;
+    Ok(all.pop().expect("one set of figures per prefix"))
+}
+
+/// One jurisdiction's tallies while the log is read.
+#[derive(Default)]
+struct Tallies {
+    prefix: String,
+    associations: BTreeSet<String>,
+    insurance: InsuranceTally,
+    activities: ActivityTally,
+    inspections: InspectionTally,
+}
+
+impl Tallies {
+    /// Notes the city and county associations of `code` within the prefix.
+    fn association_of(&mut self, code: &str) {
         for n in [4, 6] {
-            if code.len() >= n && code[..n].starts_with(prefix) {
-                associations.insert(code[..n].to_owned());
+            if code.len() >= n && code[..n].starts_with(&self.prefix) {
+                self.associations.insert(code[..n].to_owned());
             }
         }
-    };
+    }
+}
 
-    let mut insurance = InsuranceTally::default();
+/// The figures of several jurisdictions at once (the rows of a report),
+/// in the order of `prefixes`, reading the log once.
+pub async fn figures_of(
+    core: &Core,
+    prefixes: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<Vec<BulletinFigures>, StoreError> {
+    let db = core.db();
+    let policy = core.policy();
+    let mut tallies: Vec<Tallies> = prefixes
+        .iter()
+        .map(|p| Tallies {
+            prefix: p.clone(),
+            ..Default::default()
+        })
+        .collect();
+
     fold_known::<FamilyCase>(db, FAMILY_EVENTS, known_at, |id, case| {
         let Some(village) = case.village_code.as_ref().filter(|_| case.registered) else {
             return;
         };
-        if village.as_str().starts_with(prefix) {
-            association_of(village.as_str());
-            insurance.add_case(id, case, from, to);
+        for t in tallies
+            .iter_mut()
+            .filter(|t| village.as_str().starts_with(&t.prefix))
+        {
+            t.association_of(village.as_str());
+            t.insurance.add_case(id, case, from, to);
         }
     })
     .await?;
 
-    let mut activities = ActivityTally::default();
     fold_known::<Activity>(db, &[], known_at, |_, a| {
-        activities.add(a, prefix, from, to);
-    })
-    .await?;
-
-    let mut inspections = InspectionTally::default();
-    fold_known::<Inspection>(db, &[], known_at, |_, i| {
-        if i.counts() && AssociationLevel::of(&i.inspected_by).is_some() {
-            association_of(&i.inspected_by);
+        for t in tallies.iter_mut() {
+            t.activities.add(a, &t.prefix, from, to);
         }
-        inspections.add(i, prefix, from, to);
     })
     .await?;
-    for a in &associations {
-        inspections.require(a, &policy.inspections, from, to);
-    }
 
-    Ok(BulletinFigures {
-        from,
-        to,
-        village_code_prefix: prefix.to_owned(),
-        known_at,
-        insurance: insurance.finish(),
-        activities: activities.finish(),
-        inspections: inspections.finish(),
+    fold_known::<Inspection>(db, &[], known_at, |_, i| {
+        let association = i.counts() && AssociationLevel::of(&i.inspected_by).is_some();
+        for t in tallies.iter_mut() {
+            if association {
+                t.association_of(&i.inspected_by);
+            }
+            t.inspections.add(i, &t.prefix, from, to);
+        }
     })
+    .await?;
+
+    Ok(tallies
+        .into_iter()
+        .map(|mut t| {
+            for a in &t.associations {
+                t.inspections.require(a, &policy.inspections, from, to);
+            }
+            BulletinFigures {
+                from,
+                to,
+                village_code_prefix: t.prefix,
+                known_at,
+                insurance: t.insurance.finish(),
+                activities: t.activities.finish(),
+                inspections: t.inspections.finish(),
+            }
+        })
+        .collect())
 }

@@ -72,9 +72,10 @@ pub async fn summary(
         total.absorb(row);
     }
     rows.push(total);
-    for row in &mut rows {
+    let prefixes: Vec<String> = rows.iter().map(|r| r.village_code_prefix.clone()).collect();
+    let figures = bulletin::figures_of(core, &prefixes, from, to, known_at).await?;
+    for (row, b) in rows.iter_mut().zip(figures) {
         row.finish();
-        let b = bulletin::figures(core, &row.village_code_prefix, from, to, known_at).await?;
         row.insurance = b.insurance;
         row.activities = b.activities;
         row.inspections = b.inspections;

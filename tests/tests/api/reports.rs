@@ -16,6 +16,7 @@ both_stores!(
     report_figures_of_a_hand_built_county,
     report_as_known_at_an_instant_is_reproducible,
     report_refusals,
+    report_is_described,
 );
 
 /// A family that is not key (no one 80+, alone or dependent).
@@ -457,4 +458,37 @@ async fn report_refusals(app: TestApp) {
     let (_, second) = raw(&app, &county, q).await;
     assert!(first == second);
     Xlsx::new(Cursor::new(first)).expect("an XLSX workbook");
+}
+
+async fn report_is_described(app: TestApp) {
+    let doc = app.get("/api/v1/openapi.json", ADMIN_TOKEN).await.body;
+    let op = &doc["paths"]["/api/v1/reports/summary"]["get"];
+    let params = op["parameters"].as_array().expect("parameters");
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"))
+    };
+    for day in ["from", "to"] {
+        assert!(param(day)["schema"]["pattern"].is_string(), "{day}");
+    }
+    assert!(param("village_code_prefix")["schema"]["pattern"].is_string());
+    assert!(
+        param("known_at")["schema"]["pattern"].is_string()
+            || param("known_at")["schema"]["format"] == "date-time"
+    );
+    assert_eq!(
+        param("format")["schema"]["enum"],
+        json!(["json", "csv", "xlsx"])
+    );
+    let content = &op["responses"]["200"]["content"];
+    for media in [
+        "application/json",
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ] {
+        assert!(content[media].is_object(), "{media}: {content}");
+    }
+    assert!(op["responses"]["404"].is_object());
 }

@@ -14,8 +14,8 @@ generated data is tested as generated:
   digit is odd for men, even for women);
 - a member is born at least 16 years before `registered_on`;
 - an elderly-care `to` is not before its `from`; a claim's `filed_on` is not
-  before its `occurred_on`; the bulletin's `to` is not before its `from` and
-  at most ten years after it;
+  before its `occurred_on`; the bulletin's and the report's `to` is not
+  before its `from` and at most ten years after it;
 - a claim decision carries `paid_fen` (at least 1) when `paid` and `reason`
   when `rejected`, and not the other;
 - an inspection names a jurisdiction below the province unless it says who
@@ -134,7 +134,9 @@ def map_case(context, case):
         elif path == "/api/v1/inspections" and case.method.upper() == "POST":
             keep_inspection_rules(body)
     query = case.query
-    if path == "/api/v1/bulletin/figures" and isinstance(query, MutableMapping):
+    if path in ("/api/v1/bulletin/figures", "/api/v1/reports/summary") and isinstance(
+        query, MutableMapping
+    ):
         # Absent: from 1 January of this year (UTC+8) to today.
         today = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).date()
         start = day(query.get("from")) or today.replace(month=1, day=1)

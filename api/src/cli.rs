@@ -64,6 +64,9 @@ pub enum Command {
     /// Overdue-visit alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Import data that lives in files today.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Write a consistent copy of the SQLite database to FILE while the
     /// server runs (PostgreSQL: use pg_dump; this says how).
     Backup {
@@ -95,6 +98,45 @@ pub enum Command {
         #[command(flatten)]
         alerts: AlertArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import the families of an association's register (.xlsx or .csv,
+    /// English or Chinese headers; docs/import.md). Each row is recorded as
+    /// the API would record it, by the importing user, with its
+    /// `family_ref` as the idempotency key: running the file again imports
+    /// nothing twice. Prints `imported N, already imported N, rejected N`;
+    /// exit 0 when every row was imported (now or before), 1 when some
+    /// were rejected (the good ones are imported), 2 when nothing could be
+    /// done (the file cannot be read, or the importing user is unknown).
+    Families {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The register.
+        file: PathBuf,
+        /// Check every row and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the errors of rejected rows to this CSV file (`row`,
+        /// `column`, `message`, `message_zh`; no values from the file).
+        #[arg(long, value_name = "OUT.csv")]
+        errors: Option<PathBuf>,
+        /// The importing user: their id, or the name of exactly one active
+        /// user [default: the first active admin of everything].
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
+}
+
+/// A command's failure with its own exit status (the import's 1 and 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -661,6 +703,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(fails == 0, "{fails} check(s) failed");
             Ok(())
         }
+        Command::Import(ImportCommand::Families {
+            store,
+            policy,
+            file,
+            dry_run,
+            errors,
+            as_user,
+        }) => import_families(store, policy, file, dry_run, errors, as_user).await,
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
@@ -1066,4 +1116,102 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// `nuanxin import families` (see [`ImportCommand::Families`]).
+async fn import_families(
+    store: StoreArgs,
+    policy: PolicyArgs,
+    file: PathBuf,
+    dry_run: bool,
+    errors: Option<PathBuf>,
+    as_user: Option<String>,
+) -> anyhow::Result<()> {
+    use nuanxin_infra::import::{self, ImportError};
+    let fail = |e: ImportError| -> anyhow::Error {
+        match e {
+            ImportError::Store(m) => anyhow::anyhow!("store error: {m}"),
+            e => Exit {
+                code: 2,
+                message: e.to_string(),
+            }
+            .into(),
+        }
+    };
+    let table = import::read_file(&file).map_err(fail)?;
+    let mut s = settings(&store)?;
+    let db = Db::open(&s.database_url, s.max_connections).await?;
+    s.policy = policy_from(policy.policy.as_ref())?;
+    let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+    app.projector.follow_stored_policy().await?;
+    let user = import::importer(app.db(), as_user.as_deref())
+        .await
+        .map_err(fail)?;
+    let (rows, mut summary) = import::plan(
+        &table,
+        &user.scope,
+        app.core.today(),
+        app.core.services().offset,
+    )
+    .map_err(fail)?;
+    for column in &summary.ignored_columns {
+        eprintln!("ignored column: {column}");
+    }
+    let total = rows.len() as u64;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = terminal.then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let every = (total / 20).max(100);
+    import::run(&app, &user, rows, dry_run, &mut summary, |done| {
+        let done = done as u64;
+        match &bar {
+            Some(bar) => bar.set_position(done),
+            None if done.is_multiple_of(every) || done == total => {
+                eprintln!("{done}/{total} rows");
+            }
+            None => {}
+        }
+    })
+    .await
+    .map_err(fail)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    summary.errors.sort_by_key(|e| e.row);
+    if let Some(out) = &errors {
+        let mut csv = nuanxin_infra::export::Csv::new(true);
+        csv.row(["row", "column", "message", "message_zh"]);
+        for e in &summary.errors {
+            let zh = crate::i18n::message(&e.message, crate::i18n::Lang::Zh);
+            csv.row([
+                e.row.to_string(),
+                e.column.clone(),
+                e.message.clone(),
+                zh.into_owned(),
+            ]);
+        }
+        std::fs::write(out, csv.into_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if dry_run {
+        println!("dry run, nothing written: {}", summary.line());
+    } else {
+        println!("{}", summary.line());
+    }
+    if summary.rejected > 0 {
+        return Err(Exit {
+            code: 1,
+            message: format!("{} row(s) rejected", summary.rejected),
+        }
+        .into());
+    }
+    Ok(())
 }

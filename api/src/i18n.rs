@@ -292,6 +292,32 @@ const MESSAGES: &[(&str, &str)] = &[
         "必须是不超过 12 位数字的区划代码前缀",
     ),
     (
+        "must be on or after `from`, at most ten years later",
+        "不能早于 `from`，且最多晚十年",
+    ),
+    ("reaches before the calendar begins", "早于日历的起点"),
+    // `nuanxin import families` (its error report's `message_zh`).
+    ("the file cannot be read: {}", "文件无法读取：{}"),
+    ("the header has no column `{}`", "表头缺少列 `{}`"),
+    ("a CSV file must be UTF-8", "CSV 文件必须是 UTF-8 编码"),
+    ("the workbook has no sheet", "工作簿中没有工作表"),
+    ("the file is empty", "文件为空"),
+    ("repeats the family_ref of row {}", "与第 {} 行的台账编号重复"),
+    (
+        "is outside the importing user's scope",
+        "不在导入用户的管辖范围内",
+    ),
+    ("is required with the contact's name", "填写联系人姓名时必填"),
+    (
+        "must be a date YYYY-MM-DD or an Excel date",
+        "必须是 YYYY-MM-DD 格式的日期或 Excel 日期",
+    ),
+    (
+        "was imported before with other values",
+        "此前已以不同的内容导入",
+    ),
+    ("is not a year", "不是有效的年份"),
+    (
         "must be 18 characters: 17 digits and a check character",
         "必须为 18 位：17 位数字加 1 位校验码",
     ),
@@ -827,6 +853,11 @@ mod tests {
             "infra/src/streams.rs",
             "infra/src/alerts.rs",
             "infra/src/bulletin.rs",
+            "api/src/routes/reports.rs",
+            "infra/src/reads/reports.rs",
+            "infra/src/reads/streams.rs",
+            "infra/src/reports.rs",
+            "infra/src/import.rs",
         ];
         let markers = [
             "ValueError(",

@@ -10,6 +10,8 @@
 //! that matter here are read (registration and transfer for the village,
 //! the insurance steps, voids).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use nuanxin_domain::activity::Activity;
@@ -38,12 +40,56 @@ const FAMILY_EVENTS: &[&str] = &[
     "InsuranceClaimDecided",
 ];
 
-/// One stream being folded up to `known_at`.
-struct Cut<A> {
-    id: String,
-    state: A,
-    /// Still before `known_at`.
-    past: bool,
+/// Hands every stream of `aggregate_type` (only `event_types`, unless
+/// empty) to `each` as its events recorded at or before `at`, in stream
+/// order: the first event recorded after `at` ends the stream's past (as
+/// for `?as_of`), so later events never count even if their clock ran
+/// behind.
+pub(crate) async fn known_streams<E: DeserializeOwned>(
+    db: &Db,
+    aggregate_type: &str,
+    event_types: &[&str],
+    at: DateTime<Utc>,
+    mut each: impl FnMut(Uuid, Vec<E>),
+) -> Result<(), StoreError> {
+    let mut current: Option<(String, bool, Vec<E>)> = None;
+    let mut failed: Option<serde_json::Error> = None;
+    let mut finish = |id: String, events: Vec<E>| {
+        if let Ok(id) = id.parse() {
+            each(id, events);
+        }
+    };
+    store::events::for_each_of_type(db, aggregate_type, event_types, |e: StoredEvent| {
+        if current.as_ref().is_none_or(|c| c.0 != e.aggregate_id) {
+            if let Some((id, _, events)) = current.take() {
+                finish(id, events);
+            }
+            current = Some((e.aggregate_id.clone(), true, Vec::new()));
+        }
+        let Some((_, past, events)) = current.as_mut() else {
+            return;
+        };
+        let recorded_at = e
+            .metadata_str(keys::RECORDED_AT)
+            .and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        *past = *past && recorded_at.is_none_or(|r| r <= at);
+        if *past {
+            match serde_json::from_value(e.payload) {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+    })
+    .await?;
+    if let Some((id, _, events)) = current.take() {
+        finish(id, events);
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
 }
 
 /// Folds every stream of `A` (only `event_types`, unless empty) from its
@@ -58,46 +104,14 @@ where
     A: Aggregate,
     A::Event: DeserializeOwned,
 {
-    let mut current: Option<Cut<A>> = None;
-    let mut failed: Option<serde_json::Error> = None;
-    let finish = |cut: Cut<A>, each: &mut dyn FnMut(Uuid, &A)| {
-        if let Ok(id) = cut.id.parse() {
-            each(id, &cut.state);
+    known_streams::<A::Event>(db, A::TYPE, event_types, at, |id, events| {
+        let mut state = A::default();
+        for e in events {
+            state.apply(e);
         }
-    };
-    store::events::for_each_of_type(db, A::TYPE, event_types, |e: StoredEvent| {
-        if current.as_ref().is_none_or(|c| c.id != e.aggregate_id) {
-            if let Some(done) = current.take() {
-                finish(done, &mut each);
-            }
-            current = Some(Cut {
-                id: e.aggregate_id.clone(),
-                state: A::default(),
-                past: true,
-            });
-        }
-        let Some(cut) = current.as_mut() else { return };
-        let recorded_at = e
-            .metadata_str(keys::RECORDED_AT)
-            .and_then(|s| s.parse::<DateTime<Utc>>().ok());
-        cut.past = cut.past && recorded_at.is_none_or(|r| r <= at);
-        if cut.past {
-            match serde_json::from_value(e.payload) {
-                Ok(event) => cut.state.apply(event),
-                Err(err) => {
-                    failed.get_or_insert(err);
-                }
-            }
-        }
+        each(id, &state);
     })
-    .await?;
-    if let Some(done) = current.take() {
-        finish(done, &mut each);
-    }
-    match failed {
-        Some(err) => Err(err.into()),
-        None => Ok(()),
-    }
+    .await
 }
 
 /// The figures of `from..=to` within `prefix` (a village-code prefix, ""
@@ -109,54 +123,97 @@ pub async fn figures(
     to: NaiveDate,
     known_at: DateTime<Utc>,
 ) -> Result<BulletinFigures, StoreError> {
-    let db = core.db();
-    let policy = core.policy();
-    let mut associations = std::collections::BTreeSet::new();
-    let mut association_of = |code: &str| {
+    let mut all = figures_of(core, &[prefix.to_owned()], from, to, known_at).await?;
+    Ok(all.pop().expect("one set of figures per prefix"))
+}
+
+/// One jurisdiction's tallies while the log is read.
+#[derive(Default)]
+struct Tallies {
+    prefix: String,
+    associations: BTreeSet<String>,
+    insurance: InsuranceTally,
+    activities: ActivityTally,
+    inspections: InspectionTally,
+}
+
+impl Tallies {
+    /// Notes the city and county associations of `code` within the prefix.
+    fn association_of(&mut self, code: &str) {
         for n in [4, 6] {
-            if code.len() >= n && code[..n].starts_with(prefix) {
-                associations.insert(code[..n].to_owned());
+            if code.len() >= n && code[..n].starts_with(&self.prefix) {
+                self.associations.insert(code[..n].to_owned());
             }
         }
-    };
+    }
+}
 
-    let mut insurance = InsuranceTally::default();
+/// The figures of several jurisdictions at once (the rows of a report),
+/// in the order of `prefixes`, reading the log once.
+pub async fn figures_of(
+    core: &Core,
+    prefixes: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<Vec<BulletinFigures>, StoreError> {
+    let db = core.db();
+    let policy = core.policy();
+    let mut tallies: Vec<Tallies> = prefixes
+        .iter()
+        .map(|p| Tallies {
+            prefix: p.clone(),
+            ..Default::default()
+        })
+        .collect();
+
     fold_known::<FamilyCase>(db, FAMILY_EVENTS, known_at, |id, case| {
         let Some(village) = case.village_code.as_ref().filter(|_| case.registered) else {
             return;
         };
-        if village.as_str().starts_with(prefix) {
-            association_of(village.as_str());
-            insurance.add_case(id, case, from, to);
+        for t in tallies
+            .iter_mut()
+            .filter(|t| village.as_str().starts_with(&t.prefix))
+        {
+            t.association_of(village.as_str());
+            t.insurance.add_case(id, case, from, to);
         }
     })
     .await?;
 
-    let mut activities = ActivityTally::default();
     fold_known::<Activity>(db, &[], known_at, |_, a| {
-        activities.add(a, prefix, from, to);
-    })
-    .await?;
-
-    let mut inspections = InspectionTally::default();
-    fold_known::<Inspection>(db, &[], known_at, |_, i| {
-        if i.counts() && AssociationLevel::of(&i.inspected_by).is_some() {
-            association_of(&i.inspected_by);
+        for t in tallies.iter_mut() {
+            t.activities.add(a, &t.prefix, from, to);
         }
-        inspections.add(i, prefix, from, to);
     })
     .await?;
-    for a in &associations {
-        inspections.require(a, &policy.inspections, from, to);
-    }
 
-    Ok(BulletinFigures {
-        from,
-        to,
-        village_code_prefix: prefix.to_owned(),
-        known_at,
-        insurance: insurance.finish(),
-        activities: activities.finish(),
-        inspections: inspections.finish(),
+    fold_known::<Inspection>(db, &[], known_at, |_, i| {
+        let association = i.counts() && AssociationLevel::of(&i.inspected_by).is_some();
+        for t in tallies.iter_mut() {
+            if association {
+                t.association_of(&i.inspected_by);
+            }
+            t.inspections.add(i, &t.prefix, from, to);
+        }
     })
+    .await?;
+
+    Ok(tallies
+        .into_iter()
+        .map(|mut t| {
+            for a in &t.associations {
+                t.inspections.require(a, &policy.inspections, from, to);
+            }
+            BulletinFigures {
+                from,
+                to,
+                village_code_prefix: t.prefix,
+                known_at,
+                insurance: t.insurance.finish(),
+                activities: t.activities.finish(),
+                inspections: t.inspections.finish(),
+            }
+        })
+        .collect())
 }

@@ -19,6 +19,9 @@
 //! - [`streams`]: activities and inspections, streams of their own (their
 //!   commands are in [`commands::streams`]; [`bulletin`] counts the
 //!   report figures of insurance, activities and inspections);
+//! - [`reports`]: the period report as known at an instant, and its CSV
+//!   and XLSX;
+//! - [`import`]: families from an association's register (XLSX, CSV);
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -32,6 +35,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod export;
+pub mod import;
 pub mod leader;
 pub mod maintenance;
 pub mod projector;
@@ -39,6 +43,7 @@ pub mod read_models;
 pub mod reads;
 pub mod rebuild;
 pub mod repo;
+pub mod reports;
 pub mod standby;
 pub mod store;
 pub mod streams;

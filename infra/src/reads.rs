@@ -15,6 +15,7 @@
 //!   personal data beyond a contact's name and village codes and are not
 //!   logged.
 
+mod reports;
 mod streams;
 
 use std::sync::Arc;

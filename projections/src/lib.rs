@@ -8,7 +8,8 @@
 //! - [`rows`]: everything one family contributes to the read-model tables;
 //! - [`insurance`], [`activities`], [`inspections`]: the care insurance in
 //!   the case file, activities and inspections (their own streams), and the
-//!   figures a report counts of each.
+//!   figures a report counts of each;
+//! - [`summary`]: the period report's figures of each family, as known.
 
 pub mod activities;
 pub mod bulletin;
@@ -17,3 +18,4 @@ pub mod inspections;
 pub mod insurance;
 pub mod rows;
 pub mod schedule;
+pub mod summary;

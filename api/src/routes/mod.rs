@@ -13,6 +13,7 @@ pub mod families;
 pub mod inspections;
 pub mod ops;
 pub mod params;
+pub mod reports;
 pub mod schedule;
 pub mod users;
 
@@ -33,4 +34,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(checkpoints::router())
         .merge(activities::router())
         .merge(inspections::router())
+        .merge(reports::router())
 }

@@ -12,6 +12,7 @@ mod insurance;
 mod openapi;
 mod ops;
 mod plausible;
+mod reports;
 mod schedule;
 mod store;
 mod users;

@@ -286,6 +286,11 @@ async fn insert(db: &Db, events: &[SerializedEvent]) -> Result<(), sqlx::Error> 
     tx.commit().await
 }
 
+/// How many families the store holds (case files).
+pub async fn family_count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM case_files").fetch_one(pool).await)
+}
+
 /// How many events the store holds.
 pub async fn event_count(db: &Db) -> Result<i64, sqlx::Error> {
     on_pool!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(pool).await)

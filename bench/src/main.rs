@@ -9,6 +9,7 @@ mod checkpoint;
 mod generate;
 mod load;
 mod read_models;
+mod report;
 
 use std::path::PathBuf;
 
@@ -80,6 +81,24 @@ enum BenchCommand {
         /// The share of families overdue on the scan day.
         #[arg(long, default_value_t = 0.10)]
         overdue_share: f64,
+    },
+    /// Generate N synthetic families into an EMPTY store (or, with
+    /// `--reuse`, take the families already there), then time the period
+    /// report of the whole store for a year (as known now and 30 days
+    /// earlier) and its CSV and XLSX renderings.
+    Report {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Time a store generated before.
+        #[arg(long)]
+        reuse: bool,
+        /// Timed runs of each report (best kept).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Generate N synthetic families into an EMPTY store (or, with
     /// `--reuse`, take the families already there), then time a signed
@@ -185,6 +204,17 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 alerts::ScanDay::On,
             );
             let report = alerts::alerts(&store.settings()?, families, seed, reuse, day).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Report {
+            store,
+            families,
+            seed,
+            reuse,
+            runs,
+        } => {
+            let report = report::report(&store.settings()?, families, seed, reuse, runs).await?;
             println!("{}", report.markdown());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -71,6 +71,30 @@ pub(crate) fn replayed(mut response: Response, outcome: &StreamOutcome) -> Respo
     response
 }
 
+/// The period and instant of the bulletin and the report: `from` (1
+/// January of `today`'s year by default), `to` (`today` by default) and
+/// `known_at` (an RFC 3339 instant; now when absent); malformed → 400.
+pub(crate) fn query_period(
+    today: NaiveDate,
+    from: &Option<String>,
+    to: &Option<String>,
+    known_at: &Option<String>,
+) -> Result<(NaiveDate, NaiveDate, Option<chrono::DateTime<chrono::Utc>>), ApiError> {
+    use chrono::Datelike;
+    let from = query_date("from", from)?
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today));
+    let to = query_date("to", to)?.unwrap_or(today);
+    let known_at = known_at
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| bad("known_at"))
+        })
+        .transpose()?;
+    Ok((from, to, known_at))
+}
+
 /// A date query parameter (`YYYY-MM-DD`, [`fields::day`]); malformed → 400.
 pub(crate) fn query_date(name: &str, s: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     s.as_deref()

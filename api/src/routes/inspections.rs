@@ -9,7 +9,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use nuanxin_domain::inspection::{
     parent_level, parse_jurisdiction, InspectionCommand, InspectionTopic,
 };
@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::activities::{
-    created, query_date, replayed, stream_request, CreatedResponse, HeldListParams,
+    created, query_period, replayed, stream_request, CreatedResponse, HeldListParams,
 };
 use super::dto::{Fields, ReasonRequest};
 use crate::error::{ApiError, Problem};
@@ -467,19 +467,12 @@ pub async fn figures(
     caller: Caller,
     Query(params): Query<FiguresParams>,
 ) -> Result<Json<BulletinFigures>, ApiError> {
-    let today = state.reads().today();
-    let from = query_date("from", &params.from)?
-        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today));
-    let to = query_date("to", &params.to)?.unwrap_or(today);
-    let known_at = params
-        .known_at
-        .as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| bad("known_at"))
-        })
-        .transpose()?;
+    let (from, to, known_at) = query_period(
+        state.reads().today(),
+        &params.from,
+        &params.to,
+        &params.known_at,
+    )?;
     state
         .reads()
         .bulletin_figures(

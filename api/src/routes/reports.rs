@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use nuanxin_infra::reports;
 use nuanxin_projections::summary::SummaryReport;
 use serde::Deserialize;
@@ -14,9 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::activities::query_date;
+use super::activities::query_period;
 use crate::error::{ApiError, Problem};
-use crate::extract::{bad_query as bad, Caller, Query};
+use crate::extract::{Caller, Query};
 use crate::openapi::fields;
 use crate::state::AppState;
 
@@ -77,19 +76,12 @@ pub async fn summary(
     caller: Caller,
     Query(params): Query<SummaryParams>,
 ) -> Result<Response, ApiError> {
-    let today = state.reads().today();
-    let from = query_date("from", &params.from)?
-        .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today));
-    let to = query_date("to", &params.to)?.unwrap_or(today);
-    let known_at = params
-        .known_at
-        .as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| bad("known_at"))
-        })
-        .transpose()?;
+    let (from, to, known_at) = query_period(
+        state.reads().today(),
+        &params.from,
+        &params.to,
+        &params.known_at,
+    )?;
     let report = state
         .reads()
         .report_summary(

@@ -29,6 +29,7 @@ pub fn router(state: AppState, body_limit: usize, body_timeout: std::time::Durat
     let (api, _) = routes::api().split_for_parts();
     let routes = api
         .merge(routes::ops::router())
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -163,13 +164,15 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let app = Nuanxin::open(&settings).await?;
-        if let Some(token) = &settings.bootstrap_token {
-            if users::bootstrap(app.db(), token)
+        let (token, password) = (&settings.bootstrap_token, &settings.bootstrap_password);
+        if (token.is_some() || password.is_some())
+            && users::bootstrap(app.db(), token.as_ref(), password.as_ref())
                 .await
                 .context("bootstrapping the admin")?
-            {
-                tracing::info!("created the bootstrap admin from NUANXIN_BOOTSTRAP_TOKEN");
-            }
+        {
+            tracing::info!(
+                "created the bootstrap admin (login admin) from NUANXIN_BOOTSTRAP_TOKEN / NUANXIN_BOOTSTRAP_PASSWORD"
+            );
         }
         // Background work (projection, recompute, scans, delivery) runs on
         // one server of the database: campaign before anything else, so the
@@ -217,7 +220,7 @@ impl Application {
             settings.clock.clone(),
             &settings.checkpoints,
         )?;
-        let state = AppState::new(app, leadership.clone());
+        let state = AppState::new(app, leadership.clone(), settings.session_idle);
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;

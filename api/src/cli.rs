@@ -201,6 +201,14 @@ pub struct ServeArgs {
     /// Creates an admin holding this token when the user table is empty.
     #[arg(long, env = "NUANXIN_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// The first password of that admin (login `admin`) for the web pages,
+    /// at least 10 characters; with it alone the admin is created too.
+    #[arg(long, env = "NUANXIN_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub bootstrap_password: Option<String>,
+    /// Minutes a web session lives without a request.
+    #[arg(long, env = "NUANXIN_SESSION_IDLE_MINUTES", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=10080))]
+    pub session_idle_minutes: u64,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "NUANXIN_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
@@ -477,6 +485,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .bootstrap_token
                 .filter(|t| !t.is_empty())
                 .map(Secret::new);
+            s.bootstrap_password = args
+                .bootstrap_password
+                .filter(|t| !t.is_empty())
+                .map(Secret::new);
+            if let Some(problem) = s
+                .bootstrap_password
+                .as_ref()
+                .and_then(|p| nuanxin_infra::accounts::password_problem(p.expose()))
+            {
+                anyhow::bail!("NUANXIN_BOOTSTRAP_PASSWORD {problem}");
+            }
+            s.session_idle = std::time::Duration::from_secs(args.session_idle_minutes * 60);
             s.policy = policy_from(args.policy.policy.as_ref())?;
             s.policy_configured = args.policy.policy.is_some();
             s.body_limit_bytes = args.body_limit;
@@ -599,7 +619,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("rotating the token")?;
             match done {
-                Ok((user, token)) => {
+                Ok((record, token)) => {
+                    let user = record.user;
                     println!(
                         "id:    {}\nrole:  {}\nscope: {:?}\ntoken: {}",
                         user.id,

@@ -120,6 +120,16 @@ const MESSAGES: &[(&str, &str)] = &[
         "the target village code is outside your scope",
         "迁入地的村级区划代码不在您的管辖范围内",
     ),
+    // Sign-in: logins and passwords.
+    (
+        "must be 3 to 32 of a-z, 0-9, '.', '_', '-'",
+        "须为3到32个字符，只能用小写字母 a-z、数字 0-9 和 . _ -",
+    ),
+    ("must be at least 10 characters", "至少需要10个字符"),
+    ("must be at most 128 characters", "最多128个字符"),
+    ("the login is taken", "该登录名已被使用"),
+    ("the current password is wrong", "当前密码不正确"),
+    ("the user is disabled", "该用户已被停用"),
     // Not found.
     ("no such family in your scope", "您的管辖范围内没有这个家庭"),
     ("no such alert in your scope", "您的管辖范围内没有这条预警"),
@@ -812,6 +822,7 @@ mod tests {
     const NEVER_SHOWN: &[&str] = &[
         "{} invalid field(s)",
         "internal error",
+        "checking a password failed",
         "the query parameter {}",
         "unknown variant",
         "must be one of:",
@@ -858,6 +869,9 @@ mod tests {
             "infra/src/reads/streams.rs",
             "infra/src/reports.rs",
             "infra/src/import.rs",
+            "infra/src/accounts.rs",
+            "api/src/web/auth.rs",
+            "api/src/web/form.rs",
         ];
         let markers = [
             "ValueError(",

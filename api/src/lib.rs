@@ -13,5 +13,6 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod strict_json;
+pub mod web;
 
 pub use app::Application;

@@ -14,15 +14,22 @@ pub struct Inner {
     pub app: Nuanxin,
     pub metrics: Metrics,
     pub leadership: Leadership,
+    pub accounts: nuanxin_infra::accounts::Accounts,
 }
 
 impl AppState {
-    pub fn new(app: Nuanxin, leadership: Leadership) -> Self {
+    pub fn new(app: Nuanxin, leadership: Leadership, session_idle: std::time::Duration) -> Self {
         Self(Arc::new(Inner {
             app,
             metrics: Metrics::default(),
             leadership,
+            accounts: nuanxin_infra::accounts::Accounts::new(session_idle),
         }))
+    }
+
+    /// Web sign-in and sessions.
+    pub fn accounts(&self) -> &nuanxin_infra::accounts::Accounts {
+        &self.0.accounts
     }
 
     /// Whether this server leads the background work.

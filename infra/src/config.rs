@@ -21,6 +21,11 @@ pub struct Settings {
     pub bind: String,
     /// Creates the first admin on an empty user table.
     pub bootstrap_token: Option<Secret>,
+    /// The bootstrap admin's first password (login `admin`), for the web
+    /// pages; at least 10 characters.
+    pub bootstrap_password: Option<Secret>,
+    /// How long a web session lives without a request.
+    pub session_idle: std::time::Duration,
     /// The visit policy from the configuration (`NUANXIN_POLICY`).
     pub policy: VisitPolicy,
     /// Whether `policy` was configured (a file was given). If not, the
@@ -82,6 +87,8 @@ impl Settings {
             database_url,
             bind: "127.0.0.1:8080".into(),
             bootstrap_token: None,
+            bootstrap_password: None,
+            session_idle: crate::accounts::DEFAULT_IDLE,
             policy: VisitPolicy::default(),
             policy_configured: false,
             max_connections: 10,

@@ -27,6 +27,7 @@
 //!
 //! [`Nuanxin`] puts the services together over one store.
 
+pub mod accounts;
 pub mod alerts;
 pub mod append;
 pub mod audit;

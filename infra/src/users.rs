@@ -63,7 +63,9 @@ pub async fn create(
         role,
         scope: scope.clone(),
     };
-    store::users::insert(db, &user, &hash_token(token.expose())).await?;
+    let login = crate::accounts::default_login(user.id);
+    let at = Utc::now();
+    store::users::insert(db, &user, &login, &hash_token(token.expose()), None, at).await?;
     Ok((user, token))
 }
 
@@ -72,25 +74,32 @@ pub async fn find_by_token(db: &Db, token: &str) -> Result<Option<User>, sqlx::E
     store::users::by_token_hash(db, &hash_token(token)).await
 }
 
-/// On an empty user table, creates the bootstrap admin (scope: everything)
-/// holding `token`. Returns whether it did.
-pub async fn bootstrap(db: &Db, token: &Secret) -> Result<bool, sqlx::Error> {
+/// On an empty user table, creates the bootstrap admin (login `admin`,
+/// scope: everything) holding `token` (none: a random one nobody sees) and
+/// signing in with `password` (none: no web sign-in until one is set).
+/// Returns whether it did.
+pub async fn bootstrap(
+    db: &Db,
+    token: Option<&Secret>,
+    password: Option<&Secret>,
+) -> anyhow::Result<bool> {
     if store::users::count(db).await? > 0 {
         return Ok(false);
     }
-    match create(
-        db,
-        "bootstrap admin",
-        UserRole::Admin,
-        &Scope::everything(),
-        Some(token.clone()),
-    )
-    .await
-    {
+    let new = crate::accounts::NewUser {
+        name: "bootstrap admin".into(),
+        role: UserRole::Admin,
+        scope: Scope::everything(),
+        login: Some("admin".into()),
+        password: password.cloned(),
+        token: token.cloned(),
+    };
+    match crate::accounts::create(db, new, Utc::now()).await {
         Ok(_) => Ok(true),
         // Another process bootstrapped at the same moment.
-        Err(e) if store::is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
+        Err(crate::accounts::CreateError::LoginTaken) => Ok(false),
+        Err(crate::accounts::CreateError::Store(e)) if store::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -281,14 +290,14 @@ pub async fn rotate_token(
     id: Uuid,
     at: DateTime<Utc>,
     by: &str,
-) -> Result<Result<(User, Secret), Refused>, sqlx::Error> {
+) -> Result<Result<(UserRecord, Secret), Refused>, sqlx::Error> {
     let token = new_token();
     let done = store::users::replace_token(db, id, &hash_token(token.expose()), at, by).await?;
     cache.forget_all();
     match store::users::get(db, id).await? {
         None => Ok(Err(Refused::NotFound)),
         Some(_) if !done => Ok(Err(Refused::Disabled)),
-        Some(record) => Ok(Ok((record.user, token))),
+        Some(record) => Ok(Ok((record, token))),
     }
 }
 

@@ -235,6 +235,29 @@ pub fn name() -> Object {
         .build()
 }
 
+/// A login (web sign-in).
+pub fn login() -> Object {
+    string("^[a-z0-9._-]{3,32}$")
+        .min_length(Some(3))
+        .max_length(Some(32))
+        .description(Some(
+            "What the user signs in with: 3 to 32 of a-z, 0-9, '.', '_', '-'; unique",
+        ))
+        .build()
+}
+
+/// A password (web sign-in).
+pub fn password() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(10))
+        .max_length(Some(128))
+        .description(Some(
+            "At least 10 characters (at most 128); kept only as an argon2id hash",
+        ))
+        .build()
+}
+
 /// A UUID sent as a string field.
 pub fn uuid() -> Object {
     ObjectBuilder::new()

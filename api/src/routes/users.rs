@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use nuanxin_domain::{Scope, Text, UserRole};
-use nuanxin_infra::users::{self, Refused};
+use nuanxin_infra::accounts;
+use nuanxin_infra::users::{self, Refused, Secret};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user, list_users))
         .routes(routes!(disable_user))
         .routes(routes!(rotate_token))
+        .routes(routes!(set_password))
         .routes(routes!(me))
 }
 
@@ -38,6 +40,14 @@ pub struct CreateUserRequest {
     /// Within your own scope (otherwise 403).
     #[schema(schema_with = fields::scope)]
     pub scope: String,
+    /// What the user signs in with to the web pages (default: `u-` and
+    /// twelve hex digits).
+    #[schema(schema_with = fields::login)]
+    pub login: Option<String>,
+    /// A first password for the web pages (default: none, no web sign-in
+    /// until an admin sets one).
+    #[schema(schema_with = fields::password)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -64,12 +74,15 @@ impl From<&users::User> for UserView {
 pub struct CreatedUser {
     #[serde(flatten)]
     pub user: UserView,
+    /// What the user signs in with to the web pages.
+    pub login: String,
     /// The bearer token. Shown only in this response; store it safely.
     pub token: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
-    responses((status = 201, body = CreatedUser), (status = 403, body = Problem)))]
+    responses((status = 201, body = CreatedUser), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "The login is taken")))]
 /// Create a user (admin only); the answer holds its token, once.
 pub async fn create_user(
     State(state): State<AppState>,
@@ -82,7 +95,15 @@ pub async fn create_user(
     let name = f.name("name", &req.name);
     let role = f.value("role", UserRole::parse(&req.role));
     let scope = f.value("scope", Scope::parse(&req.scope));
-    let (Some(name), Some(role), Some(scope)) = (name, role, scope) else {
+    if let Some(login) = &req.login {
+        if !accounts::valid_login(login) {
+            f.push("login", "must be 3 to 32 of a-z, 0-9, '.', '_', '-'");
+        }
+    }
+    if let Some(problem) = req.password.as_deref().and_then(accounts::password_problem) {
+        f.push("password", problem);
+    }
+    let (Some(name), Some(role), Some(scope), true) = (name, role, scope, f.is_empty()) else {
         return Err(f.error());
     };
     if !caller.0.scope.covers(&scope) {
@@ -90,12 +111,29 @@ pub async fn create_user(
             "the new user's scope must lie within yours".into(),
         ));
     }
-    let (user, token) = users::create(state.db(), name.as_str(), role, &scope, None).await?;
+    let new = accounts::NewUser {
+        name: name.as_str().to_owned(),
+        role,
+        scope,
+        login: req.login,
+        password: req.password.map(Secret::new),
+        token: None,
+    };
+    let now = state.core().services().clock.now();
+    let (user, login, token) = match accounts::create(state.db(), new, now).await {
+        Ok(created) => created,
+        Err(accounts::CreateError::LoginTaken) => {
+            return Err(ApiError::Conflict("the login is taken".into()))
+        }
+        Err(accounts::CreateError::Store(e)) => return Err(e.into()),
+        Err(accounts::CreateError::Other(e)) => return Err(ApiError::Internal(e.into())),
+    };
     tracing::info!(new_user.id = %user.id, new_user.role = %user.role, "user created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser {
             user: (&user).into(),
+            login,
             token: token.expose().to_owned(),
         }),
     ))
@@ -118,6 +156,10 @@ pub struct UserListQuery {}
 pub struct UserItem {
     #[serde(flatten)]
     pub user: UserView,
+    /// What the user signs in with to the web pages.
+    pub login: String,
+    /// Whether the user has a password (may sign in to the web pages).
+    pub has_password: bool,
     /// Whether the user is disabled (their token is refused).
     pub disabled: bool,
     pub disabled_at: Option<DateTime<Utc>>,
@@ -142,6 +184,8 @@ impl From<&users::UserRecord> for UserItem {
     fn from(r: &users::UserRecord) -> Self {
         Self {
             user: (&r.user).into(),
+            login: r.login.clone(),
+            has_password: r.has_password,
             disabled: r.disabled_at.is_some(),
             disabled_at: r.disabled_at,
             disabled_by: r.disabled_by.clone(),
@@ -259,12 +303,13 @@ pub async fn rotate_token(
     let now = core.services().clock.now();
     let by = caller.0.id.to_string();
     match users::rotate_token(core.db(), core.tokens(), id, now, &by).await? {
-        Ok((user, token)) => {
+        Ok((record, token)) => {
             tracing::info!(target_user.id = %id, by = %by, "token rotated");
             Ok((
                 StatusCode::CREATED,
                 Json(CreatedUser {
-                    user: (&user).into(),
+                    user: (&record.user).into(),
+                    login: record.login,
                     token: token.expose().to_owned(),
                 }),
             ))
@@ -274,4 +319,73 @@ pub async fn rotate_token(
         )),
         Err(Refused::NotFound) => Err(no_such_user()),
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// The new password.
+    #[schema(schema_with = fields::password)]
+    pub password: String,
+    /// The current password: needed when users change their own (not when
+    /// an admin sets another user's).
+    #[schema(value_type = Option<String>)]
+    pub current_password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users",
+    params(("id" = Uuid, Path)), request_body = PasswordRequest,
+    responses((status = 204, description = "Set; the user's web sessions have ended"),
+        (status = 403, body = Problem, description = "Not an admin, or the current password is wrong"),
+        (status = 409, body = Problem, description = "The user is disabled")))]
+/// Sets a user's password for the web pages: an admin for a user within
+/// their scope, or users for themselves with their current password (if
+/// they have one). Every
+/// web session of the user ends; API tokens keep working.
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Body<PasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let req = body.value;
+    if let Some(problem) = accounts::password_problem(&req.password) {
+        return Err(ApiError::field("password", problem));
+    }
+    if id == caller.0.id {
+        // Your own: with the current password, if you have one.
+        let has_password = users::get(state.db(), id)
+            .await?
+            .is_some_and(|u| u.has_password);
+        let current = Secret::new(req.current_password.unwrap_or_default());
+        if has_password
+            && !accounts::check_password(state.db(), id, &current)
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
+        {
+            return Err(ApiError::Forbidden("the current password is wrong".into()));
+        }
+    } else {
+        caller.require_admin()?;
+        user_in_scope(&state, &caller, id).await?;
+    }
+    let core = state.core();
+    let now = core.services().clock.now();
+    let done = accounts::set_password(
+        core.db(),
+        core.tokens(),
+        id,
+        &Secret::new(req.password),
+        now,
+    )
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    if !done {
+        return match users::get(core.db(), id).await? {
+            Some(_) => Err(ApiError::Conflict("the user is disabled".into())),
+            None => Err(no_such_user()),
+        };
+    }
+    tracing::info!(target_user.id = %id, by = %caller.0.id, "password set");
+    Ok(StatusCode::NO_CONTENT)
 }

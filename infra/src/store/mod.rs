@@ -39,6 +39,7 @@ pub mod inspection_alerts;
 pub mod inspections;
 pub mod maintenance;
 pub mod schedule;
+pub mod sessions;
 pub mod users;
 pub mod webhooks;
 

@@ -26,6 +26,21 @@ struct UserRow {
     scope: String,
 }
 
+/// A user from the columns `id, name, role, scope`.
+pub(crate) fn user_from_parts(
+    id: String,
+    name: String,
+    role: String,
+    scope: String,
+) -> Result<User, sqlx::Error> {
+    User::try_from(UserRow {
+        id,
+        name,
+        role,
+        scope,
+    })
+}
+
 impl TryFrom<UserRow> for User {
     type Error = sqlx::Error;
 
@@ -40,9 +55,19 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-/// Inserts a user holding the token whose hash is `token_hash`.
-pub async fn insert(db: &Db, user: &User, token_hash: &str) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO users (id, name, role, scope, token_hash) VALUES ($1, $2, $3, $4, $5)";
+/// Inserts a user holding the token whose hash is `token_hash`, signing in
+/// as `login` with the password whose argon2id hash is `password_hash`
+/// (none: no web sign-in until one is set).
+pub async fn insert(
+    db: &Db,
+    user: &User,
+    login: &str,
+    token_hash: &str,
+    password_hash: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO users (id, name, role, scope, token_hash, login, password_hash, \
+               password_set_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     on_pool!(db, pool => {
         sqlx::query(sql)
             .bind(user.id.to_string())
@@ -50,9 +75,57 @@ pub async fn insert(db: &Db, user: &User, token_hash: &str) -> Result<(), sqlx::
             .bind(user.role.as_str())
             .bind(user.scope.as_str())
             .bind(token_hash)
+            .bind(login)
+            .bind(password_hash)
+            .bind(password_hash.map(|_| at))
             .execute(pool)
             .await
             .map(|_| ())
+    })
+}
+
+/// The user (not disabled) who signs in as `login`, with their password
+/// hash (none: no password set).
+pub async fn by_login(db: &Db, login: &str) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: Option<String>,
+    }
+    let sql = "SELECT id, name, role, scope, password_hash FROM users \
+               WHERE login = $1 AND disabled_at IS NULL";
+    let row: Option<Row> = on_pool!(db, pool => {
+        sqlx::query_as(sql).bind(login).fetch_optional(pool).await?
+    });
+    row.map(|r| Ok((User::try_from(r.user)?, r.password_hash)))
+        .transpose()
+}
+
+/// Sets the password hash of a user who is not disabled and ends all their
+/// web sessions, in one transaction. Whether it did (`false`: no such
+/// user, or disabled).
+pub async fn set_password(
+    db: &Db,
+    id: Uuid,
+    password_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET password_hash = $2, password_set_at = $3 \
+               WHERE id = $1 AND disabled_at IS NULL";
+    let end = "DELETE FROM web_sessions WHERE user_id = $1";
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(password_hash)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(end).bind(id.to_string()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done == 1)
     })
 }
 
@@ -101,6 +174,10 @@ pub async fn with_scopes(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub user: User,
+    /// What they sign in with.
+    pub login: String,
+    /// Whether they have a password (may sign in to the web pages).
+    pub has_password: bool,
     pub disabled_at: Option<DateTime<Utc>>,
     /// An admin's user id, or `os:<name>` (the command line).
     pub disabled_by: Option<String>,
@@ -117,6 +194,8 @@ struct UserRecordRow {
     name: String,
     role: String,
     scope: String,
+    login: Option<String>,
+    has_password: bool,
     disabled_at: Option<DateTime<Utc>>,
     disabled_by: Option<String>,
     disabled_reason: Option<String>,
@@ -136,6 +215,8 @@ impl TryFrom<UserRecordRow> for UserRecord {
                 role: r.role,
                 scope: r.scope,
             })?,
+            login: r.login.unwrap_or_default(),
+            has_password: r.has_password,
             disabled_at: r.disabled_at,
             disabled_by: r.disabled_by,
             disabled_reason: r.disabled_reason,
@@ -146,7 +227,8 @@ impl TryFrom<UserRecordRow> for UserRecord {
     }
 }
 
-const RECORD_COLUMNS: &str = "SELECT u.id, u.name, u.role, u.scope, u.disabled_at, \
+const RECORD_COLUMNS: &str = "SELECT u.id, u.name, u.role, u.scope, u.login, \
+     (u.password_hash IS NOT NULL) AS has_password, u.disabled_at, \
      u.disabled_by, u.disabled_reason, u.token_rotated_at, u.token_rotated_by, \
      s.seen_at AS last_seen_at \
      FROM users u LEFT JOIN user_last_seen s ON s.user_id = u.id";

@@ -9,6 +9,8 @@
 //! skip with a loud message — except when `CI=true`, where they fail.
 //! Set `NUANXIN_TEST_LOG=debug` to see the server's logs.
 
+pub mod web;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use nuanxin_domain::{Scope, UserRole};
+use nuanxin_infra::accounts;
 use nuanxin_infra::audit::checkpoint::{CheckpointConfig, Checkpointer, Kind};
 use nuanxin_infra::config::policy_from;
 use nuanxin_infra::users::{self, Secret};
@@ -362,6 +363,19 @@ pub enum UsersCommand {
         /// Jurisdiction prefix ("" for everything).
         #[arg(long, default_value = "")]
         scope: String,
+        /// What the user signs in with to the web pages (default: `u-` and
+        /// twelve hex digits). Set a password with `users set-password`.
+        #[arg(long)]
+        login: Option<String>,
+    },
+    /// Set a user's password for the web pages, read from standard input
+    /// (one line); their web sessions end. For a user who forgot theirs.
+    SetPassword {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The user's login (see `nuanxin users list`).
+        #[arg(long)]
+        login: String,
     },
     /// List every user (id, role, scope, disabled, last seen, name).
     List {
@@ -527,17 +541,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             role,
             scope,
+            login,
         }) => {
             let role = UserRole::parse(&role).map_err(|e| anyhow::anyhow!("--role {e}"))?;
             let scope = Scope::parse(&scope).map_err(|e| anyhow::anyhow!("--scope {e}"))?;
+            if login.as_deref().is_some_and(|l| !accounts::valid_login(l)) {
+                anyhow::bail!("--login must be 3 to 32 of a-z, 0-9, '.', '_', '-'");
+            }
             let s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
-            let (user, token) = users::create(&db, &name, role, &scope, None)
-                .await
-                .context("creating the user")?;
+            let new = accounts::NewUser {
+                name,
+                role,
+                scope,
+                login,
+                password: None,
+                token: None,
+            };
+            let (user, login, token) = match accounts::create(&db, new, chrono::Utc::now()).await {
+                Ok(created) => created,
+                Err(accounts::CreateError::LoginTaken) => anyhow::bail!("the login is taken"),
+                Err(e) => return Err(anyhow::Error::new(e).context("creating the user")),
+            };
             println!(
-                "id:    {}\nrole:  {}\nscope: {:?}\ntoken: {}",
+                "id:    {}\nlogin: {}\nrole:  {}\nscope: {:?}\ntoken: {}",
                 user.id,
+                login,
                 user.role,
                 user.scope.as_str(),
                 token.expose()
@@ -545,11 +574,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("The token is shown only now; keep it safe.");
             Ok(())
         }
+        Command::Users(UsersCommand::SetPassword { store, login }) => {
+            let s = settings(&store)?;
+            let db = Db::open(&s.database_url, s.max_connections).await?;
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if let Some(problem) = accounts::password_problem(password) {
+                anyhow::bail!("the password {problem}");
+            }
+            let Some((user, _)) = nuanxin_infra::store::users::by_login(&db, &login).await? else {
+                anyhow::bail!("no user (not disabled) signs in as {login}");
+            };
+            let secret = Secret::new(password);
+            accounts::set_password(
+                &db,
+                &users::TokenCache::default(),
+                user.id,
+                &secret,
+                chrono::Utc::now(),
+            )
+            .await
+            .context("setting the password")?;
+            tracing::info!(target_user.id = %user.id, by = %format!("os:{}", os_user()), "password set");
+            eprintln!("The password of {login} is set; their web sessions have ended.");
+            Ok(())
+        }
         Command::Users(UsersCommand::List { store }) => {
             let s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
             let mut after = None;
-            println!("id\trole\tscope\tdisabled_at\tlast_seen_at\tname");
+            println!("id\tlogin\trole\tscope\tdisabled_at\tlast_seen_at\tname");
             loop {
                 let page = users::list(&db, &Scope::everything(), after, 500)
                     .await
@@ -559,8 +616,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
                     };
                     println!(
-                        "{}\t{}\t{:?}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{:?}\t{}\t{}\t{}",
                         u.user.id,
+                        u.login,
                         u.user.role,
                         u.user.scope.as_str(),
                         at(u.disabled_at),

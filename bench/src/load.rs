@@ -166,9 +166,9 @@ pub struct LoadReport {
 // ---------------------------------------------------------------- stats
 
 #[derive(Default)]
-struct Samples {
-    ms: Vec<f64>,
-    errors: u64,
+pub(crate) struct Samples {
+    pub(crate) ms: Vec<f64>,
+    pub(crate) errors: u64,
 }
 
 impl Samples {
@@ -177,7 +177,7 @@ impl Samples {
         self.errors += other.errors;
     }
 
-    fn stats(&self, seconds: f64) -> Stats {
+    pub(crate) fn stats(&self, seconds: f64) -> Stats {
         let mut v = self.ms.clone();
         v.sort_by(f64::total_cmp);
         let pct = |p: f64| {
@@ -207,7 +207,7 @@ fn first_line_field(path: &str, key: &str) -> Option<String> {
     Some(line.split_once(':')?.1.trim().to_owned())
 }
 
-fn machine(store_version: String) -> Machine {
+pub(crate) fn machine(store_version: String) -> Machine {
     let kb = first_line_field("/proc/meminfo", "MemTotal")
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or(0.0);
@@ -250,10 +250,10 @@ fn own_binary_copy() -> anyhow::Result<PathBuf> {
     Ok(copy)
 }
 
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     pid: u32,
-    base: String,
+    pub(crate) base: String,
     log: PathBuf,
     keep_log: bool,
 }
@@ -270,7 +270,7 @@ fn checkpoint_config() -> nuanxin_infra::audit::checkpoint::CheckpointConfig {
     }
 }
 
-async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<Server> {
     let bin = match &opts.server_bin {
         Some(p) => p.clone(),
         None => own_binary_copy()?,
@@ -327,7 +327,7 @@ async fn start_server(opts: &LoadOptions, admin_token: &str) -> anyhow::Result<S
 }
 
 impl Server {
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = tokio::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
@@ -977,18 +977,9 @@ async fn fold_growth(
 
 // ------------------------------------------------------------------ run
 
-pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(
-        opts.clients > 0 && opts.seconds > 0,
-        "--clients and --seconds must be > 0"
-    );
-    let started_at = chrono::Utc::now();
-    if opts.server_bin.is_none() {
-        own_binary_copy()?;
-    }
-    let app = Nuanxin::open(settings).await?;
-    let db = app.db().clone();
-    let store_version: String = match &db {
+/// The store's name and version, for the report.
+pub(crate) async fn store_version(db: &Db) -> anyhow::Result<String> {
+    Ok(match db {
         Db::Postgres(pool) => {
             sqlx::query_scalar("SHOW server_version")
                 .fetch_one(pool)
@@ -1000,7 +991,21 @@ pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<Loa
                 .fetch_one(pool)
                 .await?
         ),
-    };
+    })
+}
+
+pub async fn load(settings: &Settings, opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(
+        opts.clients > 0 && opts.seconds > 0,
+        "--clients and --seconds must be > 0"
+    );
+    let started_at = chrono::Utc::now();
+    if opts.server_bin.is_none() {
+        own_binary_copy()?;
+    }
+    let app = Nuanxin::open(settings).await?;
+    let db = app.db().clone();
+    let store_version = store_version(&db).await?;
     let today = app.core.today();
 
     let (generated, rebuilt) = if opts.reuse {

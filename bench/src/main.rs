@@ -8,6 +8,7 @@ mod alerts;
 mod checkpoint;
 mod generate;
 mod load;
+mod pages;
 mod read_models;
 mod report;
 
@@ -118,6 +119,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Generate N families into an EMPTY store (or, with `--reuse`, take the
+    /// families already there), start `nuanxin serve` as a child process,
+    /// sign in a caseworker, a supervisor and an admin, and time each main
+    /// web page one request at a time; also weigh each page.
+    Pages {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        families: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Time a store generated before.
+        #[arg(long)]
+        reuse: bool,
+        /// Timed requests per page.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
     /// Generate N families into an EMPTY store, start `nuanxin serve` as a
     /// child process and drive it over HTTP with the caseworker mix; in the
     /// same run measure raw single-row INSERTs into an events-shaped table
@@ -215,6 +234,25 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
             runs,
         } => {
             let report = report::report(&store.settings()?, families, seed, reuse, runs).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Pages {
+            store,
+            families,
+            seed,
+            reuse,
+            runs,
+        } => {
+            let report = pages::pages(
+                &store.settings()?,
+                &store.database_url,
+                families,
+                seed,
+                reuse,
+                runs,
+            )
+            .await?;
             println!("{}", report.markdown());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -15,6 +15,7 @@
 //!   personal data beyond a contact's name and village codes and are not
 //!   logged.
 
+pub mod dashboard;
 mod reports;
 mod streams;
 
@@ -104,11 +105,16 @@ fn visible(case: &FamilyCase, scope: &Scope) -> bool {
 pub struct Reads {
     core: Arc<Core>,
     appender: Appender,
+    dashboard_cache: dashboard::DashboardCache,
 }
 
 impl Reads {
     pub fn new(core: Arc<Core>, appender: Appender) -> Self {
-        Self { core, appender }
+        Self {
+            core,
+            appender,
+            dashboard_cache: dashboard::DashboardCache::default(),
+        }
     }
 
     /// Appends the viewer's read of `family_id` to the access log; returns

@@ -32,6 +32,7 @@ pub mod alerts;
 pub mod audit_checkpoints;
 pub mod case_files;
 pub mod checkpoints;
+pub mod dashboard;
 pub mod events;
 pub mod fresh;
 pub mod group_commit;

@@ -17,4 +17,5 @@ mod schedule;
 mod store;
 mod users;
 mod web_auth;
+mod web_quality;
 mod write_path;

@@ -17,4 +17,5 @@ mod schedule;
 mod store;
 mod users;
 mod web_auth;
+mod web_forms;
 mod write_path;

@@ -17,5 +17,6 @@ mod schedule;
 mod store;
 mod users;
 mod web_auth;
+mod web_forms;
 mod web_quality;
 mod write_path;

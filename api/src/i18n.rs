@@ -872,6 +872,12 @@ mod tests {
             "infra/src/accounts.rs",
             "api/src/web/auth.rs",
             "api/src/web/form.rs",
+            "api/src/web/forms.rs",
+            "api/src/web/forms/body.rs",
+            "api/src/web/forms/care.rs",
+            "api/src/web/forms/contacts.rs",
+            "api/src/web/forms/family.rs",
+            "api/src/web/forms/insurance.rs",
         ];
         let markers = [
             "ValueError(",

@@ -311,9 +311,13 @@ pub fn offset(state: &AppState) -> chrono::FixedOffset {
     state.core().services().offset
 }
 
+/// How the executor's refusal of an old version begins
+/// (`ExecError::VersionMismatch`, answered 409 by the API).
+const STALE_PREFIX: &str = "the case is at version ";
+
 /// Whether `error` says the case moved on since the form was made.
 fn is_stale(error: &ApiError) -> bool {
-    matches!(error, ApiError::Conflict(m) if m.starts_with("the case is at version"))
+    matches!(error, ApiError::Conflict(m) if m.starts_with(STALE_PREFIX))
 }
 
 /// A form sent again with its key after being changed: the first one was

@@ -531,7 +531,7 @@ async fn voiding_an_action_with_a_reason(app: TestApp) {
     // Voided twice: the rule's refusal on the form.
     let again = web.submit(&path, &path, &[("reason", "再作废")]).await;
     assert_eq!(again.status, 409, "{}", again.body);
-    again.assert_has("已经作废");
+    again.assert_has("已被作废");
     assert_eq!(
         web.get(&format!("/families/{id}/void/{id}")).await.status,
         404

@@ -101,7 +101,7 @@ fn visit_page(
         fields: &fields,
         intro: visits_line(who, case),
         body: html! {
-            div.big-choices { (choices(lang, fs, "role", t(lang, "forms.visit.role"), &roles)) }
+            div.big-choices.one { (choices(lang, fs, "role", t(lang, "forms.visit.role"), &roles)) }
             div.big-choices { (choices(lang, fs, "mode", t(lang, "forms.visit.mode"), &modes)) }
             (input(lang, fs, "visited_on", t(lang, "forms.visit.visited_on"), Kind::Date, true))
             (textarea(lang, fs, "findings", t(lang, "forms.visit.findings"), true))

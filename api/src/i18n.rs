@@ -872,6 +872,11 @@ mod tests {
             "infra/src/accounts.rs",
             "api/src/web/auth.rs",
             "api/src/web/form.rs",
+            "api/src/web/supervisor.rs",
+            "api/src/web/supervisor/alerts.rs",
+            "api/src/web/supervisor/history.rs",
+            "api/src/web/supervisor/reports.rs",
+            "api/src/web/admin/users.rs",
         ];
         let markers = [
             "ValueError(",

@@ -16,5 +16,7 @@ mod reports;
 mod schedule;
 mod store;
 mod users;
+mod web_admin;
 mod web_auth;
+mod web_supervisor;
 mod write_path;

@@ -878,6 +878,11 @@ mod tests {
             "api/src/web/forms/contacts.rs",
             "api/src/web/forms/family.rs",
             "api/src/web/forms/insurance.rs",
+            "api/src/web/supervisor.rs",
+            "api/src/web/supervisor/alerts.rs",
+            "api/src/web/supervisor/history.rs",
+            "api/src/web/supervisor/reports.rs",
+            "api/src/web/admin/users.rs",
         ];
         let markers = [
             "ValueError(",

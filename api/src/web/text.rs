@@ -168,11 +168,20 @@ mod tests {
         let re = regex::Regex::new(r#"\bt[f]?\(\s*(?:[a-z_.]+,\s*)?"([a-z0-9_.]+)""#).unwrap();
         let mut missing = Vec::new();
         let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
+        // The web sources, and those of the modules split into folders.
+        let mut paths = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    paths.push(path);
+                }
             }
+        }
+        for path in paths {
             let source = std::fs::read_to_string(&path).unwrap();
             for c in re.captures_iter(&source) {
                 seen += 1;

@@ -17,7 +17,7 @@ pub struct Counts {
     pub families_closed: i64,
     pub both_contacts: i64,
     pub key_person: i64,
-    /// Overdue visit obligations by days overdue: 1–30, 31–90, over 90.
+    /// Overdue visit obligations by days overdue: 1–7, 8–30, over 30.
     pub overdue: [i64; 3],
     pub open_alerts: i64,
 }
@@ -59,8 +59,10 @@ pub async fn counts(
     on: NaiveDate,
 ) -> Result<(Vec<(String, Counts)>, Counts), sqlx::Error> {
     let len = child_len(prefix.len()) as i32;
+    // Overdue by 1–7 days: due on or after d7; 8–30: before d7, on or
+    // after d30; over 30: before d30.
+    let d7 = on - chrono::Days::new(7);
     let d30 = on - chrono::Days::new(30);
-    let d90 = on - chrono::Days::new(90);
     type FamilyRow = (String, i64, i64, i64, i64);
     type OverdueRow = (String, i64, i64, i64);
     let (f, o, a): (Vec<FamilyRow>, Vec<OverdueRow>, Vec<(String, i64)>) = on_pool!(db, pool, DB => {
@@ -93,13 +95,13 @@ pub async fn counts(
         let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new("SELECT substr(village_code, 1, ");
         qb.push_bind(len)
             .push(") AS child, SUM(CASE WHEN due_on >= ")
-            .push_bind(d30)
+            .push_bind(d7)
             .push(" THEN 1 ELSE 0 END), SUM(CASE WHEN due_on < ")
-            .push_bind(d30)
+            .push_bind(d7)
             .push(" AND due_on >= ")
-            .push_bind(d90)
+            .push_bind(d30)
             .push(" THEN 1 ELSE 0 END), SUM(CASE WHEN due_on < ")
-            .push_bind(d90)
+            .push_bind(d30)
             .push(format!(" THEN 1 ELSE 0 END) FROM {} WHERE valid_from <= ", LIVE.schedule))
             .push_bind(on)
             .push(" AND valid_to > ")

@@ -4,29 +4,21 @@
 //! age and open alerts, the totals, and two small bar charts. `?prefix=`
 //! drills down; a prefix outside the user's scope is "not found".
 //!
-//! The figures are the period report's (`Reads::report_summary`, the
-//! report of 1 January to today as known now: its counts "on `to`" are
-//! today's), and the open alerts the alert list's (`Reads::alerts`).
-
-use std::collections::BTreeMap;
+//! The figures are counted from the read models as they stand today
+//! (`Reads::dashboard`: three grouped reads, kept for a minute when the
+//! jurisdiction is so large that counting took long). The period report
+//! (`/reports`) folds the whole log and is far too slow for a start page.
 
 use axum::response::Response;
-use chrono::{Datelike, NaiveDate};
 use maud::{html, Markup};
 use nuanxin_domain::Scope;
-use nuanxin_infra::alerts::AlertStatus;
-use nuanxin_infra::reports::child_len;
-use nuanxin_projections::summary::SummaryRow;
+use nuanxin_infra::store::dashboard::Counts;
 
 use super::{error_page, link, not_found, percent, Params};
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::layout::page;
 use crate::web::session::WebUser;
 use crate::web::text::{t, tf, Lang};
-
-/// Alerts read per page while counting.
-const ALERT_PAGE: u32 = 500;
 
 pub(super) async fn show(state: &AppState, who: &WebUser, query: Option<&str>) -> Response {
     let params = Params::parse(query);
@@ -38,24 +30,22 @@ pub(super) async fn show(state: &AppState, who: &WebUser, query: Option<&str>) -
             _ => return not_found(who),
         },
     };
-    let today = state.reads().today();
-    let from = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
-    let report = match state
-        .reads()
-        .report_summary(&who.user, Some(&prefix), from, today, None)
-        .await
-    {
-        Ok(Some(report)) => report,
-        Ok(None) => return not_found(who),
+    let dashboard = match state.reads().dashboard(&who.user, Some(&prefix)).await {
+        Ok(d) => d,
+        Err(nuanxin_infra::ReadError::NotFound) => return not_found(who),
         Err(e) => return error_page(who, e.into()),
     };
-    let alerts = match open_alerts(state, who, &prefix).await {
-        Ok(a) => a,
-        Err(e) => return error_page(who, e),
-    };
-    let (children, total) = match report.rows.split_last() {
-        Some((total, children)) => (children, total.clone()),
-        None => (&[][..], SummaryRow::default()),
+    let today = dashboard.on;
+    let children: Vec<Figures> = dashboard
+        .rows
+        .iter()
+        .filter(|(code, _)| *code != prefix)
+        .map(|(code, c)| Figures::new(code, c))
+        .collect();
+    let children = &children[..];
+    let total = Figures::new(&prefix, &dashboard.total);
+    let alerts = OpenAlerts {
+        total: dashboard.total.open_alerts as u64,
     };
     let lang = who.lang;
     let title = if prefix.is_empty() {
@@ -92,46 +82,50 @@ pub(super) async fn show(state: &AppState, who: &WebUser, query: Option<&str>) -
     )
 }
 
-/// Open alerts within `prefix`: in all and per child jurisdiction.
+/// Open alerts within `prefix` (the table's figures carry their own).
 struct OpenAlerts {
     total: u64,
-    by_child: BTreeMap<String, u64>,
 }
 
-async fn open_alerts(
-    state: &AppState,
-    who: &WebUser,
-    prefix: &str,
-) -> Result<OpenAlerts, ApiError> {
-    let below = child_len(prefix);
-    let mut counts = OpenAlerts {
-        total: 0,
-        by_child: BTreeMap::new(),
-    };
-    let mut after = None;
-    loop {
-        let found = state
-            .reads()
-            .alerts(
-                &who.user,
-                Some(prefix),
-                Some(AlertStatus::Open),
-                after,
-                ALERT_PAGE,
-            )
-            .await?;
-        for a in &found {
-            counts.total += 1;
-            if let Some(n) = below.filter(|n| a.village_code.len() >= *n) {
-                *counts
-                    .by_child
-                    .entry(a.village_code[..n].to_owned())
-                    .or_default() += 1;
-            }
-        }
-        match found.last() {
-            Some(last) if found.len() == ALERT_PAGE as usize => after = Some(last.id),
-            _ => return Ok(counts),
+/// One row of the dashboard.
+#[derive(Debug, Clone)]
+struct Figures {
+    village_code_prefix: String,
+    families_open: i64,
+    families_key_person: i64,
+    families_dual_contact: i64,
+    dual_contact_coverage: f64,
+    overdue_by_age: Ages,
+    overdue_at_end: i64,
+    open_alerts: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Ages {
+    days_1_7: i64,
+    days_8_30: i64,
+    days_31_plus: i64,
+}
+
+impl Figures {
+    fn new(code: &str, c: &Counts) -> Self {
+        Figures {
+            village_code_prefix: code.to_owned(),
+            families_open: c.families_open,
+            families_key_person: c.key_person,
+            families_dual_contact: c.both_contacts,
+            dual_contact_coverage: if c.families_open == 0 {
+                0.0
+            } else {
+                c.both_contacts as f64 / c.families_open as f64
+            },
+            overdue_by_age: Ages {
+                days_1_7: c.overdue[0],
+                days_8_30: c.overdue[1],
+                days_31_plus: c.overdue[2],
+            },
+            overdue_at_end: c.overdue_total(),
+            open_alerts: c.open_alerts,
         }
     }
 }
@@ -165,7 +159,7 @@ fn breadcrumbs(lang: Lang, scope: &str, prefix: &str) -> Markup {
     }
 }
 
-fn totals(lang: Lang, total: &SummaryRow, open_alerts: u64) -> Markup {
+fn totals(lang: Lang, total: &Figures, open_alerts: u64) -> Markup {
     html! {
         div.stats {
             div.stat { span.n { (total.families_open) } (t(lang, "supervisor_dashboard.families")) }
@@ -199,8 +193,8 @@ fn child_link(code: &str) -> String {
     }
 }
 
-fn table(lang: Lang, children: &[SummaryRow], total: &SummaryRow, alerts: &OpenAlerts) -> Markup {
-    let row = |r: &SummaryRow, alerts: u64, head: Markup| {
+fn table(lang: Lang, children: &[Figures], total: &Figures, alerts: &OpenAlerts) -> Markup {
+    let row = |r: &Figures, alerts: u64, head: Markup| {
         html! {
             tr {
                 (head)
@@ -237,7 +231,7 @@ fn table(lang: Lang, children: &[SummaryRow], total: &SummaryRow, alerts: &OpenA
                 }
                 tbody {
                     @for r in children {
-                        (row(r, alerts.by_child.get(&r.village_code_prefix).copied().unwrap_or(0),
+                        (row(r, r.open_alerts as u64,
                             html! { th scope="row" { a href=(child_link(&r.village_code_prefix)) { (r.village_code_prefix) } } }))
                     }
                 }
@@ -255,7 +249,7 @@ const LABEL: f64 = 112.0;
 const ROW: usize = 24;
 
 /// Dual-contact coverage per child jurisdiction, as horizontal bars.
-fn coverage_chart(lang: Lang, children: &[SummaryRow]) -> Markup {
+fn coverage_chart(lang: Lang, children: &[Figures]) -> Markup {
     let height = children.len() * ROW + 8;
     html! {
         svg.chart role="img" aria-labelledby="coverage-chart" viewBox=(format!("0 0 460 {height}")) {
@@ -276,7 +270,7 @@ fn coverage_chart(lang: Lang, children: &[SummaryRow]) -> Markup {
 }
 
 /// Overdue items by days overdue, as horizontal bars.
-fn overdue_chart(lang: Lang, total: &SummaryRow) -> Markup {
+fn overdue_chart(lang: Lang, total: &Figures) -> Markup {
     let ages = [
         ("supervisor_dashboard.days_1_7", total.overdue_by_age.days_1_7),
         ("supervisor_dashboard.days_8_30", total.overdue_by_age.days_8_30),

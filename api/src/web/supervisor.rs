@@ -180,8 +180,14 @@ pub(super) fn percent(share: f64) -> String {
 }
 
 /// A family's link text in lists without names (no personal data in
-/// lists): its village code and the start of its id.
+/// lists): its village code and the end of its id (ids are UUIDv7, whose
+/// start is the time they were made: the end tells them apart).
 pub(super) fn family_label(village_code: &str, id: uuid::Uuid) -> String {
+    format!("{village_code} · {}", short_id(id))
+}
+
+/// The last eight hex digits of an id, enough to tell ids on a page apart.
+pub(super) fn short_id(id: uuid::Uuid) -> String {
     let id = id.simple().to_string();
-    format!("{village_code} · {}", &id[..8])
+    id[id.len() - 8..].to_owned()
 }

@@ -297,6 +297,9 @@ fn show_detail(
                 dt { (t(lang, "admin_users.last_seen")) } dd { (last_seen(lang, u)) }
             }
             @if myself {
+                // A refusal of a form posted about yourself (not shown here).
+                (form_message(lang, password, &[]))
+                (form_message(lang, disable, &[]))
                 p.muted { (t(lang, "admin_users.yourself")) " " a href="/account" { (t(lang, "nav.account")) } }
             } @else if !u.disabled {
                 section.card {

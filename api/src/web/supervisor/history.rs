@@ -166,10 +166,10 @@ fn chain(lang: Lang, history: &FamilyHistory) -> Markup {
     }
 }
 
-/// The first eight hex digits of an action id (enough to match a void to
-/// its action on the page; the CSV has the whole ids).
+/// An action id in short (enough to match a void to its action on the
+/// page; the CSV has the whole ids).
 fn short(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
+    super::short_id(id)
 }
 
 fn entry(lang: Lang, e: &HistoryEntry) -> Markup {

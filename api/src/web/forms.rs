@@ -133,12 +133,9 @@ pub fn router() -> Router<AppState> {
 /// The path parameters of a form's page, by name.
 pub type Params = axum::extract::Path<std::collections::HashMap<String, String>>;
 
-/// The UUID path parameter `name`, or the not-found page.
-pub fn uuid_param(who: &WebUser, params: &Params, name: &str) -> Result<Uuid, Response> {
-    params
-        .get(name)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| not_found(who))
+/// The UUID path parameter `name` (none: the page is not found).
+pub fn uuid_param(params: &Params, name: &str) -> Option<Uuid> {
+    params.get(name).and_then(|s| s.parse().ok())
 }
 
 /// `404`: unknown, or outside the user's scope (the same answer).
@@ -168,13 +165,10 @@ pub fn internal_page(who: &WebUser) -> Response {
         .into_response()
 }
 
-/// Supervisors read but never record: their forms and posts are refused.
-pub fn require_recorder(who: &WebUser) -> Result<(), Response> {
-    if who.is_recorder() {
-        Ok(())
-    } else {
-        Err(forbidden(who))
-    }
+/// Supervisors read but never record: their forms and posts are refused
+/// (the `403` page).
+pub fn reader_refused(who: &WebUser) -> Option<Response> {
+    (!who.is_recorder()).then(|| forbidden(who))
 }
 
 /// The case file as the user may see it (scope, masking, access log: the
@@ -230,7 +224,7 @@ pub async fn save(
     fields: &[Field],
     command: Result<FamilyCommand, ApiError>,
 ) -> Saved {
-    if let Err(r) = require_recorder(who) {
+    if let Some(r) = reader_refused(who) {
         return Saved::Page(r);
     }
     let result = match command {
@@ -277,7 +271,7 @@ pub async fn show(
     id: Uuid,
     render: impl FnOnce(&CaseFileView) -> Response,
 ) -> Response {
-    if let Err(r) = require_recorder(who) {
+    if let Some(r) = reader_refused(who) {
         return r;
     }
     match read_case(state, who, request_id, id).await {

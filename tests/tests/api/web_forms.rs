@@ -538,6 +538,14 @@ async fn voiding_an_action_with_a_reason(app: TestApp) {
     );
 }
 
+/// A form's page, its `saved` slug, the fields typed, the event expected.
+type Step = (
+    String,
+    &'static str,
+    Vec<(&'static str, String)>,
+    &'static str,
+);
+
 /// Each other form records its own event (one family, in an order the
 /// case's rules allow).
 async fn every_other_form_records_its_event(app: TestApp) {
@@ -546,7 +554,7 @@ async fn every_other_form_records_its_event(app: TestApp) {
     let case = case_file(&app, &id).await;
     let member = case["members"][1]["id"].as_str().unwrap().to_owned();
 
-    let steps: Vec<(String, &str, Vec<(&str, String)>, &str)> = vec![
+    let steps: Vec<Step> = vec![
         (
             format!("/families/{id}/members/{member}/status"),
             "member_status",

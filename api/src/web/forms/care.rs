@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::body::{Body, Field};
 use super::contacts::{contact_of, role_query};
 use super::{
-    datetime_input, internal_page, not_found, offset, options, post, require_recorder, show, today,
+    datetime_input, internal_page, not_found, offset, options, post, reader_refused, show, today,
     uuid_param, FormPage, Params,
 };
 use crate::extract::RequestId;
@@ -124,9 +124,8 @@ pub async fn visit_form(
     query: RawQuery,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let asked = role_query(&query);
     show(&state, &who, &rid, id, |case| {
@@ -155,9 +154,8 @@ pub async fn visit(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = visit_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -221,9 +219,8 @@ pub async fn emergency_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let now = state
         .core()
@@ -247,9 +244,8 @@ pub async fn emergency(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = emergency_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -330,9 +326,8 @@ pub async fn elderly_care_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     show(&state, &who, &rid, id, |case| {
         let mut values = vec![("from", today(&state))];
@@ -362,9 +357,8 @@ pub async fn elderly_care(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = elderly_care_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -438,9 +432,8 @@ pub async fn assistance_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("provided_on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -457,9 +450,8 @@ pub async fn assistance(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = assistance_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -509,9 +501,8 @@ pub async fn note_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     show(&state, &who, &rid, id, |case| {
         note_page(
@@ -532,9 +523,8 @@ pub async fn note(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = vec![Field::text("text")];
     // The API's own conversion of this body (`routes::care_actions`).
@@ -651,14 +641,11 @@ pub async fn void_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, action_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "action_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(action_id)) = (uuid_param(&params, "id"), uuid_param(&params, "action_id"))
+    else {
+        return not_found(&who);
     };
-    if let Err(r) = require_recorder(&who) {
+    if let Some(r) = reader_refused(&who) {
         return r;
     }
     let what = match voided(&state, &who, &rid, id, action_id).await {
@@ -687,12 +674,9 @@ pub async fn void(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, action_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "action_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(action_id)) = (uuid_param(&params, "id"), uuid_param(&params, "action_id"))
+    else {
+        return not_found(&who);
     };
     let fields = vec![Field::text("reason")];
     let fixed = [("action_id", Value::from(action_id.to_string()))];

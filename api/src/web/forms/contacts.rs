@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::body::{Body, Field};
 use super::{
-    not_found, offset, options, post, read_case, require_recorder, show, today, uuid_param,
-    FormPage, Params,
+    not_found, offset, options, post, read_case, reader_refused, show, today, uuid_param, FormPage,
+    Params,
 };
 use crate::extract::RequestId;
 use crate::routes::care_actions::new_action_id;
@@ -114,9 +114,8 @@ pub async fn contact_form(
     query: RawQuery,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let asked = role_query(&query);
     show(&state, &who, &rid, id, |case| {
@@ -146,11 +145,10 @@ pub async fn contact(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
-    if let Err(r) = require_recorder(&who) {
+    if let Some(r) = reader_refused(&who) {
         return r;
     }
     let case = match read_case(&state, &who, &rid, id).await {
@@ -223,11 +221,8 @@ fn release_page(
     .respond(who, status)
 }
 
-fn role_param(who: &WebUser, params: &Params) -> Result<Role, Response> {
-    params
-        .get("role")
-        .and_then(|r| Role::parse(r).ok())
-        .ok_or_else(|| not_found(who))
+fn role_param(params: &Params) -> Option<Role> {
+    params.get("role").and_then(|r| Role::parse(r).ok())
 }
 
 /// `GET /families/{id}/release/{role}`.
@@ -237,9 +232,8 @@ pub async fn release_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, role) = match (uuid_param(&who, &params, "id"), role_param(&who, &params)) {
-        (Ok(id), Ok(role)) => (id, role),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(role)) = (uuid_param(&params, "id"), role_param(&params)) else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("released_on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -255,9 +249,8 @@ pub async fn release(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, role) = match (uuid_param(&who, &params, "id"), role_param(&who, &params)) {
-        (Ok(id), Ok(role)) => (id, role),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(role)) = (uuid_param(&params, "id"), role_param(&params)) else {
+        return not_found(&who);
     };
     let fields = release_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -340,9 +333,8 @@ pub async fn emergency_contact_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     show(&state, &who, &rid, id, |case| {
         let free = (1..=9u8)
@@ -361,9 +353,8 @@ pub async fn emergency_contact(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = emergency_contact_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -427,12 +418,10 @@ pub async fn remove_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, contact_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "contact_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(contact_id)) =
+        (uuid_param(&params, "id"), uuid_param(&params, "contact_id"))
+    else {
+        return not_found(&who);
     };
     show(&state, &who, &rid, id, |case| {
         if case.emergency_contacts.iter().any(|c| c.id == contact_id) {
@@ -458,12 +447,10 @@ pub async fn remove(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, contact_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "contact_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(contact_id)) =
+        (uuid_param(&params, "id"), uuid_param(&params, "contact_id"))
+    else {
+        return not_found(&who);
     };
     let fields = vec![Field::text("reason")];
     // The API's own conversion of this body (`routes::care_actions`).

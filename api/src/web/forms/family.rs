@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::body::{Body, Field};
 use super::{
-    internal_page, not_found, offset, options, post, refused, require_recorder, show, today,
+    internal_page, not_found, offset, options, post, reader_refused, refused, show, today,
     uuid_param, FormPage, Params,
 };
 use crate::extract::RequestId;
@@ -162,7 +162,7 @@ fn register_page(who: &WebUser, state: &AppState, fs: &FormState, status: Status
 
 /// `GET /families/new`: registering a family with its members.
 pub async fn register_form(State(state): State<AppState>, who: WebUser) -> Response {
-    if let Err(r) = require_recorder(&who) {
+    if let Some(r) = reader_refused(&who) {
         return r;
     }
     let mut values = vec![
@@ -181,7 +181,7 @@ pub async fn register_form(State(state): State<AppState>, who: WebUser) -> Respo
 /// `POST /families/new`: registers the family; to its case file.
 pub async fn register(State(state): State<AppState>, post: WebPost) -> Response {
     let WebPost { who, form } = post;
-    if let Err(r) = require_recorder(&who) {
+    if let Some(r) = reader_refused(&who) {
         return r;
     }
     let fields = register_sent(&form);
@@ -274,7 +274,7 @@ fn status_page(
     .respond(who, status)
 }
 
-fn member<'a>(case: &'a CaseFileView, id: Uuid) -> Option<&'a MemberView> {
+fn member(case: &CaseFileView, id: Uuid) -> Option<&MemberView> {
     case.members.iter().find(|m| m.id == id)
 }
 
@@ -285,12 +285,9 @@ pub async fn member_status_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, member_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "member_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(member_id)) = (uuid_param(&params, "id"), uuid_param(&params, "member_id"))
+    else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("effective_on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -317,12 +314,9 @@ pub async fn member_status(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, member_id) = match (
-        uuid_param(&who, &params, "id"),
-        uuid_param(&who, &params, "member_id"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let (Some(id), Some(member_id)) = (uuid_param(&params, "id"), uuid_param(&params, "member_id"))
+    else {
+        return not_found(&who);
     };
     let fields = status_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -426,9 +420,8 @@ impl Dated {
     }
 
     async fn show(self, state: &AppState, who: &WebUser, rid: &str, params: &Params) -> Response {
-        let id = match uuid_param(who, params, "id") {
-            Ok(id) => id,
-            Err(r) => return r,
+        let Some(id) = uuid_param(params, "id") else {
+            return not_found(who);
         };
         let fs = FormState::with(&[(self.date_field(), today(state))]);
         show(state, who, rid, id, |case| {
@@ -445,9 +438,8 @@ impl Dated {
         who: &WebUser,
         form: &Form,
     ) -> Response {
-        let id = match uuid_param(who, params, "id") {
-            Ok(id) => id,
-            Err(r) => return r,
+        let Some(id) = uuid_param(params, "id") else {
+            return not_found(who);
         };
         let fields = self.fields();
         let body = Body::build(form, &fields, &[], offset(state));

@@ -92,9 +92,8 @@ pub async fn enrol_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     show(&state, &who, &rid, id, |case| {
         let mut values = vec![
@@ -133,9 +132,8 @@ pub async fn enrol(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let id = match uuid_param(&who, &params, "id") {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
     };
     let fields = enrol_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))
@@ -178,11 +176,8 @@ fn has_enrolment(case: &CaseFileView, id: Uuid) -> bool {
     case.insurance.enrolments.iter().any(|e| e.id == id)
 }
 
-fn ids(who: &WebUser, params: &Params, second: &str) -> Result<(Uuid, Uuid), Response> {
-    Ok((
-        uuid_param(who, params, "id")?,
-        uuid_param(who, params, second)?,
-    ))
+fn ids(params: &Params, second: &str) -> Option<(Uuid, Uuid)> {
+    Some((uuid_param(params, "id")?, uuid_param(params, second)?))
 }
 
 fn withdraw_fields() -> Vec<Field> {
@@ -224,9 +219,8 @@ pub async fn withdraw_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, enrolment) = match ids(&who, &params, "enrolment_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, enrolment)) = ids(&params, "enrolment_id") else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -246,9 +240,8 @@ pub async fn withdraw(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, enrolment) = match ids(&who, &params, "enrolment_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, enrolment)) = ids(&params, "enrolment_id") else {
+        return not_found(&who);
     };
     let fields = withdraw_fields();
     let fixed = [("enrolment_id", Value::from(enrolment.to_string()))];
@@ -319,9 +312,8 @@ pub async fn claim_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, enrolment) = match ids(&who, &params, "enrolment_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, enrolment)) = ids(&params, "enrolment_id") else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("filed_on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -341,9 +333,8 @@ pub async fn claim(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, enrolment) = match ids(&who, &params, "enrolment_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, enrolment)) = ids(&params, "enrolment_id") else {
+        return not_found(&who);
     };
     let fields = claim_fields();
     let fixed = [("enrolment_id", Value::from(enrolment.to_string()))];
@@ -419,9 +410,8 @@ pub async fn decision_form(
     RequestId(rid): RequestId,
     params: Params,
 ) -> Response {
-    let (id, claim) = match ids(&who, &params, "claim_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, claim)) = ids(&params, "claim_id") else {
+        return not_found(&who);
     };
     let fs = FormState::with(&[("decided_on", today(&state))]);
     show(&state, &who, &rid, id, |case| {
@@ -441,9 +431,8 @@ pub async fn decision(
     params: Params,
     WebPost { who, form }: WebPost,
 ) -> Response {
-    let (id, claim) = match ids(&who, &params, "claim_id") {
-        Ok(ids) => ids,
-        Err(r) => return r,
+    let Some((id, claim)) = ids(&params, "claim_id") else {
+        return not_found(&who);
     };
     let fields = decision_fields();
     let command = Body::build(&form, &fields, &[], offset(&state))

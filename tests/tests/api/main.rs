@@ -16,4 +16,5 @@ mod reports;
 mod schedule;
 mod store;
 mod users;
+mod web_pages;
 mod write_path;

@@ -263,7 +263,15 @@ fn summary_item(lang: Lang, s: &CaseSummary, today: NaiveDate) -> Markup {
     }
 }
 
-fn list_page(who: &WebUser, filters: &FormState, search: &FormState, results: Markup) -> Response {
+/// The list page: the search, the filters and `results` (a search's
+/// answer comes right under the search form, a list's under the filters).
+fn list_page(
+    who: &WebUser,
+    filters: &FormState,
+    search: &FormState,
+    results: Markup,
+    searched: bool,
+) -> Response {
     let lang = who.lang;
     page(
         who,
@@ -274,9 +282,10 @@ fn list_page(who: &WebUser, filters: &FormState, search: &FormState, results: Ma
                 p { a.button href="/families/new" { (t(lang, "families.register")) } }
             }
             (search_form(who, search))
+            @if searched { (results) }
             h2 { (t(lang, "families.filter")) }
             (filter_form(lang, filters))
-            (results)
+            @if !searched { (results) }
         },
     )
 }
@@ -342,7 +351,7 @@ async fn list(State(state): State<AppState>, who: WebUser, RawQuery(query): RawQ
             }
         }
     };
-    list_page(&who, &form_state, &FormState::default(), results)
+    list_page(&who, &form_state, &FormState::default(), results, false)
 }
 
 /// `GET /families/search` (a reload of the answer's address): the list.
@@ -382,7 +391,7 @@ async fn search(State(state): State<AppState>, rid: RequestId, post: WebPost) ->
             field: "q".into(),
             message: t(lang, "families.search_blank").into(),
         });
-        let mut r = list_page(&who, &FormState::default(), &search_state, html! {});
+        let mut r = list_page(&who, &FormState::default(), &search_state, html! {}, true);
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return r;
     };
@@ -408,7 +417,7 @@ async fn search(State(state): State<AppState>, rid: RequestId, post: WebPost) ->
             @if found.more { p.muted { (tf(lang, "families.search_more", &[&SEARCH_LIMIT])) } }
         }
     };
-    list_page(&who, &FormState::default(), &search_state, results)
+    list_page(&who, &FormState::default(), &search_state, results, true)
 }
 
 // ---------------------------------------------------------------------------
@@ -1066,7 +1075,7 @@ fn timeline(ctx: &Ctx<'_>, entries: &[HistoryEntry]) -> Markup {
                 li.voided[voided] {
                     span.what {
                         strong { (kind.map(|k| word(lang, "families_event", k.name())).unwrap_or_else(|| e.event_type.clone())) }
-                        ": "
+                        (t(lang, "families_case.kind_sep"))
                         (kind.map(|k| action_text(ctx, k, &e.data)).unwrap_or_default())
                     }
                     div.when {
@@ -1081,7 +1090,7 @@ fn timeline(ctx: &Ctx<'_>, entries: &[HistoryEntry]) -> Markup {
                         }
                     } @else if ctx.may_record && ctx.open() && kind.is_some_and(|k| k.voidable()) {
                         @if let Some(action) = e.action_id {
-                            a href=(ctx.path(&format!("void/{action}"))) { (t(lang, "families_case.do_void")) }
+                            a.void href=(ctx.path(&format!("void/{action}"))) { (t(lang, "families_case.do_void")) }
                         }
                     }
                 }

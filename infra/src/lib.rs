@@ -57,7 +57,7 @@ pub use commands::streams::{StreamError, StreamOutcome, StreamRequest};
 pub use commands::{CommandRequest, Commands, ExecError, Outcome};
 pub use config::{HttpLimits, Settings};
 pub use projector::{ProjectError, Projector};
-pub use reads::{ReadError, ReadKind, Reads, Viewer};
+pub use reads::{Found, FoundFamily, FoundMember, Needle, ReadError, ReadKind, Reads, Viewer};
 pub use store::{DatabaseUrl, Db};
 
 /// The services over one store: what `serve` runs and the CLI uses.

@@ -13,11 +13,15 @@
 //!   that fails, the read fails ([`ReadError::AccessLog`]) and nothing is
 //!   shown. Reads that end in "not found" leave no row. Lists carry no
 //!   personal data beyond a contact's name and village codes and are not
-//!   logged.
+//!   logged; a search by name or ID number ([`Needle`]) logs every family
+//!   it shows.
 
 pub mod dashboard;
 mod reports;
+mod search;
 mod streams;
+
+pub use search::{Found, FoundFamily, FoundMember, Needle};
 
 use std::sync::Arc;
 
@@ -56,6 +60,8 @@ pub enum ReadKind {
     CaseFileAsOf,
     History,
     HistoryCsv,
+    /// A family shown among the answers of a search by name or ID number.
+    Search,
 }
 
 impl ReadKind {
@@ -65,6 +71,7 @@ impl ReadKind {
             ReadKind::CaseFileAsOf => "case_file_as_of",
             ReadKind::History => "history",
             ReadKind::HistoryCsv => "history.csv",
+            ReadKind::Search => "family_search",
         }
     }
 }

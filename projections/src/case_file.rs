@@ -319,6 +319,8 @@ pub struct CaseListFilter {
     pub village_code_prefix: String,
     pub status: Option<String>,
     pub key_person: Option<bool>,
+    /// Only families missing a contact for a role (uncovered).
+    pub uncovered: bool,
     /// Return families whose id sorts after this one.
     pub after: Option<Uuid>,
     pub limit: u32,

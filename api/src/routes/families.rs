@@ -130,6 +130,7 @@ pub async fn list(
         village_code_prefix: String::new(),
         status: q.status,
         key_person: q.key_person,
+        uncovered: false,
         after: page.after(IdCursor::decode)?,
         limit: page.limit(),
     };

@@ -145,6 +145,53 @@ pub async fn page(
         .collect()
 }
 
+/// The next `limit` stored cases within `prefix`, after family `after` (by
+/// id), whose snapshot text holds `pattern` (a `LIKE` pattern escaped with
+/// a backslash, compared in lower case): the candidates of a search
+/// by name or ID number, which the caller checks against the folded case.
+/// Names and ID numbers are written with the registration, so they are in
+/// every snapshot.
+pub async fn containing(
+    db: &Db,
+    prefix: &str,
+    pattern: &str,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<(Uuid, StoredCase)>, sqlx::Error> {
+    let mut sql = format!(
+        "{} WHERE LOWER(CAST(cf.state AS TEXT)) LIKE LOWER($1) ESCAPE '\\'",
+        select_stored(db)
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if !prefix.is_empty() {
+        let (a, b) = (next(), next());
+        sql.push_str(&format!(
+            " AND cf.village_code >= {a} AND cf.village_code < {b}"
+        ));
+    }
+    if after.is_some() {
+        sql.push_str(&format!(" AND cf.family_id > {}", next()));
+    }
+    sql.push_str(&format!(" ORDER BY cf.family_id LIMIT {}", next()));
+    let rows: Vec<StateRow> = on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(pattern.to_owned());
+        if !prefix.is_empty() {
+            q = q.bind(prefix.to_owned()).bind(prefix_upper(prefix));
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        q.bind(i64::from(limit)).fetch_all(pool).await?
+    });
+    rows.into_iter()
+        .map(|r| Ok((uuid(&r.family_id, "case_files.family_id")?, r.stored()?)))
+        .collect()
+}
+
 /// The next `limit` stored cases after family `after` (by id) whose rows
 /// were computed with a policy older than `policy_version`.
 pub async fn page_on_older_policy(
@@ -368,6 +415,9 @@ pub async fn list(
     }
     if filter.key_person.is_some() {
         sql.push_str(&format!(" AND COALESCE(kp.key_person, FALSE) = {}", next()));
+    }
+    if filter.uncovered {
+        sql.push_str(" AND (cf.village_contact_name IS NULL OR cf.township_contact_name IS NULL)");
     }
     if filter.after.is_some() {
         sql.push_str(&format!(" AND cf.family_id > {}", next()));

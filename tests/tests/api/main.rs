@@ -19,6 +19,7 @@ mod users;
 mod web_admin;
 mod web_auth;
 mod web_forms;
+mod web_pages;
 mod web_quality;
 mod web_supervisor;
 mod write_path;

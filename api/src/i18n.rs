@@ -878,6 +878,8 @@ mod tests {
             "api/src/web/forms/contacts.rs",
             "api/src/web/forms/family.rs",
             "api/src/web/forms/insurance.rs",
+            "api/src/web/forms/visit.rs",
+            "api/src/web/forms/void.rs",
         ];
         let markers = [
             "ValueError(",

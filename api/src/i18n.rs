@@ -883,6 +883,8 @@ mod tests {
             "api/src/web/supervisor/history.rs",
             "api/src/web/supervisor/reports.rs",
             "api/src/web/admin/users.rs",
+            "api/src/web/forms/visit.rs",
+            "api/src/web/forms/void.rs",
         ];
         let markers = [
             "ValueError(",

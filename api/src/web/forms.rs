@@ -26,7 +26,9 @@
 //! - [`body`]: form fields → JSON body → DTO, with every field's error.
 //! - [`family`]: registering, a member's status, transfer, close, reopen.
 //! - [`contacts`]: contacts (assign, release) and emergency contacts.
-//! - [`care`]: visit, emergency, elderly care, assistance, note, void.
+//! - [`visit`]: a visit, quick on a phone.
+//! - [`care`]: emergency, elderly care, assistance, note.
+//! - [`void`]: voiding an action, with a reason.
 //! - [`insurance`]: enrolment, withdrawal, claim, decision.
 
 pub mod body;
@@ -34,6 +36,8 @@ pub mod care;
 pub mod contacts;
 pub mod family;
 pub mod insurance;
+pub mod visit;
+pub mod void;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -93,7 +97,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/families/{id}/visit",
-            get(care::visit_form).post(care::visit),
+            get(visit::visit_form).post(visit::visit),
         )
         .route(
             "/families/{id}/emergency",
@@ -110,7 +114,7 @@ pub fn router() -> Router<AppState> {
         .route("/families/{id}/note", get(care::note_form).post(care::note))
         .route(
             "/families/{id}/void/{action_id}",
-            get(care::void_form).post(care::void),
+            get(void::void_form).post(void::void),
         )
         .route(
             "/families/{id}/insurance/enrol",

@@ -9,6 +9,7 @@
 //! skip with a loud message — except when `CI=true`, where they fail.
 //! Set `NUANXIN_TEST_LOG=debug` to see the server's logs.
 
+pub mod browser;
 pub mod web;
 
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

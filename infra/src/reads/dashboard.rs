@@ -39,10 +39,13 @@ pub struct Dashboard {
     pub counted_at: DateTime<Utc>,
 }
 
-/// Dashboards counted lately, by prefix and day.
+/// Dashboards counted lately, by prefix and day, with when.
+type Kept = HashMap<(String, NaiveDate), (Instant, Arc<Dashboard>)>;
+
+/// Dashboards counted lately.
 #[derive(Debug, Default)]
 pub struct DashboardCache {
-    kept: Mutex<HashMap<(String, NaiveDate), (Instant, Arc<Dashboard>)>>,
+    kept: Mutex<Kept>,
 }
 
 impl DashboardCache {

@@ -7,6 +7,8 @@ use nuanxin_tests::web::PASSWORD;
 use nuanxin_tests::*;
 use serde_json::json;
 
+mod flows;
+
 both_stores!(
     the_browser_opens_the_server_as_a_phone,
     login_page_has_the_form,

@@ -272,8 +272,14 @@ fn coverage_chart(lang: Lang, children: &[Figures]) -> Markup {
 /// Overdue items by days overdue, as horizontal bars.
 fn overdue_chart(lang: Lang, total: &Figures) -> Markup {
     let ages = [
-        ("supervisor_dashboard.days_1_7", total.overdue_by_age.days_1_7),
-        ("supervisor_dashboard.days_8_30", total.overdue_by_age.days_8_30),
+        (
+            "supervisor_dashboard.days_1_7",
+            total.overdue_by_age.days_1_7,
+        ),
+        (
+            "supervisor_dashboard.days_8_30",
+            total.overdue_by_age.days_8_30,
+        ),
         (
             "supervisor_dashboard.days_31_plus",
             total.overdue_by_age.days_31_plus,

@@ -181,7 +181,11 @@ async fn disabling_a_user_ends_their_session_and_passwords_are_set(app: TestApp)
 
     // A new password: the user's sessions end; the new one works.
     let short = admin
-        .submit(&detail, &format!("{detail}/password"), &[("password", "short")])
+        .submit(
+            &detail,
+            &format!("{detail}/password"),
+            &[("password", "short")],
+        )
         .await;
     assert_eq!(short.status, 422);
     short.assert_has(r#"id="password-error""#);
@@ -211,7 +215,11 @@ async fn disabling_a_user_ends_their_session_and_passwords_are_set(app: TestApp)
     no_reason.assert_has(r#"id="reason-error""#);
     assert_eq!(user.get("/").await.status, 200);
     let done = admin
-        .submit(&detail, &format!("{detail}/disable"), &[("reason", "left the job")])
+        .submit(
+            &detail,
+            &format!("{detail}/disable"),
+            &[("reason", "left the job")],
+        )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let page = user.get("/account").await;
@@ -226,9 +234,13 @@ async fn disabling_a_user_ends_their_session_and_passwords_are_set(app: TestApp)
 
     // Not yourself.
     let me = format!("/admin/users/{}", admin.user_id);
-    admin.get(&me).await.assert_lacks(&format!(r#"action="{me}/disable""#));
+    admin
+        .get(&me)
+        .await
+        .assert_lacks(&format!(r#"action="{me}/disable""#));
     let csrf = nuanxin_tests::web::hidden_fields(&admin.get("/account").await.body, "/logout");
-    let mut fields: Vec<(&str, &str)> = csrf.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fields: Vec<(&str, &str)> =
+        csrf.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     fields.push(("reason", "testing"));
     let r = admin.post_form(&format!("{me}/disable"), &fields).await;
     assert_eq!(r.status, 422);
@@ -268,8 +280,5 @@ async fn the_access_log_page(app: TestApp) {
     );
     // Another county's admin sees none of it.
     let other = app.web_user("admin", "450306").await;
-    other
-        .get("/admin/access-log")
-        .await
-        .assert_lacks(&family);
+    other.get("/admin/access-log").await.assert_lacks(&family);
 }

@@ -77,13 +77,7 @@ async fn county(app: &TestApp) -> County {
     // A family of another county, which no one here may see.
     let other = app.user("caseworker", "450306").await;
     app.register(&other, "450306001001").await;
-    County {
-        cw,
-        f1,
-        f2,
-        f3,
-        f4,
-    }
+    County { cw, f1, f2, f3, f4 }
 }
 
 /// The cells of the table row headed by `code` (tags stripped).
@@ -124,7 +118,9 @@ async fn open_alerts(app: &TestApp, prefix: &str) -> usize {
 
 async fn dashboard_figures_per_jurisdiction_and_drilling_down(app: TestApp) {
     county(&app).await;
-    let r = app.post("/api/v1/alerts/scan", ADMIN_TOKEN, json!({})).await;
+    let r = app
+        .post("/api/v1/alerts/scan", ADMIN_TOKEN, json!({}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(open_alerts(&app, "450305").await, 4, "one per overdue item");
     let web = app.web_user("supervisor", "450305").await;
@@ -157,7 +153,12 @@ async fn dashboard_figures_per_jurisdiction_and_drilling_down(app: TestApp) {
             &web.token,
         )
         .await;
-    let total = report.body["rows"].as_array().unwrap().last().unwrap().clone();
+    let total = report.body["rows"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(total["families_open"], 4);
     assert_eq!(total["overdue_at_end"], 4);
     page.assert_has(r#"href="/overdue?prefix=450305""#)
@@ -232,9 +233,7 @@ async fn overdue_and_coverage_pages_list_the_right_families(app: TestApp) {
     let page = web.get("/overdue?prefix=450305002").await;
     page.assert_has(&l4).assert_lacks(&l1).assert_lacks(&l2);
     // The API's paging: one a page, the next page follows the cursor.
-    let api = app
-        .get("/api/v1/overdue-visits?limit=50", &web.token)
-        .await;
+    let api = app.get("/api/v1/overdue-visits?limit=50", &web.token).await;
     assert_eq!(api.body["items"].as_array().unwrap().len(), 5);
     assert_eq!(web.get("/overdue?role=nobody").await.status, 400);
 
@@ -305,7 +304,8 @@ async fn acknowledging_an_alert_from_the_inbox(app: TestApp) {
     assert_eq!(r.body["acknowledgement"]["note"], "called the family");
     assert_eq!(r.body["acknowledgement"]["by"], web.user_id.as_str());
     let page = web.get(&done.location.unwrap()).await;
-    page.assert_has("预警已确认").assert_lacks(&format!(r#"action="{action}""#));
+    page.assert_has("预警已确认")
+        .assert_lacks(&format!(r#"action="{action}""#));
     web.get("/alerts?status=acknowledged")
         .await
         .assert_has("called the family");
@@ -354,7 +354,11 @@ async fn bytes(web: &WebClient, path: &str) -> (u16, String, Vec<u8>) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (r.status().as_u16(), media, r.bytes().await.unwrap().to_vec())
+    (
+        r.status().as_u16(),
+        media,
+        r.bytes().await.unwrap().to_vec(),
+    )
 }
 
 /// `GET` on the API with a token, as bytes and content type.
@@ -392,7 +396,10 @@ async fn report_page_and_its_downloads_are_the_apis(app: TestApp) {
     assert_eq!(page.status, 200, "{}", page.body);
     // Open, closed, key, both contacts, visits, due, on time, overdue at
     // end, emergencies, assistance, amount.
-    assert_eq!(row(&page.body, "450305001")[..4], ["3", "0", "1", "1 (33%)"]);
+    assert_eq!(
+        row(&page.body, "450305001")[..4],
+        ["3", "0", "1", "1 (33%)"]
+    );
     assert_eq!(row(&page.body, "450305001")[7], "2");
     assert_eq!(row(&page.body, "合计")[0], "4");
     let links = Regex::new(r#"href="(/reports/summary\.(csv|xlsx)\?[^"]*)""#).unwrap();
@@ -403,7 +410,10 @@ async fn report_page_and_its_downloads_are_the_apis(app: TestApp) {
     assert_eq!(found.len(), 2, "{}", page.body);
     for (ext, href) in found {
         let query = href.split_once('?').unwrap().1;
-        assert!(query.contains("known_at=2026-06-30T04%3A00%3A00Z"), "{query}");
+        assert!(
+            query.contains("known_at=2026-06-30T04%3A00%3A00Z"),
+            "{query}"
+        );
         let (status, media, body) = bytes(&web, &href).await;
         assert_eq!(status, 200);
         let api_query = query.replace("prefix=", "village_code_prefix=");
@@ -575,11 +585,7 @@ async fn supervisor_pages_offer_no_record_buttons(app: TestApp) {
             );
         }
         for l in family_links.captures_iter(&page.body) {
-            assert!(
-                l[1].starts_with("history"),
-                "{path}: a link to {}",
-                &l[0]
-            );
+            assert!(l[1].starts_with("history"), "{path}: a link to {}", &l[0]);
         }
         page.assert_lacks("style=");
     }

@@ -54,7 +54,10 @@ pub(super) async fn show(
     };
     let lang = who.lang;
     let (family_id, user_id) = (family_id.unwrap_or_default(), user_id.unwrap_or_default());
-    let filter = [("family_id", family_id.as_str()), ("user_id", user_id.as_str())];
+    let filter = [
+        ("family_id", family_id.as_str()),
+        ("user_id", user_id.as_str()),
+    ];
     let next = found.next_cursor.map(|c| {
         link(
             "/admin/access-log",
@@ -64,7 +67,10 @@ pub(super) async fn show(
     let first = params
         .has("cursor")
         .then(|| link("/admin/access-log", &filter));
-    let form = FormState::with(&[("family_id", family_id.clone()), ("user_id", user_id.clone())]);
+    let form = FormState::with(&[
+        ("family_id", family_id.clone()),
+        ("user_id", user_id.clone()),
+    ]);
     page(
         &who,
         t(lang, "admin_access.title"),

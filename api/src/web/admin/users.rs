@@ -227,11 +227,7 @@ fn beside(field: &str, message: String) -> ApiError {
 }
 
 /// The user `id` as the API lists them, if within the admin's scope.
-async fn user_in_scope(
-    state: &AppState,
-    who: &WebUser,
-    id: &str,
-) -> Result<UserItem, Response> {
+async fn user_in_scope(state: &AppState, who: &WebUser, id: &str) -> Result<UserItem, Response> {
     let Ok(id) = id.parse::<Uuid>() else {
         return Err(not_found(who));
     };
@@ -257,7 +253,13 @@ pub(super) async fn detail(
         Err(r) => return r,
     };
     let done = Params::parse(query.as_deref()).get("done");
-    show_detail(&who, &user, done.as_deref(), &FormState::default(), &FormState::default())
+    show_detail(
+        &who,
+        &user,
+        done.as_deref(),
+        &FormState::default(),
+        &FormState::default(),
+    )
 }
 
 fn show_detail(

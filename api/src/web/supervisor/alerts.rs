@@ -70,7 +70,10 @@ async fn show(
         Err(e) => return error_page(who, e.into()),
     };
     let lang = who.lang;
-    let filter = [("status", status_name.as_str()), ("prefix", prefix.as_str())];
+    let filter = [
+        ("status", status_name.as_str()),
+        ("prefix", prefix.as_str()),
+    ];
     let next = (found.len() == PAGE as usize)
         .then(|| found.last())
         .flatten()

@@ -167,7 +167,7 @@ fn breadcrumbs(lang: Lang, scope: &str, prefix: &str) -> Markup {
 
 fn totals(lang: Lang, total: &SummaryRow, open_alerts: u64) -> Markup {
     html! {
-        div.stats {
+        div.stats.five {
             div.stat { span.n { (total.families_open) } (t(lang, "supervisor_dashboard.families")) }
             div.stat { span.n { (total.families_key_person) } (t(lang, "supervisor_dashboard.key_person")) }
             div.stat { span.n { (percent(total.dual_contact_coverage)) } (t(lang, "supervisor_dashboard.coverage")) }
@@ -278,8 +278,14 @@ fn coverage_chart(lang: Lang, children: &[SummaryRow]) -> Markup {
 /// Overdue items by days overdue, as horizontal bars.
 fn overdue_chart(lang: Lang, total: &SummaryRow) -> Markup {
     let ages = [
-        ("supervisor_dashboard.days_1_7", total.overdue_by_age.days_1_7),
-        ("supervisor_dashboard.days_8_30", total.overdue_by_age.days_8_30),
+        (
+            "supervisor_dashboard.days_1_7",
+            total.overdue_by_age.days_1_7,
+        ),
+        (
+            "supervisor_dashboard.days_8_30",
+            total.overdue_by_age.days_8_30,
+        ),
         (
             "supervisor_dashboard.days_31_plus",
             total.overdue_by_age.days_31_plus,

@@ -243,7 +243,11 @@ fn case_then(lang: Lang, day: NaiveDate, v: &CaseFileView) -> Markup {
         Some(c) => format!(
             "{} ({})",
             c.person.name,
-            tf(lang, "supervisor_history.since", &[&date(lang, c.assigned_on)])
+            tf(
+                lang,
+                "supervisor_history.since",
+                &[&date(lang, c.assigned_on)]
+            )
         ),
         None => t(lang, "supervisor_history.no_contact").to_owned(),
     };

@@ -62,12 +62,9 @@ pub(super) async fn overdue(
     // ones (an emergency or a death awaiting a home visit) come first.
     items.sort_by_key(|i| (!i.urgent, std::cmp::Reverse(i.days_overdue)));
     let filter = [("role", role.as_str()), ("prefix", prefix.as_str())];
-    let next = list.next_cursor.map(|c| {
-        link(
-            "/overdue",
-            &[filter[0], filter[1], ("cursor", c.as_str())],
-        )
-    });
+    let next = list
+        .next_cursor
+        .map(|c| link("/overdue", &[filter[0], filter[1], ("cursor", c.as_str())]));
     let first = params.has("cursor").then(|| link("/overdue", &filter));
     let today = state.reads().today();
     page(
@@ -95,7 +92,10 @@ pub(super) async fn overdue(
 /// The role filter's choices: both roles, or one.
 fn roles(lang: Lang) -> Vec<(String, String)> {
     vec![
-        (String::new(), t(lang, "supervisor_lists.both_roles").to_owned()),
+        (
+            String::new(),
+            t(lang, "supervisor_lists.both_roles").to_owned(),
+        ),
         ("village".into(), word(lang, "contact_role", "village")),
         ("township".into(), word(lang, "contact_role", "township")),
     ]

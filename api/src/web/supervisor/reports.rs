@@ -68,12 +68,15 @@ pub(super) async fn show(
                     .await
                 {
                     Ok(Some(r)) => report = Some(r),
-                    Ok(None) => form.errors.push(field(
-                        "prefix",
-                        "that jurisdiction is outside your scope",
-                    )),
+                    Ok(None) => form
+                        .errors
+                        .push(field("prefix", "that jurisdiction is outside your scope")),
                     Err(ReadError::Invalid { field: f, message }) => {
-                        let f = if f == "village_code_prefix" { "prefix" } else { f };
+                        let f = if f == "village_code_prefix" {
+                            "prefix"
+                        } else {
+                            f
+                        };
                         form.errors.push(field(f, message));
                     }
                     Err(e) => return error_page(&who, e.into()),
@@ -155,8 +158,8 @@ fn asked(
     let (from, to) = (day("from"), day("to"));
     let known_at = Some(form.value("known_at"))
         .filter(|s| !s.is_empty())
-        .and_then(|s| {
-            match DateTime::parse_from_rfc3339(&instant_text(s, offset)) {
+        .and_then(
+            |s| match DateTime::parse_from_rfc3339(&instant_text(s, offset)) {
                 Ok(t) => Some(t.with_timezone(&Utc)),
                 Err(_) => {
                     errors.push(field(
@@ -165,8 +168,8 @@ fn asked(
                     ));
                     None
                 }
-            }
-        });
+            },
+        );
     match (from, to) {
         (Some(from), Some(to)) if errors.is_empty() => Ok((from, to, known_at)),
         _ => Err(errors),
@@ -175,9 +178,7 @@ fn asked(
 
 /// The report in the page, with its downloads.
 fn shown(lang: Lang, report: &SummaryReport) -> Markup {
-    let known_at = report
-        .known_at
-        .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let known_at = report.known_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     let params = [
         ("from", report.from.to_string()),
         ("to", report.to.to_string()),
@@ -234,7 +235,12 @@ const COLUMN_KEYS: [&str; 11] = [
 
 fn row(lang: Lang, r: &SummaryRow) -> Markup {
     let a = &r.assistance;
-    let areas = [&a.living_support, &a.medical, &a.elderly_care, &a.psychological_comfort];
+    let areas = [
+        &a.living_support,
+        &a.medical,
+        &a.elderly_care,
+        &a.psychological_comfort,
+    ];
     let count: u64 = areas.iter().map(|x| x.count).sum();
     let amount: i64 = areas.iter().map(|x| x.amount_fen).sum();
     html! {

@@ -7,6 +7,11 @@
 //! The figures are the period report's (`Reads::report_summary`, the
 //! report of 1 January to today as known now: its counts "on `to`" are
 //! today's), and the open alerts the alert list's (`Reads::alerts`).
+//!
+//! Cost: the report folds the whole family log on every request, so the
+//! page takes as long as the report (about 6–8 s at 20,000 families on a
+//! busy 2-core machine; docs/reports.md measures 17.6 s at 100,000). A
+//! per-day tally read model (docs/reports.md, "Cost") would make it fast.
 
 use std::collections::BTreeMap;
 

@@ -23,11 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/access-log", get(access_log::show))
 }
 
-/// `Err(403 page)` unless the user is an admin.
-fn admin_only(who: &WebUser) -> Result<(), Response> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(super::supervisor::forbidden(who))
-    }
+/// The 403 page, unless the user is an admin.
+fn refused_unless_admin(who: &WebUser) -> Option<Response> {
+    (!who.is_admin()).then(|| super::supervisor::forbidden(who))
 }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::html;
 use uuid::Uuid;
 
-use super::admin_only;
+use super::refused_unless_admin;
 use crate::extract::{ListQuery, Page};
 use crate::routes::audit::{access_log, AccessLogQuery};
 use crate::state::AppState;
@@ -27,7 +27,7 @@ pub(super) async fn show(
     who: WebUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let params = Params::parse(query.as_deref());

@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use nuanxin_infra::users;
 use uuid::Uuid;
 
-use super::admin_only;
+use super::refused_unless_admin;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Body, ListQuery, Page};
 use crate::routes::users::{
@@ -39,7 +39,7 @@ pub(super) async fn list(
     who: WebUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let form = FormState::with(&[
@@ -185,7 +185,7 @@ fn failed(form: &Form, lang: Lang, error: &ApiError) -> FormState {
 /// creates the user as `POST /api/v1/users` does, then shows them.
 pub(super) async fn create(State(state): State<AppState>, post: WebPost) -> Response {
     let WebPost { who, form } = post;
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let request = CreateUserRequest {
@@ -245,7 +245,7 @@ pub(super) async fn detail(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let user = match user_in_scope(&state, &who, &id).await {
@@ -345,7 +345,7 @@ pub(super) async fn set_password(
     post: WebPost,
 ) -> Response {
     let WebPost { who, form } = post;
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let user = match user_in_scope(&state, &who, &id).await {
@@ -386,7 +386,7 @@ pub(super) async fn disable(
     post: WebPost,
 ) -> Response {
     let WebPost { who, form } = post;
-    if let Err(r) = admin_only(&who) {
+    if let Some(r) = refused_unless_admin(&who) {
         return r;
     }
     let user = match user_in_scope(&state, &who, &id).await {

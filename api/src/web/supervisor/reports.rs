@@ -142,11 +142,11 @@ fn instant_text(s: &str, offset: FixedOffset) -> String {
         .unwrap_or_else(|| s.to_owned())
 }
 
+/// A report's first and last day, and the instant it counts records to.
+type Period = (NaiveDate, NaiveDate, Option<DateTime<Utc>>);
+
 /// The period and instant the form asks for, or the fields' errors.
-fn asked(
-    form: &FormState,
-    offset: FixedOffset,
-) -> Result<(NaiveDate, NaiveDate, Option<DateTime<Utc>>), Vec<FieldError>> {
+fn asked(form: &FormState, offset: FixedOffset) -> Result<Period, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut day = |name: &str| match parse_day(form.value(name)) {
         Ok(d) => Some(d),

@@ -235,19 +235,19 @@ pub fn name() -> Object {
         .build()
 }
 
-/// A login (web sign-in).
-pub fn login() -> Object {
-    string("^[a-z0-9._-]{3,32}$")
-        .min_length(Some(3))
-        .max_length(Some(32))
-        .description(Some(
-            "What the user signs in with: 3 to 32 of a-z, 0-9, '.', '_', '-'; unique",
-        ))
-        .build()
+/// A login (web sign-in), optional (`null`: one is made).
+pub fn opt_login() -> Object {
+    nullable(
+        string("^[a-z0-9._-]{3,32}$")
+            .min_length(Some(3))
+            .max_length(Some(32))
+            .description(Some(
+                "What the user signs in with: 3 to 32 of a-z, 0-9, '.', '_', '-'; unique",
+            )),
+    )
 }
 
-/// A password (web sign-in).
-pub fn password() -> Object {
+fn password_b() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(10))
@@ -255,7 +255,16 @@ pub fn password() -> Object {
         .description(Some(
             "At least 10 characters (at most 128); kept only as an argon2id hash",
         ))
-        .build()
+}
+
+/// A password (web sign-in).
+pub fn password() -> Object {
+    password_b().build()
+}
+
+/// A password, optional (`null`: none).
+pub fn opt_password() -> Object {
+    nullable(password_b())
 }
 
 /// A UUID sent as a string field.

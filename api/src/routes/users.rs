@@ -42,11 +42,11 @@ pub struct CreateUserRequest {
     pub scope: String,
     /// What the user signs in with to the web pages (default: `u-` and
     /// twelve hex digits).
-    #[schema(schema_with = fields::login)]
+    #[schema(schema_with = fields::opt_login)]
     pub login: Option<String>,
     /// A first password for the web pages (default: none, no web sign-in
     /// until an admin sets one).
-    #[schema(schema_with = fields::password)]
+    #[schema(schema_with = fields::opt_password)]
     pub password: Option<String>,
 }
 

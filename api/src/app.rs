@@ -293,6 +293,7 @@ impl Application {
             self.leadership.clone(),
             stopped.clone(),
         ));
+        let statistics = tokio::spawn(refresh_statistics(self.state.db().clone(), stopped.clone()));
         let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(
             self.state.db().clone(),
             self.alerts,
@@ -308,6 +309,7 @@ impl Application {
         let _ = last_seen.await;
         let _ = scheduler.await;
         let _ = delivery.await;
+        let _ = statistics.await;
         if let Some(s) = standby {
             let _ = s.await;
         }
@@ -316,5 +318,21 @@ impl Application {
         }
         self.state.db().close().await;
         served
+    }
+}
+
+/// Refreshes the store's planner statistics every hour until `stop`
+/// ([`nuanxin_infra::Db::optimize`]: a store that grows tenfold keeps its
+/// plans).
+async fn refresh_statistics(db: nuanxin_infra::Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = db.optimize().await {
+            tracing::warn!(error = %e, "could not refresh the planner's statistics");
+        }
     }
 }

@@ -111,7 +111,9 @@ pub async fn swap(db: &Db, end: Checkpoint) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     tx.execute_all(&statements).await?;
     checkpoints::set(&mut tx, READ_MODELS, end).await?;
-    tx.commit().await
+    tx.commit().await?;
+    // The renamed tables come without the planner's statistics.
+    db.optimize().await
 }
 
 /// Rows in each table of a generation (for tests and reports).

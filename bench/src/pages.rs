@@ -121,9 +121,20 @@ pub async fn pages(
     let township = busiest_township(&db).await?;
     let county = township[..6].to_owned();
     let family = busy_family(&db, &township).await?;
+    let admin_token = format!("bench-admin-{}", uuid::Uuid::new_v4().simple());
+    if reuse {
+        // The store's users exist already: bootstrapping would not apply.
+        nuanxin_infra::users::create(
+            &db,
+            "bench admin",
+            nuanxin_domain::UserRole::Admin,
+            &nuanxin_domain::Scope::everything(),
+            Some(nuanxin_infra::users::Secret::new(admin_token.clone())),
+        )
+        .await?;
+    }
     drop(app);
 
-    let admin_token = format!("bench-admin-{}", std::process::id());
     let opts = LoadOptions {
         database_url: database_url.to_owned(),
         families,
@@ -196,8 +207,11 @@ async fn measure(
         (
             "supervisor",
             &supervisor,
-            format!("/families?village_code_prefix={township}"),
+            format!("/families?village={township}"),
         ),
+        // The county's whole list (sorted in range) and the region's
+        // (walked in family-id order): both sides of the family list's plan.
+        ("supervisor", &supervisor, "/families".into()),
         ("supervisor", &supervisor, "/overdue".into()),
         ("supervisor", &supervisor, "/coverage".into()),
         ("supervisor", &supervisor, "/alerts".into()),
@@ -208,6 +222,7 @@ async fn measure(
         ),
         ("supervisor", &supervisor, "/reports".into()),
         ("admin", &admin, "/".into()),
+        ("admin", &admin, "/families".into()),
         ("admin", &admin, "/admin/users".into()),
         ("admin", &admin, "/admin/access-log".into()),
     ];

@@ -199,7 +199,9 @@ pub fn coverage_gaps(items: &[CoverageGap], about: &About) -> Result<Vec<u8>, Xl
 
 /// An Excel date, when the day lies within Excel's calendar (1900–9999).
 fn excel_day(day: NaiveDate) -> Option<ExcelDateTime> {
-    let year = u16::try_from(day.year()).ok()?;
+    let year = u16::try_from(day.year())
+        .ok()
+        .filter(|y| (1900..=9999).contains(y))?;
     ExcelDateTime::from_ymd(year, day.month() as u8, day.day() as u8).ok()
 }
 
@@ -296,6 +298,8 @@ mod tests {
     fn excel_days_stay_within_excels_calendar() {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
         assert!(excel_day(d(2026, 6, 30)).is_some());
+        assert!(excel_day(d(1900, 1, 1)).is_some());
+        assert!(excel_day(d(10_000, 1, 1)).is_none());
         assert!(excel_day(d(1899, 12, 31)).is_none());
         assert!(excel_day(d(-5, 1, 1)).is_none());
     }

@@ -1266,18 +1266,7 @@ async fn import_families(
     }
     summary.errors.sort_by_key(|e| e.row);
     if let Some(out) = &errors {
-        let mut csv = nuanxin_infra::export::Csv::new(true);
-        csv.row(["row", "column", "message", "message_zh"]);
-        for e in &summary.errors {
-            let zh = crate::i18n::message(&e.message, crate::i18n::Lang::Zh);
-            csv.row([
-                e.row.to_string(),
-                e.column.clone(),
-                e.message.clone(),
-                zh.into_owned(),
-            ]);
-        }
-        std::fs::write(out, csv.into_bytes())
+        std::fs::write(out, crate::web::import::error_report(&summary.errors))
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if dry_run {

@@ -312,6 +312,14 @@ const MESSAGES: &[(&str, &str)] = &[
     ("a CSV file must be UTF-8", "CSV 文件必须是 UTF-8 编码"),
     ("the workbook has no sheet", "工作簿中没有工作表"),
     ("the file is empty", "文件为空"),
+    (
+        "the list has more than {} rows: narrow it with `village_code_prefix`",
+        "列表超过 {} 行，请用 `village_code_prefix` 缩小范围",
+    ),
+    (
+        "the file is not an Excel workbook (.xlsx)",
+        "文件不是 Excel 工作簿（.xlsx）",
+    ),
     ("repeats the family_ref of row {}", "与第 {} 行的台账编号重复"),
     (
         "is outside the importing user's scope",
@@ -847,6 +855,8 @@ mod tests {
             "api/src/routes/dto.rs",
             "api/src/routes/families.rs",
             "api/src/routes/schedule.rs",
+            "api/src/routes/sheets.rs",
+            "api/src/web/import.rs",
             "api/src/routes/users.rs",
             "api/src/routes/activities.rs",
             "api/src/routes/inspections.rs",

@@ -181,8 +181,17 @@ impl Drop for Slot {
 }
 
 /// Middleware: the request body must be read within `timeout` of the
-/// request head.
+/// request head (an upload to the import page: within
+/// [`crate::web::import::UPLOAD_TIMEOUT`] when that is longer).
 pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    // A register uploaded to the import page may be large and the line slow.
+    let timeout = if req.method() == axum::http::Method::POST
+        && req.uri().path() == crate::web::import::PATH
+    {
+        timeout.max(crate::web::import::UPLOAD_TIMEOUT)
+    } else {
+        timeout
+    };
     let req = req.map(|body| {
         if body.is_end_stream() {
             body

@@ -37,6 +37,11 @@ impl AppState {
         &self.0.leadership
     }
 
+    /// The services together (what `nuanxin_infra::import::run` takes).
+    pub fn app(&self) -> &Nuanxin {
+        &self.0.app
+    }
+
     pub fn core(&self) -> &Arc<Core> {
         &self.0.app.core
     }

@@ -138,8 +138,17 @@ fn columns() -> Vec<(String, String)> {
     c
 }
 
+/// The Chinese header of the register's column `column` (its English
+/// name), for error reports.
+pub fn chinese_header(column: &str) -> Option<String> {
+    columns()
+        .into_iter()
+        .find(|(e, _)| e == column)
+        .map(|(_, z)| z)
+}
+
 /// The columns a register must have.
-const REQUIRED: [&str; 8] = [
+pub const REQUIRED: [&str; 8] = [
     "family_ref",
     "category",
     "village_code",
@@ -150,6 +159,28 @@ const REQUIRED: [&str; 8] = [
     "member1_birth_date",
 ];
 
+/// The kinds of file [`read_bytes`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// UTF-8 CSV, with or without a byte-order mark.
+    Csv,
+    /// An Excel workbook (`.xlsx`): its first sheet.
+    Xlsx,
+}
+
+impl FileKind {
+    /// The kind of a file named `name`, by its extension (`.csv`, `.xlsx`,
+    /// in any case); `None` for any other.
+    pub fn of_name(name: &str) -> Option<Self> {
+        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(FileKind::Csv),
+            "xlsx" => Some(FileKind::Xlsx),
+            _ => None,
+        }
+    }
+}
+
 /// Reads `path`: `.csv` (UTF-8, with or without a byte-order mark) or a
 /// spreadsheet (`.xlsx`; its first sheet).
 pub fn read_file(path: &Path) -> Result<Table, ImportError> {
@@ -158,33 +189,66 @@ pub fn read_file(path: &Path) -> Result<Table, ImportError> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let mut rows: Vec<Vec<String>> = if ext == "csv" {
+    if ext == "csv" {
         let bytes = std::fs::read(path).map_err(|e| ImportError::Unreadable(e.to_string()))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ImportError::Unreadable("a CSV file must be UTF-8".into()))?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let mut rows = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| ImportError::Unreadable(e.to_string()))?;
-            rows.push(record.iter().map(|s| s.trim().to_owned()).collect());
+        return table(csv_rows(&bytes)?);
+    }
+    let mut book =
+        calamine::open_workbook_auto(path).map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    table(sheet_rows(&mut book)?)
+}
+
+/// Reads an uploaded file of `kind` (the web app's import page): the same
+/// table [`read_file`] reads from a file of that kind.
+pub fn read_bytes(kind: FileKind, bytes: &[u8]) -> Result<Table, ImportError> {
+    match kind {
+        FileKind::Csv => table(csv_rows(bytes)?),
+        FileKind::Xlsx => {
+            let mut book: calamine::Xlsx<_> = calamine::Xlsx::new(std::io::Cursor::new(bytes))
+                .map_err(|_| {
+                    ImportError::Unreadable("the file is not an Excel workbook (.xlsx)".into())
+                })?;
+            table(sheet_rows(&mut book)?)
         }
-        rows
-    } else {
-        let mut book = calamine::open_workbook_auto(path)
-            .map_err(|e| ImportError::Unreadable(e.to_string()))?;
-        let range = book
-            .worksheet_range_at(0)
-            .ok_or_else(|| ImportError::Unreadable("the workbook has no sheet".into()))?
-            .map_err(|e| ImportError::Unreadable(e.to_string()))?;
-        range
-            .rows()
-            .map(|r| r.iter().map(cell_text).collect())
-            .collect()
-    };
+    }
+}
+
+/// The rows of a CSV document, every cell trimmed.
+fn csv_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, ImportError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ImportError::Unreadable("a CSV file must be UTF-8".into()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| ImportError::Unreadable(e.to_string()))?;
+        rows.push(record.iter().map(|s| s.trim().to_owned()).collect());
+    }
+    Ok(rows)
+}
+
+/// The rows of a workbook's first sheet, as text.
+fn sheet_rows<RS, R>(book: &mut R) -> Result<Vec<Vec<String>>, ImportError>
+where
+    RS: std::io::Read + std::io::Seek,
+    R: Reader<RS>,
+    R::Error: std::fmt::Display,
+{
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| ImportError::Unreadable("the workbook has no sheet".into()))?
+        .map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    Ok(range
+        .rows()
+        .map(|r| r.iter().map(cell_text).collect())
+        .collect())
+}
+
+/// The header and the numbered non-blank rows of a file's rows.
+fn table(mut rows: Vec<Vec<String>>) -> Result<Table, ImportError> {
     if rows.is_empty() {
         return Err(ImportError::Unreadable("the file is empty".into()));
     }

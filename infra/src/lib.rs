@@ -22,6 +22,7 @@
 //! - [`reports`]: the period report as known at an instant, and its CSV
 //!   and XLSX;
 //! - [`import`]: families from an association's register (XLSX, CSV);
+//! - [`sheets`]: the case, overdue and coverage-gap lists as XLSX;
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -45,6 +46,7 @@ pub mod reads;
 pub mod rebuild;
 pub mod repo;
 pub mod reports;
+pub mod sheets;
 pub mod standby;
 pub mod store;
 pub mod streams;

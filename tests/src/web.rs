@@ -43,6 +43,15 @@ impl Page {
     }
 }
 
+/// A file as the server answered it.
+#[derive(Debug)]
+pub struct Download {
+    pub status: u16,
+    pub content_type: String,
+    pub disposition: String,
+    pub bytes: Vec<u8>,
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub struct WebClient {
     pub base: String,
@@ -128,6 +137,76 @@ impl WebClient {
             .client
             .post(format!("{}{path}", self.base))
             .form(fields)
+            .send()
+            .await
+            .expect("request sent");
+        Self::read(resp).await
+    }
+
+    /// `GET path` of a download: status, content type, content
+    /// disposition and the body's bytes.
+    pub async fn download(&self, path: &str) -> Download {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Download {
+            status: resp.status().as_u16(),
+            content_type: header("content-type"),
+            disposition: header("content-disposition"),
+            bytes: resp.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// `POST path` as `multipart/form-data`: the text `fields`, then `file`
+    /// (field name, file name, bytes) when given, as a browser sends a form
+    /// with a file input.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> Page {
+        const BOUNDARY: &str = "----nuanxin-test-7d3f9a2c";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, file_name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                     filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header("accept-language", "zh-CN,zh;q=0.9")
+            .body(body)
             .send()
             .await
             .expect("request sent");

@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use nuanxin_projections::case_file::{CaseFileView, CaseListFilter, CaseSummary};
@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::care_actions::{new_action_id, run};
 use super::dto::*;
 use super::params::{CommandHeaderParams, Cursor, IdCursor, PageParams};
+use super::sheets::{self, ListFormat};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, Caller, CommandHeaders, ListQuery, Path, Query, RequestId};
 use crate::openapi::fields;
@@ -96,15 +97,22 @@ pub async fn case_file(
     Ok(Json(view))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     #[param(value_type = Option<CaseStatus>)]
     pub status: Option<String>,
     pub key_person: Option<bool>,
+    /// Only families missing a contact for a role (`true`); `false` or
+    /// absent: every family.
+    pub uncovered: Option<bool>,
     #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
+    /// `json` (default: a page) or `xlsx` (the whole list, up to 100,000
+    /// rows, as an Excel workbook; `limit` and `cursor` do not apply).
+    #[param(inline)]
+    pub format: Option<ListFormat>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -114,30 +122,63 @@ pub struct CaseList {
 }
 
 #[utoipa::path(get, path = "/api/v1/families", tag = "families", params(ListParams, PageParams<IdCursor>),
-    responses((status = 200, body = CaseList)))]
+    responses((status = 200, description = "A page of the list (JSON), or the whole list \
+            (`format=xlsx`)",
+        content((CaseList = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 /// Case summaries within the caller's scope, by family id.
 pub async fn list(
     State(state): State<AppState>,
     Caller(user): Caller,
     ListQuery { page, params: q }: ListQuery<ListParams>,
-) -> Result<Json<CaseList>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(s) = &q.status {
         if s != "open" && s != "closed" {
             return Err(ApiError::BadRequest("status must be open or closed".into()));
         }
     }
-    let filter = CaseListFilter {
+    let mut filter = CaseListFilter {
         village_code_prefix: String::new(),
-        status: q.status,
+        status: q.status.clone(),
         key_person: q.key_person,
-        uncovered: false,
-        after: page.after(IdCursor::decode)?,
-        limit: page.limit(),
+        uncovered: q.uncovered.unwrap_or(false),
+        after: None,
+        limit: sheets::FETCH,
     };
-    let items = state
-        .reads()
-        .case_list(&user, q.village_code_prefix.as_deref(), filter)
-        .await?;
+    let asked = q.village_code_prefix.as_deref();
+    if q.format == Some(ListFormat::Xlsx) {
+        let items = state.reads().case_list(&user, asked, filter).await?;
+        sheets::check_rows(items.len())?;
+        let prefix = sheets::prefix_of(&user, asked);
+        let yes_no = |b: Option<bool>, yes: &str, no: &str| match b {
+            Some(true) => yes.to_owned(),
+            Some(false) => no.to_owned(),
+            None => "全部".to_owned(),
+        };
+        let status = match q.status.as_deref() {
+            Some("open") => "在册".to_owned(),
+            Some("closed") => "已结案".to_owned(),
+            _ => "全部".to_owned(),
+        };
+        let about = sheets::about(
+            &state,
+            "家庭列表",
+            vec![
+                ("区划代码前缀", sheets::or_all(asked)),
+                ("状态", status),
+                ("重点人员", yes_no(q.key_person, "有重点人员", "无重点人员")),
+                (
+                    "缺少联系人",
+                    yes_no(q.uncovered.filter(|u| *u), "只含缺少联系人的家庭", ""),
+                ),
+            ],
+        );
+        let name = format!("families-{prefix}-{}.xlsx", state.reads().today());
+        return sheets::download(nuanxin_infra::sheets::case_list(&items, &about), &name);
+    }
+    filter.after = page.after(IdCursor::decode)?;
+    filter.limit = page.limit();
+    let items = state.reads().case_list(&user, asked, filter).await?;
     let next_cursor = page.next_cursor(&items, |i| i.id.to_string());
-    Ok(Json(CaseList { items, next_cursor }))
+    Ok(Json(CaseList { items, next_cursor }).into_response())
 }

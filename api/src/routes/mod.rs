@@ -15,6 +15,7 @@ pub mod ops;
 pub mod params;
 pub mod reports;
 pub mod schedule;
+pub mod sheets;
 pub mod users;
 
 use utoipa::OpenApi;

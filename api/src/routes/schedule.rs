@@ -4,6 +4,7 @@
 //! caller's scope.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{Days, NaiveDate};
 use nuanxin_domain::Role;
@@ -14,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::params::{Cursor, DueListCursor, IdCursor, PageParams};
+use super::sheets::{self, ListFormat};
 use crate::error::ApiError;
 use crate::extract::{bad_query as bad, Caller, ListQuery, Page};
 use crate::openapi::fields;
@@ -42,6 +44,10 @@ pub struct OverdueParams {
     pub contact_id: Option<String>,
     #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
+    /// `json` (default: a page) or `xlsx` (the whole list, up to 100,000
+    /// rows, as an Excel workbook; `limit` and `cursor` do not apply).
+    #[param(inline)]
+    pub format: Option<ListFormat>,
 }
 
 /// The parameters of the due list: those of the overdue list and how many
@@ -130,7 +136,7 @@ async fn due_list(
     page: Page,
     params: DueParams,
     overdue_only: bool,
-) -> Result<Json<DueList>, ApiError> {
+) -> Result<DueList, ApiError> {
     let q = due_query(&params, &page, state.reads().today(), overdue_only)?;
     let items = state
         .reads()
@@ -144,18 +150,65 @@ async fn due_list(
         }
         .encode()
     });
-    Ok(Json(DueList { items, next_cursor }))
+    Ok(DueList { items, next_cursor })
 }
 
 #[utoipa::path(get, path = "/api/v1/overdue-visits", tag = "schedule",
-    params(OverdueParams, PageParams<DueListCursor>), responses((status = 200, body = DueList)))]
+    params(OverdueParams, PageParams<DueListCursor>),
+    responses((status = 200, description = "A page of the list (JSON), or the whole list \
+            (`format=xlsx`)",
+        content((DueList = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 /// Visits overdue on `on` (open cases, roles with a contact), oldest due first.
 pub async fn overdue_visits(
     State(state): State<AppState>,
     caller: Caller,
     ListQuery { page, params }: ListQuery<OverdueParams>,
-) -> Result<Json<DueList>, ApiError> {
-    due_list(&state, &caller, page, params.into(), true).await
+) -> Result<Response, ApiError> {
+    if params.format != Some(ListFormat::Xlsx) {
+        return Ok(Json(overdue_list(&state, &caller, page, params).await?).into_response());
+    }
+    let whole = Page {
+        limit: Some(sheets::FETCH),
+        cursor: None,
+    };
+    let asked = params.village_code_prefix.clone();
+    let on = match &params.on {
+        None => state.reads().today(),
+        Some(s) => parse_day(s).map_err(|_| bad("on"))?,
+    };
+    let info = [
+        ("区划代码前缀", sheets::or_all(asked.as_deref())),
+        (
+            "联系人岗位",
+            match params.role.as_deref() {
+                Some("village") => "村级联系人".to_owned(),
+                Some("township") => "乡镇联系人".to_owned(),
+                other => sheets::or_all(other),
+            },
+        ),
+        ("联系人编号", sheets::or_all(params.contact_id.as_deref())),
+    ];
+    let list = overdue_list(&state, &caller, whole, params).await?;
+    sheets::check_rows(list.items.len())?;
+    let mut lines = vec![("日期", on.to_string())];
+    lines.extend(info);
+    let about = sheets::about(&state, "逾期走访", lines);
+    let prefix = sheets::prefix_of(&caller.0, asked.as_deref());
+    sheets::download(
+        nuanxin_infra::sheets::overdue_list(&list.items, &about),
+        &format!("overdue-visits-{prefix}-{on}.xlsx"),
+    )
+}
+
+/// The overdue list (a page of it) as the JSON answers it.
+pub async fn overdue_list(
+    state: &AppState,
+    caller: &Caller,
+    page: Page,
+    params: OverdueParams,
+) -> Result<DueList, ApiError> {
+    due_list(state, caller, page, params.into(), true).await
 }
 
 #[utoipa::path(get, path = "/api/v1/due-visits", tag = "schedule",
@@ -166,7 +219,7 @@ pub async fn due_visits(
     caller: Caller,
     ListQuery { page, params }: ListQuery<DueParams>,
 ) -> Result<Json<DueList>, ApiError> {
-    due_list(&state, &caller, page, params, false).await
+    Ok(Json(due_list(&state, &caller, page, params, false).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -175,6 +228,10 @@ pub async fn due_visits(
 pub struct GapParams {
     #[param(schema_with = fields::prefix)]
     pub village_code_prefix: Option<String>,
+    /// `json` (default: a page) or `xlsx` (the whole list, up to 100,000
+    /// rows, as an Excel workbook; `limit` and `cursor` do not apply).
+    #[param(inline)]
+    pub format: Option<ListFormat>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -184,13 +241,46 @@ pub struct GapList {
 }
 
 #[utoipa::path(get, path = "/api/v1/coverage-gaps", tag = "schedule",
-    params(GapParams, PageParams<IdCursor>), responses((status = 200, body = GapList)))]
+    params(GapParams, PageParams<IdCursor>),
+    responses((status = 200, description = "A page of the list (JSON), or the whole list \
+            (`format=xlsx`)",
+        content((GapList = "application/json"),
+            (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))))]
 /// Open families missing a contact for a role (双岗 coverage gaps).
 pub async fn coverage_gaps(
     State(state): State<AppState>,
     caller: Caller,
     ListQuery { page, params }: ListQuery<GapParams>,
-) -> Result<Json<GapList>, ApiError> {
+) -> Result<Response, ApiError> {
+    if params.format != Some(ListFormat::Xlsx) {
+        return Ok(Json(gap_list(&state, &caller, page, params).await?).into_response());
+    }
+    let whole = Page {
+        limit: Some(sheets::FETCH),
+        cursor: None,
+    };
+    let asked = params.village_code_prefix.clone();
+    let list = gap_list(&state, &caller, whole, params).await?;
+    sheets::check_rows(list.items.len())?;
+    let about = sheets::about(
+        &state,
+        "联系人空缺",
+        vec![("区划代码前缀", sheets::or_all(asked.as_deref()))],
+    );
+    let prefix = sheets::prefix_of(&caller.0, asked.as_deref());
+    sheets::download(
+        nuanxin_infra::sheets::coverage_gaps(&list.items, &about),
+        &format!("coverage-gaps-{prefix}-{}.xlsx", state.reads().today()),
+    )
+}
+
+/// The coverage gaps (a page of them) as the JSON answers them.
+pub async fn gap_list(
+    state: &AppState,
+    caller: &Caller,
+    page: Page,
+    params: GapParams,
+) -> Result<GapList, ApiError> {
     let after = page.after(IdCursor::decode)?;
     let items = state
         .reads()
@@ -202,5 +292,5 @@ pub async fn coverage_gaps(
         )
         .await?;
     let next_cursor = page.next_cursor(&items, |i| i.family_id.to_string());
-    Ok(Json(GapList { items, next_cursor }))
+    Ok(GapList { items, next_cursor })
 }

@@ -4,6 +4,9 @@
 //!   village prefix, key person, status and missing contacts (query
 //!   parameters: village codes are not personal data), paged with the
 //!   API's cursor.
+//! - `GET /families.xlsx`: the whole list of the same filters as an Excel
+//!   workbook (the API's `format=xlsx`); the page links it. The search by
+//!   name is never part of it: its text stays out of URLs.
 //! - `POST /families/search`: families with a member of that name or ID
 //!   number. The text searched for is personal data, so it is posted (with
 //!   the form token) and the answer rendered, never put in a URL; every
@@ -37,14 +40,19 @@ use uuid::Uuid;
 use super::form::{self, csrf_field, FormState, Kind};
 use super::layout::{message_page, page};
 use super::session::{WebPost, WebUser};
+use super::supervisor::lists::{download_link, file};
 use super::text::{date, instant, money, t, tf, word, Lang};
 use crate::error::FieldError;
-use crate::extract::RequestId;
+use crate::extract::{Caller, ListQuery, Page, RequestId};
+use crate::routes;
+use crate::routes::families::ListParams;
+use crate::routes::sheets::ListFormat;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/families", get(list))
+        .route("/families.xlsx", get(xlsx))
         .route("/families/search", post(search).get(to_list))
         .route("/families/{id}", get(case_file))
 }
@@ -334,8 +342,11 @@ async fn list(State(state): State<AppState>, who: WebUser, RawQuery(query): RawQ
     let next = (items.len() == PAGE_SIZE as usize)
         .then(|| items.last().map(|i| i.id.to_string()))
         .flatten();
+    let download = format!("/families.xlsx?{}", filters.query(None));
+    let download = download.trim_end_matches('?').to_owned();
     let results = html! {
         h2 { (t(lang, "families.results")) }
+        (download_link(lang, download))
         @if items.is_empty() {
             p.muted { (t(lang, "families.empty")) }
         } @else {
@@ -352,6 +363,32 @@ async fn list(State(state): State<AppState>, who: WebUser, RawQuery(query): RawQ
         }
     };
     list_page(&who, &form_state, &FormState::default(), results, false)
+}
+
+/// `GET /families.xlsx?village=&key=&status=&uncovered=`: the whole list of
+/// these filters as an Excel workbook, answered by the API's handler.
+async fn xlsx(State(state): State<AppState>, who: WebUser, RawQuery(query): RawQuery) -> Response {
+    let filters = Filters::from_query(&query_pairs(&query));
+    let params = ListParams {
+        status: Some(filters.status).filter(|s| !s.is_empty()),
+        key_person: match filters.key.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+        uncovered: filters.uncovered.then_some(true),
+        village_code_prefix: Some(filters.village).filter(|v| !v.is_empty()),
+        format: Some(ListFormat::Xlsx),
+    };
+    let whole = ListQuery {
+        page: Page {
+            limit: None,
+            cursor: None,
+        },
+        params,
+    };
+    let answer = routes::families::list(State(state), Caller(who.user.clone()), whole).await;
+    file(&who, answer)
 }
 
 /// `GET /families/search` (a reload of the answer's address): the list.

@@ -26,6 +26,9 @@ fn nav(who: &WebUser) -> Vec<(&'static str, &'static str)> {
     if !who.is_recorder() || who.is_admin() {
         items.push(("/reports", "nav.reports"));
     }
+    if who.is_recorder() {
+        items.push((super::import::PATH, "import.nav"));
+    }
     if who.is_admin() {
         items.push(("/admin/users", "nav.users"));
     }

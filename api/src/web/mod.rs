@@ -15,6 +15,7 @@
 //! - [`work`], [`families`]: a caseworker's work today, the family list and
 //!   case file with its timeline.
 //! - [`forms`]: a form for every care action.
+//! - [`import`]: importing a register (台账) from an XLSX or CSV file.
 //! - [`supervisor`]: the jurisdiction dashboard, overdue and coverage-gap
 //!   lists, alerts, reports, a case's audited history.
 //! - [`admin`]: users and the access log.
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod families;
 pub mod form;
 pub mod forms;
+pub mod import;
 pub mod layout;
 pub mod session;
 pub mod supervisor;
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(forms::router())
         .merge(supervisor::router())
         .merge(admin::router())
+        .merge(import::router())
 }
 
 /// `/`: a caseworker's work today; a supervisor's or admin's dashboard of

@@ -240,7 +240,7 @@ pub struct WebPost {
 }
 
 /// Compares two strings in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -3,7 +3,7 @@
 //!
 //! - [`dashboard`]: the jurisdiction dashboard, drilling down one level at a
 //!   time (`/?prefix=<code>`), from the period report's figures.
-//! - [`lists`]: `/overdue` and `/coverage`.
+//! - [`lists`]: `/overdue` and `/coverage`, and their Excel workbooks.
 //! - [`alerts`]: `/alerts`, the alert inbox, and acknowledging an alert.
 //! - [`reports`]: `/reports`, the period report, and its CSV and XLSX.
 //! - [`history`]: `/families/{id}/history`, a case's audited history, the
@@ -16,7 +16,7 @@
 mod alerts;
 mod dashboard;
 mod history;
-mod lists;
+pub(super) mod lists;
 mod reports;
 
 use axum::extract::{RawQuery, State};
@@ -36,7 +36,9 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/overdue", get(lists::overdue))
+        .route("/overdue.xlsx", get(lists::overdue_xlsx))
         .route("/coverage", get(lists::coverage))
+        .route("/coverage.xlsx", get(lists::coverage_xlsx))
         .route("/alerts", get(alerts::inbox))
         .route("/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/reports", get(reports::show))

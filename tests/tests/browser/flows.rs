@@ -2,7 +2,8 @@
 //! visit and sees the family leave the overdue list; a double tap records
 //! once; a supervisor sees the dashboard and a history and has no record
 //! buttons; an admin creates a user who then signs in; an expired session
-//! sends the user back to sign in. Screenshots of the main pages go to
+//! sends the user back to sign in; a caseworker uploads a register on
+//! the import page. Screenshots of the main pages go to
 //! `docs/screenshots/` (phone: 360 px wide; desktop: 1280 px).
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ both_stores!(
     a_supervisor_sees_the_dashboard_and_a_history_without_record_buttons,
     an_admin_creates_a_user_who_then_signs_in,
     an_expired_session_sends_the_user_to_sign_in,
+    a_caseworker_uploads_a_register,
 );
 
 /// A family of village 450305001001 with both contacts since January and
@@ -280,5 +282,45 @@ async fn an_expired_session_sends_the_user_to_sign_in(app: TestApp) {
     b.submit("form[action='/login']").await;
     b.wait_for("main").await;
     assert_eq!(b.current_path().await, "/families");
+    b.close().await;
+}
+
+async fn a_caseworker_uploads_a_register(app: TestApp) {
+    let cw = app.web_user("caseworker", "450305").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("台账.csv");
+    std::fs::write(
+        &file,
+        "台账编号,类别,村级区划代码,住址,登记日期,成员1姓名,成员1性别,成员1出生日期\r\n\
+         B001,失独,450305001001,新村3号,2024-01-10,张三,男,1950-03-01\r\n\
+         B002,其他,450305001002,新村4号,2024-01-10,李四,男,1950-03-01\r\n",
+    )
+    .expect("the register written");
+    let Some(b) = Browser::desktop(&app).await else {
+        return;
+    };
+    sign_in(&b, &cw.login).await;
+    b.click_and_wait("nav a[href='/import']").await;
+    assert_eq!(b.current_path().await, "/import");
+    b.find("input[type=file]")
+        .await
+        .send_keys(file.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("the file chosen");
+    b.submit("form[action='/import']").await;
+    let main = b.text("main").await;
+    assert!(
+        main.contains("已导入 1 户，此前已导入 0 户，未通过 1 行。"),
+        "{main}"
+    );
+    assert!(main.contains("类别（category）"), "{main}");
+    assert!(!main.contains("李四"), "no value of the file: {main}");
+    let r = app.get("/api/v1/families", &cw.token).await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text
+    );
     b.close().await;
 }

@@ -1,10 +1,12 @@
 //! `/overdue` (visits overdue today, by role and village prefix, urgent
 //! first) and `/coverage` (open families missing a village or township
 //! contact): the JSON API's handlers answer them, so the scope, the filters
-//! and the cursor paging are exactly the API's. The API offers neither list
-//! as CSV, so neither page links one.
+//! and the cursor paging are exactly the API's. Each page links its whole
+//! list, with the page's filters, as an Excel workbook (`/overdue.xlsx`,
+//! `/coverage.xlsx`: the API's `format=xlsx`).
 
 use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use maud::{html, Markup};
 use nuanxin_projections::schedule::DueItem;
@@ -12,6 +14,7 @@ use nuanxin_projections::schedule::DueItem;
 use super::{caller, error_page, family_label, link, pager, Params};
 use crate::extract::{ListQuery, Page};
 use crate::routes::schedule::{self, GapParams, OverdueParams};
+use crate::routes::sheets::ListFormat;
 use crate::state::AppState;
 use crate::web::form::{input, select, FormState, Kind};
 use crate::web::layout::page;
@@ -37,22 +40,21 @@ pub(super) async fn overdue(
     let params = Params::parse(query.as_deref());
     let role = params.get("role");
     let prefix = params.get("prefix");
-    let list = schedule::overdue_visits(
-        State(state.clone()),
-        caller(&who),
-        ListQuery {
-            page: page_of(&params),
-            params: OverdueParams {
-                on: None,
-                role: role.clone(),
-                contact_id: None,
-                village_code_prefix: prefix.clone(),
-            },
+    let list = schedule::overdue_list(
+        &state,
+        &caller(&who),
+        page_of(&params),
+        OverdueParams {
+            on: None,
+            role: role.clone(),
+            contact_id: None,
+            village_code_prefix: prefix.clone(),
+            format: None,
         },
     )
     .await;
     let list = match list {
-        Ok(list) => list.0,
+        Ok(list) => list,
         Err(e) => return error_page(&who, e),
     };
     let lang = who.lang;
@@ -79,6 +81,7 @@ pub(super) async fn overdue(
                 div { (input(lang, &state, "prefix", t(lang, "supervisor_lists.prefix"), Kind::Text, false)) }
                 div { button type="submit" { (t(lang, "supervisor_lists.filter")) } }
             }
+            (download_link(lang, link("/overdue.xlsx", &filter)))
             @if items.is_empty() {
                 p.flash role="status" { (t(lang, "supervisor_lists.no_overdue")) }
             } @else {
@@ -149,19 +152,18 @@ pub(super) async fn coverage(
 ) -> Response {
     let params = Params::parse(query.as_deref());
     let prefix = params.get("prefix");
-    let list = schedule::coverage_gaps(
-        State(state.clone()),
-        caller(&who),
-        ListQuery {
-            page: page_of(&params),
-            params: GapParams {
-                village_code_prefix: prefix.clone(),
-            },
+    let list = schedule::gap_list(
+        &state,
+        &caller(&who),
+        page_of(&params),
+        GapParams {
+            village_code_prefix: prefix.clone(),
+            format: None,
         },
     )
     .await;
     let list = match list {
-        Ok(list) => list.0,
+        Ok(list) => list,
         Err(e) => return error_page(&who, e),
     };
     let lang = who.lang;
@@ -183,6 +185,7 @@ pub(super) async fn coverage(
                 div { (input(lang, &state, "prefix", t(lang, "supervisor_lists.prefix"), Kind::Text, false)) }
                 div { button type="submit" { (t(lang, "supervisor_lists.filter")) } }
             }
+            (download_link(lang, link("/coverage.xlsx", &[("prefix", &prefix)])))
             @if list.items.is_empty() {
                 p.flash role="status" { (t(lang, "supervisor_lists.no_gaps")) }
             } @else {
@@ -213,4 +216,82 @@ pub(super) async fn coverage(
             (pager(lang, first, next))
         },
     )
+}
+
+/// The link to a list's whole workbook, with the page's filters.
+pub(in crate::web) fn download_link(lang: Lang, href: String) -> Markup {
+    html! {
+        p.downloads {
+            a.button.secondary href=(href) download { (t(lang, "exports.download_xlsx")) }
+            " "
+            span.muted { (t(lang, "exports.download_hint")) }
+        }
+    }
+}
+
+/// `GET /overdue.xlsx?role=&prefix=`: the whole overdue list of the page's
+/// filters as an Excel workbook.
+pub(super) async fn overdue_xlsx(
+    State(state): State<AppState>,
+    who: WebUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.as_deref());
+    let asked = OverdueParams {
+        on: None,
+        role: params.get("role"),
+        contact_id: None,
+        village_code_prefix: params.get("prefix"),
+        format: Some(ListFormat::Xlsx),
+    };
+    let whole = ListQuery {
+        page: Page {
+            limit: None,
+            cursor: None,
+        },
+        params: asked,
+    };
+    file(
+        &who,
+        schedule::overdue_visits(State(state), caller(&who), whole).await,
+    )
+}
+
+/// `GET /coverage.xlsx?prefix=`: the whole coverage-gap list of the page's
+/// filter as an Excel workbook.
+pub(super) async fn coverage_xlsx(
+    State(state): State<AppState>,
+    who: WebUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.as_deref());
+    let whole = ListQuery {
+        page: Page {
+            limit: None,
+            cursor: None,
+        },
+        params: GapParams {
+            village_code_prefix: params.get("prefix"),
+            format: Some(ListFormat::Xlsx),
+        },
+    };
+    file(
+        &who,
+        schedule::coverage_gaps(State(state), caller(&who), whole).await,
+    )
+}
+
+/// A download answered by an API handler, or the page of its error.
+pub(in crate::web) fn file(
+    who: &WebUser,
+    answer: Result<Response, crate::error::ApiError>,
+) -> Response {
+    match answer {
+        Ok(mut r) => {
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => error_page(who, e),
+    }
 }

@@ -315,6 +315,7 @@ async fn a_caseworker_uploads_a_register(app: TestApp) {
     );
     assert!(main.contains("类别（category）"), "{main}");
     assert!(!main.contains("李四"), "no value of the file: {main}");
+    b.screenshot("import-desktop").await;
     let r = app.get("/api/v1/families", &cw.token).await;
     assert_eq!(
         r.body["items"].as_array().map(Vec::len),

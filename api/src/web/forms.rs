@@ -51,11 +51,13 @@ use uuid::Uuid;
 
 use super::form::{self, command_fields, form_message, FormState};
 use super::layout::{message_page, page};
-use super::session::{Form, WebUser};
+use super::session::{Form, WebPost, WebUser};
 use super::text::{t, word};
 use crate::error::{ApiError, FieldError};
+use crate::extract::RequestId;
 use crate::state::AppState;
-use body::Field;
+use axum::extract::State;
+use body::{Body, Field};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -89,7 +91,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/families/{id}/emergency-contact",
-            get(contacts::emergency_contact_form).post(contacts::emergency_contact),
+            get(case_form::<contacts::EmergencyContact>).post(record::<contacts::EmergencyContact>),
         )
         .route(
             "/families/{id}/emergency-contacts/{contact_id}/remove",
@@ -101,24 +103,27 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/families/{id}/emergency",
-            get(care::emergency_form).post(care::emergency),
+            get(case_form::<care::Emergency>).post(record::<care::Emergency>),
         )
         .route(
             "/families/{id}/elderly-care",
-            get(care::elderly_care_form).post(care::elderly_care),
+            get(case_form::<care::ElderlyCare>).post(record::<care::ElderlyCare>),
         )
         .route(
             "/families/{id}/assistance",
-            get(care::assistance_form).post(care::assistance),
+            get(case_form::<care::Assistance>).post(record::<care::Assistance>),
         )
-        .route("/families/{id}/note", get(care::note_form).post(care::note))
+        .route(
+            "/families/{id}/note",
+            get(case_form::<care::Note>).post(record::<care::Note>),
+        )
         .route(
             "/families/{id}/void/{action_id}",
             get(void::void_form).post(void::void),
         )
         .route(
             "/families/{id}/insurance/enrol",
-            get(insurance::enrol_form).post(insurance::enrol),
+            get(case_form::<insurance::Enrol>).post(record::<insurance::Enrol>),
         )
         .route(
             "/families/{id}/insurance/{enrolment_id}/withdraw",
@@ -302,6 +307,110 @@ pub async fn post(
         Saved::Page(r) => r,
         Saved::Again(a) => render(&a.case, &a.state, a.version, a.status),
     }
+}
+
+/// A form of one action on a registered family at `/families/{id}/PATH`
+/// with no other parameter: what its `GET` ([`case_form`]) and `POST`
+/// ([`record`]) need.
+pub trait CaseForm {
+    /// Where it is, after `/families/{id}/`.
+    const PATH: &'static str;
+    /// `?saved=` after it is recorded.
+    const SLUG: &'static str;
+    /// The text key of its title.
+    const TITLE: &'static str;
+    /// Its fields, as the API's body takes them.
+    fn fields() -> Vec<Field>;
+    /// What it holds when first shown.
+    fn first(_state: &AppState, _who: &WebUser, _case: &CaseFileView) -> FormState {
+        FormState::default()
+    }
+    /// The posted fields as the API's command (or every field's error).
+    fn command(body: Body, fields: &[Field]) -> Result<FamilyCommand, ApiError>;
+    /// What the page shows above the fields.
+    fn intro(_who: &WebUser, _case: &CaseFileView) -> Markup {
+        html! {}
+    }
+    /// The fields' inputs, holding `fs`.
+    fn inputs(state: &AppState, who: &WebUser, case: &CaseFileView, fs: &FormState) -> Markup;
+}
+
+/// The page of a [`CaseForm`]: first shown (`version` the case's), or again
+/// after a refusal.
+fn case_form_page<F: CaseForm>(
+    state: &AppState,
+    who: &WebUser,
+    case: &CaseFileView,
+    fs: &FormState,
+    version: u64,
+    status: StatusCode,
+) -> Response {
+    let fields = F::fields();
+    FormPage {
+        title: t(who.lang, F::TITLE),
+        case: Some(case),
+        action: format!("/families/{}/{}", case.id, F::PATH),
+        version,
+        state: fs,
+        fields: &fields,
+        intro: F::intro(who, case),
+        body: F::inputs(state, who, case, fs),
+        submit: "form.save",
+        danger: false,
+    }
+    .respond(who, status)
+}
+
+/// `GET` of a [`CaseForm`]: [`show`] of what it holds first.
+pub async fn case_form<F: CaseForm>(
+    State(state): State<AppState>,
+    who: WebUser,
+    RequestId(rid): RequestId,
+    params: Params,
+) -> Response {
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
+    };
+    show(&state, &who, &rid, id, |case| {
+        let first = F::first(&state, &who, case);
+        case_form_page::<F>(&state, &who, case, &first, case.version, StatusCode::OK)
+    })
+    .await
+}
+
+/// `POST` of a [`CaseForm`]: [`post`] of its command.
+pub async fn record<F: CaseForm>(
+    State(state): State<AppState>,
+    RequestId(rid): RequestId,
+    params: Params,
+    WebPost { who, form }: WebPost,
+) -> Response {
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
+    };
+    let fields = F::fields();
+    let command = F::command(Body::build(&form, &fields, &[], offset(&state)), &fields);
+    post(
+        &state,
+        &who,
+        &rid,
+        id,
+        &form,
+        F::SLUG,
+        &fields,
+        command,
+        |case, fs, v, s| case_form_page::<F>(&state, &who, case, fs, v, s),
+    )
+    .await
+}
+
+/// The living members of the case, as choices (id, name).
+pub fn living_members(case: &CaseFileView) -> Vec<(String, String)> {
+    case.members
+        .iter()
+        .filter(|m| m.deceased_on.is_none())
+        .map(|m| (m.id.to_string(), m.name.clone()))
+        .collect()
 }
 
 /// The zone of local dates and times (the case's calendar).

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use super::body::{Body, Field};
 use super::{
-    not_found, offset, options, post, read_case, reader_refused, show, today, uuid_param, FormPage,
-    Params,
+    not_found, offset, options, post, read_case, reader_refused, show, today, uuid_param, CaseForm,
+    FormPage, Params,
 };
+use crate::error::ApiError;
 use crate::extract::RequestId;
 use crate::routes::care_actions::new_action_id;
 use crate::routes::dto::{
@@ -271,106 +272,60 @@ pub async fn release(
     .await
 }
 
-fn emergency_contact_fields() -> Vec<Field> {
-    vec![
-        Field::text("name"),
-        Field::text("relation"),
-        Field::text("phone"),
-        Field::int("priority"),
-    ]
-}
+/// `/families/{id}/emergency-contact`: adding an emergency contact (the
+/// first free priority suggested), below the ones the family has.
+pub struct EmergencyContact;
 
-fn emergency_contacts(who: &WebUser, case: &CaseFileView) -> Markup {
-    let lang = who.lang;
-    html! {
-        @if !case.emergency_contacts.is_empty() {
-            h2 { (t(lang, "forms.emergency_contact.current")) }
-            ul.items {
-                @for c in &case.emergency_contacts {
-                    li { (c.priority) ". " (c.name) " · " (c.relation) " · " (c.phone) }
+impl CaseForm for EmergencyContact {
+    const PATH: &'static str = "emergency-contact";
+    const SLUG: &'static str = "emergency_contact";
+    const TITLE: &'static str = "forms.emergency_contact.title";
+
+    fn fields() -> Vec<Field> {
+        vec![
+            Field::text("name"),
+            Field::text("relation"),
+            Field::text("phone"),
+            Field::int("priority"),
+        ]
+    }
+
+    fn first(_state: &AppState, _who: &WebUser, case: &CaseFileView) -> FormState {
+        let free = (1..=9u8)
+            .find(|p| !case.emergency_contacts.iter().any(|c| c.priority == *p))
+            .unwrap_or(9);
+        FormState::with(&[("priority", free.to_string())])
+    }
+
+    fn command(body: Body, fields: &[Field]) -> Result<FamilyCommand, ApiError> {
+        body.command::<EmergencyContactRequest>(fields, |r| r.into_command(new_action_id()))
+    }
+
+    fn intro(who: &WebUser, case: &CaseFileView) -> Markup {
+        let lang = who.lang;
+        html! {
+            @if !case.emergency_contacts.is_empty() {
+                h2 { (t(lang, "forms.emergency_contact.current")) }
+                ul.items {
+                    @for c in &case.emergency_contacts {
+                        li { (c.priority) ". " (c.name) " · " (c.relation) " · " (c.phone) }
+                    }
                 }
             }
         }
     }
-}
 
-fn emergency_contact_page(
-    who: &WebUser,
-    case: &CaseFileView,
-    fs: &FormState,
-    version: u64,
-    status: StatusCode,
-) -> Response {
-    let lang = who.lang;
-    let fields = emergency_contact_fields();
-    let priorities: Vec<(String, String)> =
-        (1..=9).map(|p| (p.to_string(), p.to_string())).collect();
-    FormPage {
-        title: t(lang, "forms.emergency_contact.title"),
-        case: Some(case),
-        action: format!("/families/{}/emergency-contact", case.id),
-        version,
-        state: fs,
-        fields: &fields,
-        intro: emergency_contacts(who, case),
-        body: html! {
+    fn inputs(_state: &AppState, who: &WebUser, _case: &CaseFileView, fs: &FormState) -> Markup {
+        let lang = who.lang;
+        let priorities: Vec<(String, String)> =
+            (1..=9).map(|p| (p.to_string(), p.to_string())).collect();
+        html! {
             (input(lang, fs, "name", t(lang, "forms.emergency_contact.name"), Kind::Text, true))
             (input(lang, fs, "relation", t(lang, "forms.emergency_contact.relation"), Kind::Text, true))
             (input(lang, fs, "phone", t(lang, "forms.emergency_contact.phone"), Kind::Tel, true))
             (select(lang, fs, "priority", t(lang, "forms.emergency_contact.priority"), &priorities, false))
-        },
-        submit: "form.save",
-        danger: false,
+        }
     }
-    .respond(who, status)
-}
-
-/// `GET /families/{id}/emergency-contact`: adding an emergency contact
-/// (the first free priority suggested).
-pub async fn emergency_contact_form(
-    State(state): State<AppState>,
-    who: WebUser,
-    RequestId(rid): RequestId,
-    params: Params,
-) -> Response {
-    let Some(id) = uuid_param(&params, "id") else {
-        return not_found(&who);
-    };
-    show(&state, &who, &rid, id, |case| {
-        let free = (1..=9u8)
-            .find(|p| !case.emergency_contacts.iter().any(|c| c.priority == *p))
-            .unwrap_or(9);
-        let fs = FormState::with(&[("priority", free.to_string())]);
-        emergency_contact_page(&who, case, &fs, case.version, StatusCode::OK)
-    })
-    .await
-}
-
-/// `POST /families/{id}/emergency-contact`.
-pub async fn emergency_contact(
-    State(state): State<AppState>,
-    RequestId(rid): RequestId,
-    params: Params,
-    WebPost { who, form }: WebPost,
-) -> Response {
-    let Some(id) = uuid_param(&params, "id") else {
-        return not_found(&who);
-    };
-    let fields = emergency_contact_fields();
-    let command = Body::build(&form, &fields, &[], offset(&state))
-        .command::<EmergencyContactRequest>(&fields, |r| r.into_command(new_action_id()));
-    post(
-        &state,
-        &who,
-        &rid,
-        id,
-        &form,
-        "emergency_contact",
-        &fields,
-        command,
-        |case, fs, v, s| emergency_contact_page(&who, case, fs, v, s),
-    )
-    .await
 }
 
 fn remove_page(

@@ -7,12 +7,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Datelike;
 use maud::{html, Markup};
+use nuanxin_domain::FamilyCommand;
 use nuanxin_projections::case_file::CaseFileView;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::body::{Body, Field};
-use super::{not_found, offset, options, post, show, today, uuid_param, FormPage, Params};
+use super::{
+    living_members, not_found, offset, options, post, show, today, uuid_param, CaseForm, FormPage,
+    Params,
+};
+use crate::error::ApiError;
 use crate::extract::RequestId;
 use crate::routes::care_actions::new_action_id;
 use crate::routes::dto::{ClaimRequest, DecisionRequest, EnrolmentRequest, WithdrawalRequest};
@@ -21,52 +26,61 @@ use crate::web::form::{choices, input, select, textarea, FormState, Kind};
 use crate::web::session::{WebPost, WebUser};
 use crate::web::text::{money, t, word};
 
-fn enrol_fields() -> Vec<Field> {
-    vec![
-        Field::text("member_id"),
-        Field::text("product"),
-        Field::int("policy_year"),
-        Field::yuan("premium_yuan", "premium_fen"),
-        Field::text("paid_by"),
-        Field::text("consent.given_on"),
-        Field::text("consent.explained_by"),
-    ]
-}
+/// `/families/{id}/insurance/enrol`: this year's policy, consent given
+/// today and explained by the user, and the member when only one is
+/// living, first.
+pub struct Enrol;
 
-fn enrol_page(
-    who: &WebUser,
-    state: &AppState,
-    case: &CaseFileView,
-    fs: &FormState,
-    version: u64,
-    status: StatusCode,
-) -> Response {
-    let lang = who.lang;
-    let fields = enrol_fields();
-    let members: Vec<(String, String)> = case
-        .members
-        .iter()
-        .filter(|m| m.deceased_on.is_none())
-        .map(|m| (m.id.to_string(), m.name.clone()))
-        .collect();
-    let year = state.reads().today().year();
-    let years: Vec<(String, String)> = (year - 1..=year + 1)
-        .map(|y| (y.to_string(), y.to_string()))
-        .collect();
-    let payers = options(
-        who,
-        "forms.paid_by",
-        &["self", "association", "government", "mixed"],
-    );
-    FormPage {
-        title: t(lang, "forms.enrol.title"),
-        case: Some(case),
-        action: format!("/families/{}/insurance/enrol", case.id),
-        version,
-        state: fs,
-        fields: &fields,
-        intro: html! {},
-        body: html! {
+impl CaseForm for Enrol {
+    const PATH: &'static str = "insurance/enrol";
+    const SLUG: &'static str = "enrol";
+    const TITLE: &'static str = "forms.enrol.title";
+
+    fn fields() -> Vec<Field> {
+        vec![
+            Field::text("member_id"),
+            Field::text("product"),
+            Field::int("policy_year"),
+            Field::yuan("premium_yuan", "premium_fen"),
+            Field::text("paid_by"),
+            Field::text("consent.given_on"),
+            Field::text("consent.explained_by"),
+        ]
+    }
+
+    fn first(state: &AppState, who: &WebUser, case: &CaseFileView) -> FormState {
+        let mut values = vec![
+            (
+                "product",
+                t(who.lang, "forms.enrol.default_product").to_owned(),
+            ),
+            ("policy_year", state.reads().today().year().to_string()),
+            ("consent.given_on", today(state)),
+            ("consent.explained_by", who.user.name.clone()),
+        ];
+        if let [(only, _)] = living_members(case).as_slice() {
+            values.push(("member_id", only.clone()));
+        }
+        FormState::with(&values)
+    }
+
+    fn command(body: Body, fields: &[Field]) -> Result<FamilyCommand, ApiError> {
+        body.command::<EnrolmentRequest>(fields, |r| r.into_command(new_action_id()))
+    }
+
+    fn inputs(state: &AppState, who: &WebUser, case: &CaseFileView, fs: &FormState) -> Markup {
+        let lang = who.lang;
+        let members = living_members(case);
+        let year = state.reads().today().year();
+        let years: Vec<(String, String)> = (year - 1..=year + 1)
+            .map(|y| (y.to_string(), y.to_string()))
+            .collect();
+        let payers = options(
+            who,
+            "forms.paid_by",
+            &["self", "association", "government", "mixed"],
+        );
+        html! {
             (select(lang, fs, "member_id", t(lang, "forms.enrol.member"), &members, members.len() != 1))
             (input(lang, fs, "product", t(lang, "forms.enrol.product"), Kind::Text, true))
             (select(lang, fs, "policy_year", t(lang, "forms.enrol.policy_year"), &years, false))
@@ -78,78 +92,8 @@ fn enrol_page(
                 (input(lang, fs, "consent.given_on", t(lang, "forms.enrol.given_on"), Kind::Date, true))
                 (input(lang, fs, "consent.explained_by", t(lang, "forms.enrol.explained_by"), Kind::Text, true))
             }
-        },
-        submit: "form.save",
-        danger: false,
-    }
-    .respond(who, status)
-}
-
-/// `GET /families/{id}/insurance/enrol`.
-pub async fn enrol_form(
-    State(state): State<AppState>,
-    who: WebUser,
-    RequestId(rid): RequestId,
-    params: Params,
-) -> Response {
-    let Some(id) = uuid_param(&params, "id") else {
-        return not_found(&who);
-    };
-    show(&state, &who, &rid, id, |case| {
-        let mut values = vec![
-            (
-                "product",
-                t(who.lang, "forms.enrol.default_product").to_owned(),
-            ),
-            ("policy_year", state.reads().today().year().to_string()),
-            ("consent.given_on", today(&state)),
-            ("consent.explained_by", who.user.name.clone()),
-        ];
-        let living: Vec<_> = case
-            .members
-            .iter()
-            .filter(|m| m.deceased_on.is_none())
-            .collect();
-        if let [only] = living.as_slice() {
-            values.push(("member_id", only.id.to_string()));
         }
-        enrol_page(
-            &who,
-            &state,
-            case,
-            &FormState::with(&values),
-            case.version,
-            StatusCode::OK,
-        )
-    })
-    .await
-}
-
-/// `POST /families/{id}/insurance/enrol`.
-pub async fn enrol(
-    State(state): State<AppState>,
-    RequestId(rid): RequestId,
-    params: Params,
-    WebPost { who, form }: WebPost,
-) -> Response {
-    let Some(id) = uuid_param(&params, "id") else {
-        return not_found(&who);
-    };
-    let fields = enrol_fields();
-    let command = Body::build(&form, &fields, &[], offset(&state))
-        .command::<EnrolmentRequest>(&fields, |r| r.into_command(new_action_id()));
-    post(
-        &state,
-        &who,
-        &rid,
-        id,
-        &form,
-        "enrol",
-        &fields,
-        command,
-        |case, fs, v, s| enrol_page(&who, &state, case, fs, v, s),
-    )
-    .await
+    }
 }
 
 /// The enrolment `id` of the case: who, what, which year.

@@ -22,6 +22,7 @@
 //! - [`reports`]: the period report as known at an instant, and its CSV
 //!   and XLSX;
 //! - [`import`]: families from an association's register (XLSX, CSV);
+//! - [`generate`]: synthetic families for the benchmarks;
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -36,6 +37,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod leader;
 pub mod maintenance;

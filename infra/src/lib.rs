@@ -22,7 +22,8 @@
 //! - [`reports`]: the period report as known at an instant, and its CSV
 //!   and XLSX;
 //! - [`import`]: families from an association's register (XLSX, CSV);
-//! - [`generate`]: synthetic families for the benchmarks;
+//! - [`generate`]: synthetic families for the benchmarks, and [`demo`]: a
+//!   made-up county for `nuanxin demo`, recorded through the command path;
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -36,6 +37,7 @@ pub mod bulletin;
 pub mod commands;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod export;
 pub mod generate;
 pub mod import;

@@ -14,6 +14,8 @@ use nuanxin_infra::{DatabaseUrl, Db, Nuanxin, Settings};
 
 use crate::app::Application;
 
+mod demo;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "nuanxin",
@@ -68,6 +70,30 @@ pub enum Command {
     /// Import data that lives in files today.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Fill an EMPTY store with a made-up county of Guangxi (townships,
+    /// villages, families with two years of visits, overdue items and
+    /// alerts) to try Nuanxin with. Recorded through the same command path
+    /// as the API. Everything is invented: no real names, no ID numbers,
+    /// phone numbers that start with 000. Refuses (exit 2) a store that
+    /// holds any event.
+    Demo {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Families to record.
+        #[arg(long, default_value_t = nuanxin_infra::demo::DEFAULT_FAMILIES,
+              value_parser = families_in_range)]
+        families: usize,
+        /// The generator's seed: a seed always draws the same county.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also create users to sign in with — `demo-caseworker` (one
+        /// township), `demo-supervisor` and `demo-admin` (the county) — and
+        /// print their one generated password.
+        #[arg(long)]
+        with_users: bool,
+    },
     /// Write a consistent copy of the SQLite database to FILE while the
     /// server runs (PostgreSQL: use pg_dump; this says how).
     Backup {
@@ -310,6 +336,13 @@ pub struct AlertArgs {
     pub alert_retry_max_secs: u64,
 }
 
+fn families_in_range(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=200_000).contains(&n) => Ok(n),
+        _ => Err("expected a number of families from 1 to 200000".to_owned()),
+    }
+}
+
 fn parse_time(s: &str) -> Result<chrono::NaiveTime, String> {
     chrono::NaiveTime::parse_from_str(s, "%H:%M")
         .or_else(|_| chrono::NaiveTime::parse_from_str(s, "%H:%M:%S"))
@@ -484,7 +517,7 @@ pub enum AuditCommand {
     },
 }
 
-fn settings(store: &StoreArgs) -> anyhow::Result<Settings> {
+pub(crate) fn settings(store: &StoreArgs) -> anyhow::Result<Settings> {
     let mut s = Settings::new(DatabaseUrl::parse(&store.database_url)?);
     s.max_connections = store.db_connections;
     Ok(s)
@@ -790,6 +823,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             errors,
             as_user,
         }) => import_families(store, policy, file, dry_run, errors, as_user).await,
+        Command::Demo {
+            store,
+            policy,
+            families,
+            seed,
+            with_users,
+        } => demo::run(store, policy, families, seed, with_users).await,
         Command::Alerts(AlertsCommand::Scan { store, policy, on }) => {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;

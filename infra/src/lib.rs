@@ -23,6 +23,8 @@
 //!   and XLSX;
 //! - [`import`]: families from an association's register (XLSX, CSV);
 //! - [`sheets`]: the case, overdue and coverage-gap lists as XLSX;
+//! - [`generate`]: synthetic families for the benchmarks, and [`demo`]: a
+//!   made-up county for `nuanxin demo`, recorded through the command path;
 //! - [`maintenance`]: the operator's `backup`, `restore` and `doctor`;
 //! - [`users`] and [`config`].
 //!
@@ -36,7 +38,9 @@ pub mod bulletin;
 pub mod commands;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod leader;
 pub mod maintenance;

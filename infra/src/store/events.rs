@@ -78,16 +78,14 @@ pub async fn append(
         Tx::Sqlite(_) => "",
     };
     // A retry whose key is recorded appends nothing.
-    let mut fresh = Vec::with_capacity(sorted.len());
-    for e in sorted {
-        match idempotency_key(e) {
-            Some((user, key)) if key_taken(tx, user, key).await? => {}
-            _ => fresh.push(e),
-        }
-    }
-    let sorted = fresh;
+    let keys: Vec<(&str, &str)> = sorted.iter().filter_map(|e| idempotency_key(e)).collect();
+    let taken = keys_taken(tx, &keys).await?;
+    let sorted: Vec<&NewEvent> = sorted
+        .into_iter()
+        .filter(|e| idempotency_key(e).is_none_or(|k| !taken.contains(&k)))
+        .collect();
     let mut appended = std::collections::HashSet::with_capacity(events.len());
-    let mut keyed = Vec::new();
+    let mut keyed: Vec<&NewEvent> = Vec::new();
     for chunk in sorted.chunks(EVENTS_PER_INSERT) {
         let ids: Vec<(String, String)> = on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
@@ -116,24 +114,28 @@ pub async fn append(
         appended.extend(ids.into_iter().map(|(a, _)| a));
     }
     // A plain INSERT: a key recorded meanwhile fails the transaction.
-    for e in keyed {
-        let (user, key) = idempotency_key(e).expect("filtered on keys");
-        let sql =
-            "INSERT INTO idempotency_keys (user_id, key, aggregate_type, aggregate_id, sequence) \
-                   VALUES ($1, $2, $3, $4, $5)";
-        on_tx!(tx, conn => {
-            sqlx::query(sql)
-                .bind(user)
-                .bind(key)
-                .bind(e.aggregate_type)
-                .bind(&e.aggregate_id)
-                .bind(e.sequence as i64)
-                .execute(&mut *conn)
-                .await?;
+    for chunk in keyed.chunks(KEYS_PER_STATEMENT) {
+        on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "INSERT INTO idempotency_keys (user_id, key, aggregate_type, aggregate_id, sequence) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                let (user, key) = idempotency_key(e).expect("filtered on keys");
+                b.push_bind(user.to_owned())
+                    .push_bind(key.to_owned())
+                    .push_bind(e.aggregate_type)
+                    .push_bind(e.aggregate_id.clone())
+                    .push_bind(e.sequence as i64);
+            });
+            qb.build().execute(&mut *conn).await?;
         });
     }
     Ok(appended)
 }
+
+/// (user, key) pairs per statement of [`keys_taken`] and of the key INSERT
+/// (5 bound columns at most: far below SQLite's parameter cap).
+const KEYS_PER_STATEMENT: usize = 500;
 
 /// The (user, idempotency key) an event was recorded under, if any.
 fn idempotency_key(e: &NewEvent) -> Option<(&str, &str)> {
@@ -143,12 +145,37 @@ fn idempotency_key(e: &NewEvent) -> Option<(&str, &str)> {
     ))
 }
 
-async fn key_taken(tx: &mut Tx, user: &str, key: &str) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT count(*) FROM idempotency_keys WHERE user_id = $1 AND key = $2";
-    let n: i64 = on_tx!(tx, conn => {
-        sqlx::query_scalar(sql).bind(user).bind(key).fetch_one(&mut *conn).await?
-    });
-    Ok(n > 0)
+/// Which of `keys` are recorded already: one query per
+/// [`KEYS_PER_STATEMENT`] keys (a group commit asks for all its events'
+/// keys at once, not one round trip each).
+async fn keys_taken<'k>(
+    tx: &mut Tx,
+    keys: &[(&'k str, &'k str)],
+) -> Result<std::collections::HashSet<(&'k str, &'k str)>, sqlx::Error> {
+    let mut taken = std::collections::HashSet::new();
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let found: Vec<(String, String)> = on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "SELECT user_id, key FROM idempotency_keys WHERE (user_id, key) IN (VALUES ",
+            );
+            let mut values = qb.separated(", ");
+            for (user, key) in chunk {
+                values.push("(");
+                values.push_bind_unseparated((*user).to_owned());
+                values.push_unseparated(", ");
+                values.push_bind_unseparated((*key).to_owned());
+                values.push_unseparated(")");
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String)>().fetch_all(&mut *conn).await?
+        });
+        let found: std::collections::HashSet<(&str, &str)> = found
+            .iter()
+            .map(|(u, k)| (u.as_str(), k.as_str()))
+            .collect();
+        taken.extend(chunk.iter().filter(|pair| found.contains(*pair)));
+    }
+    Ok(taken)
 }
 
 /// The number of the last event in the log (0 when empty).

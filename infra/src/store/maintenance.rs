@@ -1,6 +1,7 @@
 //! The SQL of the operator's commands (`nuanxin backup`, `restore`,
 //! `doctor`): an online copy of an SQLite database, integrity and
-//! migration checks, the database clock, and the figures the doctor shows.
+//! migration checks, the database clock, and the figures the doctor shows;
+//! fresh planner statistics for a store filled fast (import, demo).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -256,4 +257,38 @@ pub async fn pending_deliveries(db: &Db) -> Result<PendingDeliveries, sqlx::Erro
         latest_error: attempt.as_ref().and_then(|a| a.error.clone()),
         latest_status: attempt.and_then(|a| a.status_code),
     })
+}
+
+/// Brings the planner's statistics of the tables every command writes up
+/// to date: PostgreSQL `ANALYZE` (nothing on SQLite, whose plans do not
+/// depend on them). A store filled fast from empty — an import, the demo —
+/// otherwise keeps running the statements its connections planned while
+/// the tables were empty (sequential scans of the idempotency keys and the
+/// visit schedule in every group commit, slower with every row) until
+/// autovacuum's next analyze; new statistics make every connection plan
+/// them again.
+pub async fn refresh_statistics(db: &Db) -> Result<(), sqlx::Error> {
+    if let Db::Postgres(pool) = db {
+        sqlx::query(
+            "ANALYZE events, idempotency_keys, case_files, visit_schedule, family_key_periods",
+        )
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`refresh_statistics`] in a task of its own, so that whoever asks keeps
+/// driving the commands they have under way (which hold pool connections
+/// while they wait to be polled); a failure is only logged.
+pub fn refresh_statistics_in_background(db: &Db) {
+    if !matches!(db, Db::Postgres(_)) {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = refresh_statistics(&db).await {
+            tracing::warn!(error = %e, "refreshing the planner's statistics failed");
+        }
+    });
 }

@@ -7,6 +7,7 @@
 mod alerts;
 mod checkpoint;
 mod generate;
+mod import;
 mod load;
 mod pages;
 mod read_models;
@@ -137,6 +138,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// Write a generated register of N rows (CSV, Chinese header, three
+    /// commands a row), create an importing caseworker in an EMPTY store
+    /// and time `nuanxin import families` on it (the binary beside this
+    /// one): a dry run, the import, and the import again.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Keep the register at this path (default: a temporary file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The `nuanxin` binary to import with (default: the one beside
+        /// this binary).
+        #[arg(long)]
+        bin: Option<PathBuf>,
+    },
     /// Generate N families into an EMPTY store, start `nuanxin serve` as a
     /// child process and drive it over HTTP with the caseworker mix; in the
     /// same run measure raw single-row INSERTs into an events-shaped table
@@ -265,6 +285,24 @@ async fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => {
             let report =
                 checkpoint::checkpoint(&store.settings()?, families, seed, reuse, runs).await?;
+            println!("{}", report.markdown());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Import {
+            store,
+            rows,
+            seed,
+            out,
+            bin,
+        } => {
+            let opts = import::ImportOptions {
+                database_url: store.database_url.clone(),
+                rows,
+                seed,
+                out,
+                bin,
+            };
+            let report = import::import(&store.settings()?, &opts).await?;
             println!("{}", report.markdown());
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

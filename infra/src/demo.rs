@@ -142,7 +142,7 @@ const FEMALE: &[&str] = &[
 ];
 const PLACE_FIRST: &[&str] = &[
     "那", "板", "六", "百", "岜", "古", "龙", "平", "东", "西", "南", "北", "金", "石", "大", "新",
-    "三", "长", "高", "黄", "桥", "江", "民", "安", "和", "福", "仁", "三", "弄", "伏",
+    "三", "长", "高", "黄", "桥", "江", "民", "安", "和", "福", "仁", "上", "弄", "伏",
 ];
 const PLACE_SECOND: &[&str] = &[
     "坡", "洞", "岭", "江", "山", "塘", "坪", "隆", "安", "宁", "和", "林", "圩", "头", "甲", "陂",
@@ -206,12 +206,19 @@ fn person_name(rng: &mut StdRng, sex: Sex) -> String {
     name
 }
 
+/// A place name not `taken` yet: two syllables, or three once two rarely
+/// give a new one (a large county has more villages than there are pairs).
 fn place_name(rng: &mut StdRng, taken: &mut HashSet<String>) -> String {
+    let mut tries = 0;
     loop {
-        let name = format!("{}{}", pick(rng, PLACE_FIRST), pick(rng, PLACE_SECOND));
+        let mut name = format!("{}{}", pick(rng, PLACE_FIRST), pick(rng, PLACE_SECOND));
+        if tries >= 50 {
+            name.push_str(pick(rng, PLACE_SECOND));
+        }
         if taken.insert(name.clone()) {
             return name;
         }
+        tries += 1;
     }
 }
 
@@ -1116,5 +1123,17 @@ mod tests {
         }
         // Two years of visits: on average well over a dozen commands.
         assert!(county.commands() > 300 * 12, "{}", county.commands());
+    }
+
+    #[test]
+    fn a_large_county_has_a_name_for_every_place() {
+        // 30 townships of 40 villages: more than there are two-syllable
+        // names.
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut taken = HashSet::new();
+        for _ in 0..1230 {
+            place_name(&mut rng, &mut taken);
+        }
+        assert_eq!(taken.len(), 1230);
     }
 }

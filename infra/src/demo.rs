@@ -915,7 +915,7 @@ pub struct Recorded {
 /// among them as a running server would have: first every action dated
 /// before those days, then, for each day, that morning's scan and the
 /// day's actions — so alerts are raised, escalate, and are resolved by the
-/// visits that followed. Within each step [`IN_FLIGHT`] families go at
+/// visits that followed. Within each step `IN_FLIGHT` (32) families go at
 /// once, each family's commands in order. `progress` is called with the
 /// commands done. Stops at the first refusal or store error.
 pub async fn record(

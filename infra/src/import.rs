@@ -675,7 +675,7 @@ enum RowOutcome {
 }
 
 /// Records the planned rows as `user` (or, with `dry_run`, only asks
-/// whether each was imported before), [`IN_FLIGHT`] rows at a time, each
+/// whether each was imported before), `IN_FLIGHT` (128) rows at a time, each
 /// row's commands in order (the registration, then its contacts), calling
 /// `progress` with the number of rows done after each row. Adds to
 /// `summary` in row order, so its counts and errors are those of one row

@@ -260,13 +260,14 @@ pub async fn pending_deliveries(db: &Db) -> Result<PendingDeliveries, sqlx::Erro
 }
 
 /// Brings the planner's statistics of the tables every command writes up
-/// to date: PostgreSQL `ANALYZE` (nothing on SQLite, whose plans do not
-/// depend on them). A store filled fast from empty — an import, the demo —
-/// otherwise keeps running the statements its connections planned while
-/// the tables were empty (sequential scans of the idempotency keys and the
-/// visit schedule in every group commit, slower with every row) until
-/// autovacuum's next analyze; new statistics make every connection plan
-/// them again.
+/// to date: PostgreSQL `ANALYZE`. A store filled fast from empty — an
+/// import, the demo — otherwise keeps running the statements its
+/// connections planned while the tables were empty (sequential scans of
+/// the idempotency keys and the visit schedule in every group commit,
+/// slower with every row) until autovacuum's next analyze; new statistics
+/// make every connection plan them again. Nothing on SQLite: a command's
+/// statements there are key lookups, and the server refreshes SQLite's
+/// statistics itself ([`Db::optimize`], at start and hourly).
 pub async fn refresh_statistics(db: &Db) -> Result<(), sqlx::Error> {
     if let Db::Postgres(pool) = db {
         sqlx::query(

@@ -352,6 +352,16 @@ pub enum KeyReason {
     Dependent,
 }
 
+impl KeyReason {
+    /// Every reason, in order.
+    pub const ALL: [KeyReason; 4] = [
+        KeyReason::AdvancedAge,
+        KeyReason::LivingAlone,
+        KeyReason::SemiDependent,
+        KeyReason::Dependent,
+    ];
+}
+
 /// A member's age in whole years on `on`: N from the Nth birthday on. A
 /// 29 February birthday falls on 1 March in common years.
 pub fn age_on(birth_date: NaiveDate, on: NaiveDate) -> i32 {
@@ -368,39 +378,73 @@ pub fn is_living_on(member: &MemberState, on: NaiveDate) -> bool {
     member.deceased_on.is_none_or(|d| d > on)
 }
 
+/// What the key-person test reads of a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub birth_date: NaiveDate,
+    pub deceased_on: Option<NaiveDate>,
+    pub living_alone: bool,
+    pub self_care: SelfCare,
+}
+
+impl KeyFacts {
+    pub fn of(m: &MemberState) -> Self {
+        Self {
+            birth_date: m.member.birth_date,
+            deceased_on: m.deceased_on,
+            living_alone: m.member.living_alone,
+            self_care: m.member.self_care,
+        }
+    }
+}
+
 /// Why the family has a key person on `on`, considering living members only;
 /// each reason at most once, in the order of [`KeyReason`]. Empty when the
 /// family is ordinary. Living alone and self-care are the members' current
 /// values.
 pub fn key_reasons(case: &FamilyCase, on: NaiveDate, policy: &VisitPolicy) -> Vec<KeyReason> {
-    let living: Vec<&MemberState> = case
-        .members
-        .iter()
-        .filter(|m| is_living_on(m, on))
-        .collect();
-    let key_age = i32::try_from(policy.key_age).unwrap_or(i32::MAX);
-    let has = |reason: KeyReason| {
-        living.iter().any(|m| match reason {
-            KeyReason::AdvancedAge => age_on(m.member.birth_date, on) >= key_age,
-            KeyReason::LivingAlone => m.member.living_alone,
-            KeyReason::SemiDependent => m.member.self_care == SelfCare::SemiDependent,
-            KeyReason::Dependent => m.member.self_care == SelfCare::Dependent,
-        })
-    };
-    [
-        KeyReason::AdvancedAge,
-        KeyReason::LivingAlone,
-        KeyReason::SemiDependent,
-        KeyReason::Dependent,
-    ]
-    .into_iter()
-    .filter(|r| has(*r))
-    .collect()
+    let members: Vec<KeyFacts> = case.members.iter().map(KeyFacts::of).collect();
+    key_reasons_among(&members, on, policy)
+}
+
+/// [`key_reasons`] of a family whose members are `members`.
+pub fn key_reasons_among(
+    members: &[KeyFacts],
+    on: NaiveDate,
+    policy: &VisitPolicy,
+) -> Vec<KeyReason> {
+    let has = |reason: KeyReason| members.iter().any(|m| m.gives(reason, on, policy));
+    KeyReason::ALL.into_iter().filter(|r| has(*r)).collect()
+}
+
+impl KeyFacts {
+    /// Whether this member, living on `on`, gives the family `reason`.
+    fn gives(&self, reason: KeyReason, on: NaiveDate, policy: &VisitPolicy) -> bool {
+        if self.deceased_on.is_some_and(|d| d <= on) {
+            return false;
+        }
+        match reason {
+            KeyReason::AdvancedAge => {
+                age_on(self.birth_date, on) >= i32::try_from(policy.key_age).unwrap_or(i32::MAX)
+            }
+            KeyReason::LivingAlone => self.living_alone,
+            KeyReason::SemiDependent => self.self_care == SelfCare::SemiDependent,
+            KeyReason::Dependent => self.self_care == SelfCare::Dependent,
+        }
+    }
 }
 
 /// Whether the family has a key person on `on`.
 pub fn is_key(case: &FamilyCase, on: NaiveDate, policy: &VisitPolicy) -> bool {
     !key_reasons(case, on, policy).is_empty()
+}
+
+/// [`is_key`] of a family whose members are `members` (without building
+/// the list of reasons: the report asks it of every family).
+pub fn is_key_among(members: &[KeyFacts], on: NaiveDate, policy: &VisitPolicy) -> bool {
+    members
+        .iter()
+        .any(|m| KeyReason::ALL.iter().any(|r| m.gives(*r, on, policy)))
 }
 
 /// Where one role's visits stand for a family on a given day.
@@ -450,6 +494,19 @@ pub fn schedule(
     on: NaiveDate,
     policy: &VisitPolicy,
 ) -> Option<RoleSchedule> {
+    schedule_keyed(case, role, is_key(case, on, policy), policy)
+}
+
+/// [`schedule`] for a family whose key-person status is `key`: the day
+/// only matters through that status, so a reader that knows it (the
+/// report's per-family facts, which keep both answers) can ask without a
+/// day.
+pub fn schedule_keyed(
+    case: &FamilyCase,
+    role: Role,
+    key: bool,
+    policy: &VisitPolicy,
+) -> Option<RoleSchedule> {
     if case.status == CaseStatus::Closed {
         return None;
     }
@@ -470,7 +527,6 @@ pub fn schedule(
         .map(|v| v.visited_on)
         .max();
 
-    let key = is_key(case, on, policy);
     let base = last_on.map_or(contact.assigned_on, |d| d.max(contact.assigned_on));
     let mut due = plus_days(base, rule.interval_days(key));
     if let (true, Some(floor)) = (key, rule.key_home_floor_days) {

@@ -14,6 +14,7 @@
 pub mod activities;
 pub mod bulletin;
 pub mod case_file;
+pub mod facts;
 pub mod inspections;
 pub mod insurance;
 pub mod rows;

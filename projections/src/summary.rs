@@ -154,11 +154,11 @@ pub fn case_on(events: &[FamilyEvent], day: NaiveDate) -> FamilyCase {
     case
 }
 
-fn day_before(d: NaiveDate) -> NaiveDate {
+pub(crate) fn day_before(d: NaiveDate) -> NaiveDate {
     d.pred_opt().unwrap_or(d)
 }
 
-fn plus(d: NaiveDate, days: u32) -> NaiveDate {
+pub(crate) fn plus(d: NaiveDate, days: u32) -> NaiveDate {
     d.checked_add_days(Days::new(u64::from(days)))
         .unwrap_or(NaiveDate::MAX)
 }
@@ -336,36 +336,11 @@ pub fn obligations(
         .filter_map(happened_on)
         .filter(|d| in_period(*d))
         .collect();
-    let rule = policy.role(role);
     let mut prev = case_on(events, day_before(from));
     for p in days {
         let now = case_on(events, p);
-        let before = policy::schedule(&prev, role, day_before(p), policy);
-        if let Some(before) = before {
-            let x = before.next_due_on;
-            let after = policy::schedule(&now, role, p, policy);
-            let same_contact = match (prev.contacts.get(role), now.contacts.get(role)) {
-                (Some(a), Some(b)) => a.action_id == b.action_id,
-                _ => false,
-            };
-            let visited = now.visits.iter().any(|v| {
-                v.role == role
-                    && v.visited_on == p
-                    && rule.qualifying_modes.contains(&v.mode)
-                    && now.transferred_on.is_none_or(|t| p >= t)
-            });
-            let discharged =
-                same_contact && visited && after.is_some_and(|a| a.next_due_on > x.max(p));
-            if discharged {
-                if in_period(x) {
-                    out.due += 1;
-                    if p <= x {
-                        out.met_on_time += 1;
-                    }
-                }
-            } else if (!same_contact || after.is_none()) && in_period(x) && x < p {
-                out.due += 1;
-            }
+        if let Some(s) = Step::on(&prev, &now, role, p, policy) {
+            s.count(from, to, &mut out);
         }
         prev = now;
     }
@@ -375,6 +350,67 @@ pub fn obligations(
         }
     }
     out
+}
+
+/// What day `day` did to one role's running visit obligation (see
+/// [`obligations`]): discharged it by a qualifying visit, or ended it,
+/// unmet, after its due date had passed. It depends on the case the day
+/// before and on the day, never on the report's period, so the per-family
+/// facts ([`crate::facts`]) keep the steps of every day once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub day: NaiveDate,
+    /// The due date that stood the day before.
+    pub due_on: NaiveDate,
+    pub discharged: bool,
+}
+
+impl Step {
+    /// The step of `day`, from the case the day before (`prev`) and on the
+    /// day (`now`); `None` when it neither discharges nor ends anything.
+    pub fn on(
+        prev: &FamilyCase,
+        now: &FamilyCase,
+        role: Role,
+        day: NaiveDate,
+        policy: &VisitPolicy,
+    ) -> Option<Self> {
+        let before = policy::schedule(prev, role, day_before(day), policy)?;
+        let x = before.next_due_on;
+        let rule = policy.role(role);
+        let after = policy::schedule(now, role, day, policy);
+        let same_contact = match (prev.contacts.get(role), now.contacts.get(role)) {
+            (Some(a), Some(b)) => a.action_id == b.action_id,
+            _ => false,
+        };
+        let visited = now.visits.iter().any(|v| {
+            v.role == role
+                && v.visited_on == day
+                && rule.qualifying_modes.contains(&v.mode)
+                && now.transferred_on.is_none_or(|t| day >= t)
+        });
+        let discharged =
+            same_contact && visited && after.is_some_and(|a| a.next_due_on > x.max(day));
+        let ended = (!same_contact || after.is_none()) && x < day;
+        (discharged || ended).then_some(Self {
+            day,
+            due_on: x,
+            discharged,
+        })
+    }
+
+    /// Counts the step for the period `from..=to`: an obligation falls due
+    /// in the period when its day and due date both lie in it; it is met on
+    /// time when discharged on or before the due date.
+    pub fn count(&self, from: NaiveDate, to: NaiveDate, out: &mut Obligations) {
+        let in_period = |d: NaiveDate| from <= d && d <= to;
+        if in_period(self.day) && in_period(self.due_on) {
+            out.due += 1;
+            if self.discharged && self.day <= self.due_on {
+                out.met_on_time += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,256 @@
+//! A family's **report facts**: what the period report
+//! ([`crate::summary`]) needs of one family, for *any* period, folded once.
+//!
+//! The report counts a family by its case on the last day of the period
+//! and by the days in the period on which something happened. Folding
+//! those cases from the events for every report costs a fold per family
+//! per event day — tens of seconds for a region. But the case only changes
+//! on the days something happened: between two such days it is the same
+//! case. So the facts keep, for each of those days (a *segment*), the few
+//! things the report reads of that day's case — registered, open, village,
+//! both contacts, the members (for the key-person test on the day asked),
+//! and each role's due date with and without a key person — plus the
+//! dated lists (visits, emergencies, assistance, elderly care) and every
+//! day's visit-obligation [`Step`]. [`SummaryRow::add_facts`] then counts
+//! a period from them without folding anything.
+//!
+//! They are built by the very functions the report used to call per
+//! report ([`case_on`], [`Step::on`], [`policy::schedule_keyed`]), and
+//! [`FamilyFacts::build`] refuses (returns `None`) when a dated list of
+//! some day's case is not the final case's list cut at that day — the
+//! assumption [`SummaryRow::add_facts`] relies on — so such a family is
+//! counted by [`SummaryRow::add_family`] instead. Tests compare both ways
+//! on generated counties (`nuanxin_infra::reports`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use nuanxin_domain::aggregate::CaseStatus;
+use nuanxin_domain::events::FamilyEvent;
+use nuanxin_domain::policy::{self, KeyFacts, VisitPolicy};
+use nuanxin_domain::{AssistanceArea, Role, VisitMode};
+
+use crate::summary::{case_on, day_before, happened_on, plus, Step, SummaryRow};
+
+/// The case on one day something happened, as far as the report reads it;
+/// it stands until the next such day.
+#[derive(Debug, Clone)]
+struct Segment {
+    day: NaiveDate,
+    registered: bool,
+    open: bool,
+    village: Option<Arc<str>>,
+    dual_contact: bool,
+    /// What the key-person test reads of the members (shared between
+    /// segments while they do not change), for the test on the day asked.
+    members: Arc<[KeyFacts]>,
+    /// Per role ([`Role::ALL`] order): the next due date without and with
+    /// a key person, `None` when the role has no schedule (closed case,
+    /// no contact).
+    due: [Option<(NaiveDate, NaiveDate)>; 2],
+}
+
+/// One family's report facts (see the module).
+#[derive(Debug, Clone, Default)]
+pub struct FamilyFacts {
+    segments: Vec<Segment>,
+    visits: Vec<(NaiveDate, VisitMode)>,
+    emergencies: Vec<NaiveDate>,
+    assistance: Vec<(NaiveDate, AssistanceArea, i64)>,
+    elderly_care: Vec<(NaiveDate, Option<NaiveDate>)>,
+    /// Per role ([`Role::ALL`] order), every day's obligation step.
+    steps: [Vec<Step>; 2],
+}
+
+/// Whether `now`'s list is `all` cut at `day` (same items, same order).
+fn cut_at<T: PartialEq>(
+    now: &[T],
+    all: &[T],
+    day: NaiveDate,
+    on: impl Fn(&T) -> NaiveDate,
+) -> bool {
+    now.iter().eq(all.iter().filter(|x| on(x) <= day))
+}
+
+fn role_index(role: Role) -> usize {
+    match role {
+        Role::Village => 0,
+        Role::Township => 1,
+    }
+}
+
+impl FamilyFacts {
+    /// The facts of a family's events (in stream order), or `None` when
+    /// they cannot stand in for the fold (see the module).
+    pub fn build(events: &[FamilyEvent], policy: &VisitPolicy) -> Option<Self> {
+        let days: BTreeSet<NaiveDate> = events.iter().filter_map(happened_on).collect();
+        let last = case_on(events, NaiveDate::MAX);
+        let mut facts = FamilyFacts {
+            visits: last.visits.iter().map(|v| (v.visited_on, v.mode)).collect(),
+            emergencies: last.emergencies.iter().map(|e| e.occurred_on).collect(),
+            assistance: last
+                .assistance
+                .iter()
+                .map(|a| (a.provided_on, a.area, a.amount_fen.map_or(0, |f| f.fen())))
+                .collect(),
+            elderly_care: last.elderly_care.iter().map(|c| (c.from, c.to)).collect(),
+            ..Default::default()
+        };
+        let Some(first) = days.first() else {
+            return Some(facts);
+        };
+        let mut prev = case_on(events, day_before(*first));
+        for day in days {
+            let now = case_on(events, day);
+            let lists_agree = cut_at(&now.visits, &last.visits, day, |v| v.visited_on)
+                && cut_at(&now.emergencies, &last.emergencies, day, |e| e.occurred_on)
+                && cut_at(&now.assistance, &last.assistance, day, |a| a.provided_on)
+                && cut_at(&now.elderly_care, &last.elderly_care, day, |c| c.from);
+            if !lists_agree {
+                return None;
+            }
+            for role in Role::ALL {
+                if let Some(step) = Step::on(&prev, &now, *role, day, policy) {
+                    facts.steps[role_index(*role)].push(step);
+                }
+            }
+            let previous = facts.segments.last();
+            let village = match (previous, now.village_code.as_ref()) {
+                (Some(p), Some(v)) if p.village.as_deref() == Some(v.as_str()) => p.village.clone(),
+                (_, v) => v.map(|v| Arc::from(v.as_str())),
+            };
+            let members: Vec<KeyFacts> = now.members.iter().map(KeyFacts::of).collect();
+            let members = match previous {
+                Some(p) if *p.members == *members => p.members.clone(),
+                _ => Arc::from(members),
+            };
+            let due = |role: Role| {
+                let ordinary = policy::schedule_keyed(&now, role, false, policy)?;
+                let key = policy::schedule_keyed(&now, role, true, policy)?;
+                Some((ordinary.next_due_on, key.next_due_on))
+            };
+            facts.segments.push(Segment {
+                day,
+                registered: now.registered,
+                open: now.status == CaseStatus::Open,
+                village,
+                dual_contact: now.contacts.village.is_some() && now.contacts.township.is_some(),
+                members,
+                due: [due(Role::Village), due(Role::Township)],
+            });
+            prev = now;
+        }
+        Some(facts)
+    }
+
+    fn segment_on(&self, day: NaiveDate) -> Option<&Segment> {
+        let i = self.segments.partition_point(|s| s.day <= day);
+        i.checked_sub(1).map(|i| &self.segments[i])
+    }
+
+    /// The family's village on `day`, if it was registered by then (the
+    /// report counts a family where it stood on the period's last day).
+    pub fn village_on(&self, day: NaiveDate) -> Option<&str> {
+        self.segment_on(day)
+            .filter(|s| s.registered)
+            .and_then(|s| s.village.as_deref())
+    }
+}
+
+impl SummaryRow {
+    /// Adds what one family contributes to `from..=to`, from its facts:
+    /// the same figures as [`SummaryRow::add_family`] on its events.
+    /// A family not registered on `to` adds nothing.
+    pub fn add_facts(
+        &mut self,
+        facts: &FamilyFacts,
+        from: NaiveDate,
+        to: NaiveDate,
+        policy: &VisitPolicy,
+    ) {
+        let Some(end) = facts.segment_on(to).filter(|s| s.registered) else {
+            return;
+        };
+        let in_period = |d: NaiveDate| from <= d && d <= to;
+        let key = policy::is_key_among(&end.members, to, policy);
+        if end.open {
+            self.families_open += 1;
+            if key {
+                self.families_key_person += 1;
+            }
+            if end.dual_contact {
+                self.families_dual_contact += 1;
+            }
+        } else {
+            self.families_closed += 1;
+        }
+        for (_, mode) in facts.visits.iter().filter(|v| in_period(v.0)) {
+            self.visits += 1;
+            let m = &mut self.visits_by_mode;
+            *match mode {
+                VisitMode::Home => &mut m.home,
+                VisitMode::Phone => &mut m.phone,
+                VisitMode::Video => &mut m.video,
+                VisitMode::Holiday => &mut m.holiday,
+            } += 1;
+        }
+        for occurred in facts.emergencies.iter().filter(|d| in_period(**d)) {
+            self.emergencies += 1;
+            let until = plus(*occurred, policy.urgent_within_days).min(to);
+            if facts
+                .visits
+                .iter()
+                .any(|(on, mode)| *mode == VisitMode::Home && on >= occurred && *on <= until)
+            {
+                self.emergencies_followed_in_time += 1;
+            }
+        }
+        for (_, area, fen) in facts.assistance.iter().filter(|a| in_period(a.0)) {
+            let s = &mut self.assistance;
+            let t = match area {
+                AssistanceArea::LivingSupport => &mut s.living_support,
+                AssistanceArea::Medical => &mut s.medical,
+                AssistanceArea::ElderlyCare => &mut s.elderly_care,
+                AssistanceArea::PsychologicalComfort => &mut s.psychological_comfort,
+            };
+            t.count += 1;
+            t.amount_fen += fen;
+        }
+        self.elderly_care_services += facts
+            .elderly_care
+            .iter()
+            .filter(|(start, end)| *start <= to && end.is_none_or(|e| e >= from))
+            .count() as u64;
+        for role in Role::ALL {
+            let i = role_index(*role);
+            let mut o = crate::summary::Obligations::default();
+            for step in &facts.steps[i] {
+                step.count(from, to, &mut o);
+            }
+            if let Some((ordinary, keyed)) = end.due[i] {
+                let due_on = if key { keyed } else { ordinary };
+                if due_on < to {
+                    self.overdue_at_end += 1;
+                    let a = &mut self.overdue_by_age;
+                    match (to - due_on).num_days() {
+                        ..=7 => a.days_1_7 += 1,
+                        8..=30 => a.days_8_30 += 1,
+                        _ => a.days_31_plus += 1,
+                    }
+                }
+                if in_period(due_on) {
+                    o.due += 1;
+                }
+            }
+            let slot = match role {
+                Role::Village => &mut self.obligations_by_role.village,
+                Role::Township => &mut self.obligations_by_role.township,
+            };
+            slot.due += o.due;
+            slot.met_on_time += o.met_on_time;
+            self.obligations_due += o.due;
+            self.obligations_met_on_time += o.met_on_time;
+        }
+    }
+}

@@ -294,6 +294,7 @@ impl Application {
             stopped.clone(),
         ));
         let statistics = tokio::spawn(refresh_statistics(self.state.db().clone(), stopped.clone()));
+        let reports = tokio::spawn(warm_reports(self.state.core().clone(), stopped.clone()));
         let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(
             self.state.db().clone(),
             self.alerts,
@@ -310,6 +311,7 @@ impl Application {
         let _ = scheduler.await;
         let _ = delivery.await;
         let _ = statistics.await;
+        let _ = reports.await;
         if let Some(s) = standby {
             let _ = s.await;
         }
@@ -318,6 +320,32 @@ impl Application {
         }
         self.state.db().close().await;
         served
+    }
+}
+
+/// Keeps the report cache warm ([`nuanxin_infra::reports::warm`]): builds
+/// every family's report facts as the server starts, then reads the
+/// families that changed every few minutes, so that a report waits only
+/// for the last minutes' changes.
+async fn warm_reports(
+    core: Arc<nuanxin_infra::Core>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+    loop {
+        let started = std::time::Instant::now();
+        match nuanxin_infra::reports::warm(&core).await {
+            Ok(families) => tracing::debug!(
+                families,
+                ms = started.elapsed().as_millis() as u64,
+                "report cache warm"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not warm the report cache"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -53,7 +53,7 @@ pub struct AlertScanReport {
 }
 
 /// A `kB` field of `/proc/self/status`, in MiB.
-fn status_mib(field: &str) -> Option<f64> {
+pub(crate) fn status_mib(field: &str) -> Option<f64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line

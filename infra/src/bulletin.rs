@@ -14,8 +14,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
+use cqrs_es::DomainEvent;
 use nuanxin_domain::activity::Activity;
 use nuanxin_domain::aggregate::FamilyCase;
+use nuanxin_domain::events::FamilyEvent;
 use nuanxin_domain::inspection::{AssociationLevel, Inspection};
 use nuanxin_domain::metadata::keys;
 use nuanxin_projections::activities::ActivityTally;
@@ -40,6 +42,24 @@ const FAMILY_EVENTS: &[&str] = &[
     "InsuranceClaimDecided",
 ];
 
+/// Which streams [`read_streams`] reads.
+pub(crate) enum Streams<'a> {
+    /// Every stream of the type, only these event types (unless empty).
+    All(&'a [&'a str]),
+    /// These streams, every event.
+    Only(&'a [String]),
+}
+
+/// What [`read_streams`] tells of a stream besides its known events.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamInfo {
+    /// The sequence of the last event read (known or not).
+    pub last_sequence: u64,
+    /// The latest `recorded_at` of the events read: every one of them is
+    /// known at any instant from then on.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
 /// Hands every stream of `aggregate_type` (only `event_types`, unless
 /// empty) to `each` as its events recorded at or before `at`, in stream
 /// order: the first event recorded after `at` ends the stream's past (as
@@ -52,26 +72,52 @@ pub(crate) async fn known_streams<E: DeserializeOwned>(
     at: DateTime<Utc>,
     mut each: impl FnMut(Uuid, Vec<E>),
 ) -> Result<(), StoreError> {
-    let mut current: Option<(String, bool, Vec<E>)> = None;
+    read_streams(
+        db,
+        aggregate_type,
+        Streams::All(event_types),
+        at,
+        |id, events, _| each(id, events),
+    )
+    .await
+}
+
+/// [`known_streams`] for any [`Streams`], telling each stream's
+/// [`StreamInfo`] too.
+pub(crate) async fn read_streams<E: DeserializeOwned>(
+    db: &Db,
+    aggregate_type: &str,
+    streams: Streams<'_>,
+    at: DateTime<Utc>,
+    mut each: impl FnMut(Uuid, Vec<E>, StreamInfo),
+) -> Result<(), StoreError> {
+    let mut current: Option<(String, bool, Vec<E>, StreamInfo)> = None;
     let mut failed: Option<serde_json::Error> = None;
-    let mut finish = |id: String, events: Vec<E>| {
+    let mut finish = |id: String, events: Vec<E>, info: StreamInfo| {
         if let Ok(id) = id.parse() {
-            each(id, events);
+            each(id, events, info);
         }
     };
-    store::events::for_each_of_type(db, aggregate_type, event_types, |e: StoredEvent| {
+    let take = |e: StoredEvent| {
         if current.as_ref().is_none_or(|c| c.0 != e.aggregate_id) {
-            if let Some((id, _, events)) = current.take() {
-                finish(id, events);
+            if let Some((id, _, events, info)) = current.take() {
+                finish(id, events, info);
             }
-            current = Some((e.aggregate_id.clone(), true, Vec::new()));
+            current = Some((
+                e.aggregate_id.clone(),
+                true,
+                Vec::new(),
+                StreamInfo::default(),
+            ));
         }
-        let Some((_, past, events)) = current.as_mut() else {
+        let Some((_, past, events, info)) = current.as_mut() else {
             return;
         };
         let recorded_at = e
             .metadata_str(keys::RECORDED_AT)
             .and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        info.last_sequence = e.sequence;
+        info.settled_at = info.settled_at.max(recorded_at);
         *past = *past && recorded_at.is_none_or(|r| r <= at);
         if *past {
             match serde_json::from_value(e.payload) {
@@ -81,10 +127,17 @@ pub(crate) async fn known_streams<E: DeserializeOwned>(
                 }
             }
         }
-    })
-    .await?;
-    if let Some((id, _, events)) = current.take() {
-        finish(id, events);
+    };
+    match streams {
+        Streams::All(types) => {
+            store::events::for_each_of_type(db, aggregate_type, types, take).await?;
+        }
+        Streams::Only(ids) => {
+            store::events::for_each_of_streams(db, aggregate_type, ids, take).await?;
+        }
+    }
+    if let Some((id, _, events, info)) = current.take() {
+        finish(id, events, info);
     }
     match failed {
         Some(err) => Err(err.into()),
@@ -129,7 +182,7 @@ pub async fn figures(
 
 /// One jurisdiction's tallies while the log is read.
 #[derive(Default)]
-struct Tallies {
+pub(crate) struct Tallies {
     prefix: String,
     associations: BTreeSet<String>,
     insurance: InsuranceTally,
@@ -157,30 +210,71 @@ pub async fn figures_of(
     to: NaiveDate,
     known_at: DateTime<Utc>,
 ) -> Result<Vec<BulletinFigures>, StoreError> {
-    let db = core.db();
-    let policy = core.policy();
-    let mut tallies: Vec<Tallies> = prefixes
+    let mut tallies = tallies_of(prefixes);
+    fold_known::<FamilyCase>(core.db(), FAMILY_EVENTS, known_at, |id, case| {
+        if let Some(village) = case.village_code.as_ref().filter(|_| case.registered) {
+            add_insured(&mut tallies, id, village.as_str(), Some(case), from, to);
+        }
+    })
+    .await?;
+    finish_figures(core, tallies, from, to, known_at).await
+}
+
+/// Empty tallies of each of `prefixes`.
+pub(crate) fn tallies_of(prefixes: &[String]) -> Vec<Tallies> {
+    prefixes
         .iter()
         .map(|p| Tallies {
             prefix: p.clone(),
             ..Default::default()
         })
-        .collect();
+        .collect()
+}
 
-    fold_known::<FamilyCase>(db, FAMILY_EVENTS, known_at, |id, case| {
-        let Some(village) = case.village_code.as_ref().filter(|_| case.registered) else {
-            return;
-        };
-        for t in tallies
-            .iter_mut()
-            .filter(|t| village.as_str().starts_with(&t.prefix))
-        {
-            t.association_of(village.as_str());
+/// A family's case as the insurance figures see it: folded from its
+/// events of [`FAMILY_EVENTS`] only.
+pub(crate) fn insurance_view(events: &[FamilyEvent]) -> FamilyCase {
+    let mut case = FamilyCase::default();
+    for e in events {
+        if FAMILY_EVENTS.contains(&e.event_type().as_str()) {
+            case.evolve(e.clone());
+        }
+    }
+    case
+}
+
+/// Adds a registered family (`village` where it stands, `case` its
+/// [`insurance_view`]; `None` when it has no insurance at all).
+pub(crate) fn add_insured(
+    tallies: &mut [Tallies],
+    id: Uuid,
+    village: &str,
+    case: Option<&FamilyCase>,
+    from: NaiveDate,
+    to: NaiveDate,
+) {
+    for t in tallies
+        .iter_mut()
+        .filter(|t| village.starts_with(&t.prefix))
+    {
+        t.association_of(village);
+        if let Some(case) = case {
             t.insurance.add_case(id, case, from, to);
         }
-    })
-    .await?;
+    }
+}
 
+/// Adds the activities and inspections known at `known_at` to `tallies`
+/// (families already added) and finishes the figures.
+pub(crate) async fn finish_figures(
+    core: &Core,
+    mut tallies: Vec<Tallies>,
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<Vec<BulletinFigures>, StoreError> {
+    let db = core.db();
+    let policy = core.policy();
     fold_known::<Activity>(db, &[], known_at, |_, a| {
         for t in tallies.iter_mut() {
             t.activities.add(a, &t.prefix, from, to);

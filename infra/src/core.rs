@@ -37,6 +37,8 @@ pub struct Core {
     last_seen: LastSeen,
     /// A streaming standby for lists and histories, if configured.
     standby: Option<Arc<Standby>>,
+    /// Every family's report facts (`crate::reports`).
+    report_cache: crate::reports::ReportCache,
 }
 
 impl Core {
@@ -49,7 +51,13 @@ impl Core {
             tokens: TokenCache::default(),
             last_seen: LastSeen::default(),
             standby: None,
+            report_cache: Default::default(),
         }
+    }
+
+    /// The report facts cache.
+    pub fn report_cache(&self) -> &crate::reports::ReportCache {
+        &self.report_cache
     }
 
     /// Reads lists and histories from `standby` while it is fresh enough.

@@ -10,17 +10,22 @@
 //! Reads go through [`crate::reads::Reads::report_summary`], which limits
 //! the prefix to the reader's scope.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_domain::events::FamilyEvent;
+use nuanxin_domain::policy::VisitPolicy;
+use nuanxin_projections::facts::FamilyFacts;
 use nuanxin_projections::summary::{case_on, SummaryReport, SummaryRow};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, XlsxError};
+use uuid::Uuid;
 
-use crate::bulletin::{self, known_streams};
+use crate::bulletin::{self, known_streams, StreamInfo, Streams};
 use crate::core::{Core, StoreError};
 use crate::export::{neutralise, Csv};
+use crate::store;
 
 /// The lengths of the jurisdiction levels (province … village).
 const LEVELS: [usize; 5] = [2, 4, 6, 9, 12];
@@ -32,6 +37,11 @@ pub fn child_len(prefix: &str) -> Option<usize> {
 
 /// The report of `from..=to` within `prefix` ("" for everything), as known
 /// at `known_at`.
+///
+/// Families whose every event was recorded by `known_at` are counted from
+/// their cached [`FamilyFacts`] ([`ReportCache`]); the others — changed
+/// since `known_at` — are folded from their events known then, as
+/// [`summary_by_fold`] folds every family. Both give the same figures.
 pub async fn summary(
     core: &Core,
     prefix: &str,
@@ -40,53 +50,399 @@ pub async fn summary(
     known_at: DateTime<Utc>,
 ) -> Result<SummaryReport, StoreError> {
     let policy = core.policy();
-    let below = child_len(prefix);
-    let mut children: BTreeMap<String, SummaryRow> = BTreeMap::new();
-    let mut total = SummaryRow::new(prefix, true);
+    let started = std::time::Instant::now();
+    let families = core.report_cache().refresh(core).await?;
+    let refreshed = started.elapsed();
+    let (settled, late): (Vec<_>, Vec<_>) = families
+        .into_iter()
+        .partition(|(_, f)| f.settled_at.is_none_or(|s| s <= known_at));
+    let late_ids: Vec<String> = late.iter().map(|(id, _)| id.to_string()).collect();
+    let mut known: Vec<(Uuid, Vec<FamilyEvent>)> = Vec::with_capacity(late_ids.len());
+    read_families(core, &late_ids, settled.len(), known_at, |id, events, _| {
+        known.push((id, events))
+    })
+    .await?;
+
+    let mut rows = Rows::new(prefix);
+    for (_, family) in &settled {
+        match &family.facts {
+            Some(facts) => {
+                if let Some(row) = facts.village_on(to).and_then(|v| rows.row(v)) {
+                    row.add_facts(facts, from, to, &policy);
+                }
+            }
+            None => rows.add_events(&family.events, from, to, &policy),
+        }
+    }
+    for (_, events) in &known {
+        rows.add_events(events, from, to, &policy);
+    }
+    let mut rows = rows.finish();
+
+    let prefixes: Vec<String> = rows.iter().map(|r| r.village_code_prefix.clone()).collect();
+    let mut tallies = bulletin::tallies_of(&prefixes);
+    for (id, family) in &settled {
+        if let Some((village, case)) = &family.insured {
+            bulletin::add_insured(&mut tallies, *id, village, case.as_deref(), from, to);
+        }
+    }
+    for (id, events) in &known {
+        let case = bulletin::insurance_view(events);
+        if let Some(village) = case.village_code.as_ref().filter(|_| case.registered) {
+            bulletin::add_insured(&mut tallies, *id, village.as_str(), Some(&case), from, to);
+        }
+    }
+    let counted = started.elapsed();
+    let figures = bulletin::finish_figures(core, tallies, from, to, known_at).await?;
+    tracing::debug!(
+        families = settled.len(),
+        folded = known.len(),
+        refresh_ms = refreshed.as_millis() as u64,
+        count_ms = (counted - refreshed).as_millis() as u64,
+        bulletin_ms = (started.elapsed() - counted).as_millis() as u64,
+        "period report"
+    );
+    Ok(report(prefix, from, to, known_at, &mut rows, figures))
+}
+
+/// The report as [`summary`] gives it, folding every family from its
+/// events known at `known_at` (no cache): the reference the facts are
+/// checked against, and what `nuanxin-bench report --fold` times.
+pub async fn summary_by_fold(
+    core: &Core,
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+) -> Result<SummaryReport, StoreError> {
+    let policy = core.policy();
+    let mut rows = Rows::new(prefix);
     known_streams::<FamilyEvent>(
         core.db(),
         <FamilyCase as cqrs_es::Aggregate>::TYPE,
         &[],
         known_at,
-        |_, events| {
-            let end = case_on(&events, to);
-            let Some(village) = end.village_code.as_ref().filter(|_| end.registered) else {
-                return;
-            };
-            let village = village.as_str();
-            if !village.starts_with(prefix) {
-                return;
-            }
-            match below {
-                Some(n) if village.len() >= n => children
-                    .entry(village[..n].to_owned())
-                    .or_insert_with_key(|k| SummaryRow::new(k, false))
-                    .add_family(&events, &end, from, to, &policy),
-                _ => total.add_family(&events, &end, from, to, &policy),
-            }
-        },
+        |_, events| rows.add_events(&events, from, to, &policy),
     )
     .await?;
-    let mut rows: Vec<SummaryRow> = children.into_values().collect();
-    for row in &rows {
-        total.absorb(row);
-    }
-    rows.push(total);
+    let mut rows = rows.finish();
     let prefixes: Vec<String> = rows.iter().map(|r| r.village_code_prefix.clone()).collect();
     let figures = bulletin::figures_of(core, &prefixes, from, to, known_at).await?;
+    Ok(report(prefix, from, to, known_at, &mut rows, figures))
+}
+
+/// The report from its rows and their bulletin figures.
+fn report(
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    known_at: DateTime<Utc>,
+    rows: &mut Vec<SummaryRow>,
+    figures: Vec<nuanxin_projections::bulletin::BulletinFigures>,
+) -> SummaryReport {
     for (row, b) in rows.iter_mut().zip(figures) {
         row.finish();
         row.insurance = b.insurance;
         row.activities = b.activities;
         row.inspections = b.inspections;
     }
-    Ok(SummaryReport {
+    SummaryReport {
         from,
         to,
         village_code_prefix: prefix.to_owned(),
         known_at,
-        rows,
-    })
+        rows: std::mem::take(rows),
+    }
+}
+
+/// The rows of a report being counted: one per child jurisdiction, and
+/// the total (families of the prefix itself, below no child, count there).
+struct Rows<'a> {
+    prefix: &'a str,
+    below: Option<usize>,
+    children: BTreeMap<String, SummaryRow>,
+    total: SummaryRow,
+}
+
+impl<'a> Rows<'a> {
+    fn new(prefix: &'a str) -> Self {
+        Self {
+            prefix,
+            below: child_len(prefix),
+            children: BTreeMap::new(),
+            total: SummaryRow::new(prefix, true),
+        }
+    }
+
+    /// The row a family in `village` counts in (`None` outside the prefix).
+    fn row(&mut self, village: &str) -> Option<&mut SummaryRow> {
+        if !village.starts_with(self.prefix) {
+            return None;
+        }
+        let Some(n) = self.below.filter(|n| village.len() >= *n) else {
+            return Some(&mut self.total);
+        };
+        let child = &village[..n];
+        if !self.children.contains_key(child) {
+            self.children
+                .insert(child.to_owned(), SummaryRow::new(child, false));
+        }
+        self.children.get_mut(child)
+    }
+
+    /// Counts a family from its (known) events.
+    fn add_events(
+        &mut self,
+        events: &[FamilyEvent],
+        from: NaiveDate,
+        to: NaiveDate,
+        policy: &VisitPolicy,
+    ) {
+        let end = case_on(events, to);
+        let Some(village) = end.village_code.as_ref().filter(|_| end.registered) else {
+            return;
+        };
+        if let Some(row) = self.row(village.as_str()) {
+            row.add_family(events, &end, from, to, policy);
+        }
+    }
+
+    /// The child rows in code order, then the total of them all.
+    fn finish(self) -> Vec<SummaryRow> {
+        let mut total = self.total;
+        let mut rows: Vec<SummaryRow> = self.children.into_values().collect();
+        for row in &rows {
+            total.absorb(row);
+        }
+        rows.push(total);
+        rows
+    }
+}
+
+/// One family as the report cache holds it.
+#[derive(Debug)]
+pub struct CachedFamily {
+    /// The sequence of its last event when it was read.
+    version: u64,
+    /// The latest `recorded_at` of its events: from then on, every one of
+    /// them is known.
+    settled_at: Option<DateTime<Utc>>,
+    /// `None` when the facts cannot stand in for the fold
+    /// ([`FamilyFacts::build`]): the family is then folded from `events`.
+    facts: Option<FamilyFacts>,
+    /// Its events, kept only when `facts` is `None`.
+    events: Vec<FamilyEvent>,
+    /// Where the insurance figures count it (registered), with its
+    /// insurance view when it has any insurance.
+    insured: Option<(Arc<str>, Option<Box<FamilyCase>>)>,
+}
+
+impl CachedFamily {
+    fn of(events: Vec<FamilyEvent>, info: StreamInfo, policy: &VisitPolicy) -> Self {
+        let view = bulletin::insurance_view(&events);
+        let insured = view
+            .village_code
+            .as_ref()
+            .filter(|_| view.registered)
+            .map(|village| {
+                let insurance = &view.insurance;
+                let any = !(insurance.enrolments.is_empty() && insurance.claims.is_empty());
+                let case = any.then(|| {
+                    Box::new(FamilyCase {
+                        insurance: insurance.clone(),
+                        ..Default::default()
+                    })
+                });
+                (Arc::from(village.as_str()), case)
+            });
+        let facts = FamilyFacts::build(&events, policy);
+        Self {
+            version: info.last_sequence,
+            settled_at: info.settled_at,
+            events: if facts.is_none() { events } else { Vec::new() },
+            facts,
+            insured,
+        }
+    }
+}
+
+/// Every family's [`FamilyFacts`], kept in memory by the process and
+/// brought up to date before each report: a family whose case-file
+/// version moved on since it was read is read and built again, and a
+/// change of the visit policy empties the cache. The first report after a
+/// start builds every family's facts (what `nuanxin serve` does in the
+/// background as it starts, [`warm`]).
+#[derive(Debug, Default)]
+pub struct ReportCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    policy_version: Option<i64>,
+    families: HashMap<Uuid, Arc<CachedFamily>>,
+}
+
+/// Above this many families to read (or more than half of them all), the
+/// report reads the whole log in one pass instead of the streams by id.
+const WHOLE_LOG_ABOVE: usize = 20_000;
+
+impl ReportCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many families the cache holds, and how many of them it counts
+    /// by folding their events because their facts could not stand in.
+    pub fn held(&self) -> (usize, usize) {
+        let state = self.lock();
+        let folded = state
+            .families
+            .values()
+            .filter(|f| f.facts.is_none())
+            .count();
+        (state.families.len(), folded)
+    }
+
+    /// Every registered family's cached entry, after reading again those
+    /// that changed: the families' versions are compared per bucket of
+    /// family ids ([`store::case_files::version_buckets`]), and only the
+    /// buckets whose figures moved are read family by family.
+    pub async fn refresh(&self, core: &Core) -> Result<Vec<(Uuid, Arc<CachedFamily>)>, StoreError> {
+        let (policy, policy_version) = core.policy_in_force();
+        let db = core.db();
+        let buckets = store::case_files::version_buckets(db).await?;
+        let mut current = Vec::new();
+        let (changed, mask) = {
+            let mut state = self.lock();
+            if state.policy_version != Some(policy_version) {
+                state.families.clear();
+                state.policy_version = Some(policy_version);
+            }
+            let mut held = [(0i64, 0i64); 256];
+            for (id, f) in &state.families {
+                let h = &mut held[usize::from(id.as_bytes()[0])];
+                h.0 += 1;
+                h.1 += i64::try_from(f.version).unwrap_or(i64::MAX);
+            }
+            let mut stored = [(0i64, 0i64); 256];
+            for (bucket, count, sum) in &buckets {
+                if let Ok(b) = u8::from_str_radix(bucket, 16) {
+                    stored[usize::from(b)] = (*count, *sum);
+                }
+            }
+            let changed: Vec<u8> = (0..=255u8)
+                .filter(|b| held[usize::from(*b)] != stored[usize::from(*b)])
+                .collect();
+            let mut mask = [false; 256];
+            for b in &changed {
+                mask[usize::from(*b)] = true;
+            }
+            let moved = |id: &Uuid| mask[usize::from(id.as_bytes()[0])];
+            current.reserve(state.families.len());
+            current.extend(
+                state
+                    .families
+                    .iter()
+                    .filter(|(id, _)| !moved(id))
+                    .map(|(id, f)| (*id, f.clone())),
+            );
+            (changed, mask)
+        };
+        if changed.is_empty() {
+            return Ok(current);
+        }
+        let versions = if changed.len() > 32 {
+            store::case_files::all_versions(db).await?
+        } else {
+            let mut all = Vec::new();
+            for b in &changed {
+                all.extend(store::case_files::versions_in_bucket(db, *b).await?);
+            }
+            all
+        };
+        let moved = |id: &Uuid| mask[usize::from(id.as_bytes()[0])];
+        let mut stale: Vec<String> = Vec::new();
+        {
+            let mut state = self.lock();
+            // Entries of the buckets read again are replaced by what the
+            // store holds now (a family gone from it leaves the cache).
+            let kept: HashMap<Uuid, Arc<CachedFamily>> = state
+                .families
+                .iter()
+                .filter(|(id, _)| moved(id))
+                .map(|(id, f)| (*id, f.clone()))
+                .collect();
+            state.families.retain(|id, _| !moved(id));
+            for (id, version) in versions {
+                let Ok(uuid) = id.parse::<Uuid>() else {
+                    continue;
+                };
+                if !moved(&uuid) {
+                    continue;
+                }
+                match kept.get(&uuid) {
+                    Some(f) if i64::try_from(f.version) == Ok(version) => {
+                        state.families.insert(uuid, f.clone());
+                        current.push((uuid, f.clone()));
+                    }
+                    _ => stale.push(id),
+                }
+            }
+        }
+        if stale.is_empty() {
+            return Ok(current);
+        }
+        let mut read: Vec<(Uuid, Arc<CachedFamily>)> = Vec::with_capacity(stale.len());
+        let forever = DateTime::<Utc>::MAX_UTC;
+        read_families(core, &stale, current.len(), forever, |id, events, info| {
+            read.push((id, Arc::new(CachedFamily::of(events, info, &policy))));
+        })
+        .await?;
+        {
+            let mut state = self.lock();
+            if state.policy_version == Some(policy_version) {
+                for (id, f) in &read {
+                    state.families.insert(*id, f.clone());
+                }
+            }
+        }
+        current.extend(read);
+        Ok(current)
+    }
+}
+
+/// Reads the family streams `ids` (their events recorded at or before
+/// `at`): by id, or in one pass over the log when they are many (more than
+/// [`WHOLE_LOG_ABOVE`], or more than the `others` not read).
+async fn read_families(
+    core: &Core,
+    ids: &[String],
+    others: usize,
+    at: DateTime<Utc>,
+    mut each: impl FnMut(Uuid, Vec<FamilyEvent>, StreamInfo),
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let family = <FamilyCase as cqrs_es::Aggregate>::TYPE;
+    if ids.len() > WHOLE_LOG_ABOVE || ids.len() > others {
+        let wanted: HashSet<Uuid> = ids.iter().filter_map(|s| s.parse().ok()).collect();
+        bulletin::read_streams(core.db(), family, Streams::All(&[]), at, |id, e, i| {
+            if wanted.contains(&id) {
+                each(id, e, i)
+            }
+        })
+        .await
+    } else {
+        bulletin::read_streams(core.db(), family, Streams::Only(ids), at, each).await
+    }
+}
+
+/// Builds the report cache (in `nuanxin serve`, as it starts and now and
+/// then, so that a supervisor's report does not wait for it).
+pub async fn warm(core: &Core) -> Result<usize, StoreError> {
+    Ok(core.report_cache().refresh(core).await?.len())
 }
 
 /// A cell of the report's table.

@@ -218,6 +218,49 @@ pub async fn page_on_older_policy(
         .collect()
 }
 
+/// Every family's stored version (the sequence of its last event), for
+/// the report's facts cache to see which families changed.
+pub async fn all_versions(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_pool!(db, pool => {
+        sqlx::query_as("SELECT family_id, version FROM case_files")
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// The families counted and their versions summed per *bucket*, the first
+/// two hex digits of the family id: (bucket, families, sum of versions).
+/// Versions only grow, so a bucket whose figures did not move holds no
+/// changed family — one aggregate instead of a row per family.
+pub async fn version_buckets(db: &Db) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    on_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT substr(family_id, 1, 2), COUNT(*), CAST(SUM(version) AS BIGINT) \
+             FROM case_files GROUP BY substr(family_id, 1, 2)",
+        )
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// The versions of the families whose id starts with the two hex digits
+/// of `bucket` (see [`version_buckets`]).
+pub async fn versions_in_bucket(db: &Db, bucket: u8) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let low = format!("{bucket:02x}");
+    // The next bucket's digits bound it (digits sort before letters in
+    // every collation); the last bucket has no bound.
+    let high = bucket
+        .checked_add(1)
+        .map_or_else(|| "g".to_owned(), |b| format!("{b:02x}"));
+    on_pool!(db, pool => {
+        sqlx::query_as("SELECT family_id, version FROM case_files WHERE family_id >= $1 AND family_id < $2")
+            .bind(low)
+            .bind(high)
+            .fetch_all(pool)
+            .await
+    })
+}
+
 /// Stored versions of the given families.
 pub async fn versions(db: &Db, families: &[&str]) -> Result<HashMap<String, i64>, sqlx::Error> {
     if families.is_empty() {

@@ -251,6 +251,37 @@ pub async fn for_each_of_type(
     Ok(seen)
 }
 
+/// Feeds the events of the streams `ids` of `aggregate_type` to `take`,
+/// stream by stream in stream order (a few hundred streams per query).
+pub async fn for_each_of_streams(
+    db: &Db,
+    aggregate_type: &str,
+    ids: &[String],
+    mut take: impl FnMut(StoredEvent),
+) -> Result<u64, sqlx::Error> {
+    let mut seen = 0u64;
+    for chunk in ids.chunks(500) {
+        on_pool!(db, pool, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM events WHERE aggregate_type = "
+            ));
+            qb.push_bind(aggregate_type.to_owned());
+            qb.push(" AND aggregate_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY aggregate_id, sequence");
+            let mut rows = qb.build_query_as::<StoredEvent>().fetch(pool);
+            while let Some(event) = rows.try_next().await? {
+                seen += 1;
+                take(event);
+            }
+        });
+    }
+    Ok(seen)
+}
+
 /// Feeds every stored event (of one family, or of the whole log) to `take`
 /// in stream order, without holding the log in memory. Returns the count.
 pub async fn for_each(

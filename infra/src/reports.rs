@@ -266,6 +266,14 @@ impl CachedFamily {
     }
 }
 
+/// What [`ReportCache::held`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHeld {
+    pub families: usize,
+    pub folded: usize,
+    pub bytes: usize,
+}
+
 /// Every family's [`FamilyFacts`], kept in memory by the process and
 /// brought up to date before each report: a family whose case-file
 /// version moved on since it was read is read and built again, and a
@@ -292,16 +300,37 @@ impl ReportCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many families the cache holds, and how many of them it counts
-    /// by folding their events because their facts could not stand in.
-    pub fn held(&self) -> (usize, usize) {
+    /// What the cache holds: families, how many of them it counts by
+    /// folding their events (their facts could not stand in), and about
+    /// how many bytes (entries, facts, kept events' share not counted).
+    pub fn held(&self) -> CacheHeld {
         let state = self.lock();
-        let folded = state
-            .families
-            .values()
-            .filter(|f| f.facts.is_none())
-            .count();
-        (state.families.len(), folded)
+        let entry = std::mem::size_of::<(Uuid, Arc<CachedFamily>)>()
+            + std::mem::size_of::<CachedFamily>()
+            + 16;
+        CacheHeld {
+            families: state.families.len(),
+            folded: state
+                .families
+                .values()
+                .filter(|f| f.facts.is_none())
+                .count(),
+            bytes: state
+                .families
+                .values()
+                .map(|f| {
+                    entry
+                        + f.facts.as_ref().map_or(0, FamilyFacts::heap_bytes)
+                        + f.insured.as_ref().map_or(0, |(v, case)| {
+                            v.len()
+                                + 16
+                                + case
+                                    .as_ref()
+                                    .map_or(0, |_| std::mem::size_of::<FamilyCase>())
+                        })
+                })
+                .sum(),
+        }
     }
 
     /// Every registered family's cached entry, after reading again those

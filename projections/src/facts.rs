@@ -34,17 +34,16 @@ use nuanxin_domain::{AssistanceArea, Role, VisitMode};
 use crate::summary::{case_on, day_before, happened_on, plus, Step, SummaryRow};
 
 /// The case on one day something happened, as far as the report reads it;
-/// it stands until the next such day.
+/// it stands until the next such day. (The village and the members, which
+/// rarely change, are kept apart: [`FamilyFacts::villages`] and
+/// [`FamilyFacts::members`].) 24 bytes: a family has a segment per day
+/// something happened, and the cache holds every family.
 #[derive(Debug, Clone)]
 struct Segment {
     day: NaiveDate,
     registered: bool,
     open: bool,
-    village: Option<Arc<str>>,
     dual_contact: bool,
-    /// What the key-person test reads of the members (shared between
-    /// segments while they do not change), for the test on the day asked.
-    members: Arc<[KeyFacts]>,
     /// Per role ([`Role::ALL`] order): the next due date without and with
     /// a key person, `None` when the role has no schedule (closed case,
     /// no contact).
@@ -55,12 +54,23 @@ struct Segment {
 #[derive(Debug, Clone, Default)]
 pub struct FamilyFacts {
     segments: Vec<Segment>,
+    /// The village from the segment of that day on (when it changed).
+    villages: Vec<(NaiveDate, Option<Arc<str>>)>,
+    /// What the key-person test reads of the members, from the segment of
+    /// that day on (when it changed), for the test on the day asked.
+    members: Vec<(NaiveDate, Box<[KeyFacts]>)>,
     visits: Vec<(NaiveDate, VisitMode)>,
     emergencies: Vec<NaiveDate>,
     assistance: Vec<(NaiveDate, AssistanceArea, i64)>,
     elderly_care: Vec<(NaiveDate, Option<NaiveDate>)>,
     /// Per role ([`Role::ALL`] order), every day's obligation step.
     steps: [Vec<Step>; 2],
+}
+
+/// The value of `changes` in force on `day` (the last change by then).
+fn in_force<T>(changes: &[(NaiveDate, T)], day: NaiveDate) -> Option<&T> {
+    let i = changes.partition_point(|c| c.0 <= day);
+    i.checked_sub(1).map(|i| &changes[i].1)
 }
 
 /// Whether `now`'s list is `all` cut at `day` (same items, same order).
@@ -115,16 +125,18 @@ impl FamilyFacts {
                     facts.steps[role_index(*role)].push(step);
                 }
             }
-            let previous = facts.segments.last();
-            let village = match (previous, now.village_code.as_ref()) {
-                (Some(p), Some(v)) if p.village.as_deref() == Some(v.as_str()) => p.village.clone(),
-                (_, v) => v.map(|v| Arc::from(v.as_str())),
-            };
+            let village = now.village_code.as_ref().map(|v| v.as_str());
+            if facts
+                .villages
+                .last()
+                .is_none_or(|v| v.1.as_deref() != village)
+            {
+                facts.villages.push((day, village.map(Arc::from)));
+            }
             let members: Vec<KeyFacts> = now.members.iter().map(KeyFacts::of).collect();
-            let members = match previous {
-                Some(p) if *p.members == *members => p.members.clone(),
-                _ => Arc::from(members),
-            };
+            if facts.members.last().is_none_or(|m| *m.1 != *members) {
+                facts.members.push((day, members.into_boxed_slice()));
+            }
             let due = |role: Role| {
                 let ordinary = policy::schedule_keyed(&now, role, false, policy)?;
                 let key = policy::schedule_keyed(&now, role, true, policy)?;
@@ -134,14 +146,54 @@ impl FamilyFacts {
                 day,
                 registered: now.registered,
                 open: now.status == CaseStatus::Open,
-                village,
                 dual_contact: now.contacts.village.is_some() && now.contacts.township.is_some(),
-                members,
                 due: [due(Role::Village), due(Role::Township)],
             });
             prev = now;
         }
+        facts.shrink();
         Some(facts)
+    }
+
+    /// The bytes the facts hold on the heap (what a cache of them costs
+    /// besides `size_of::<FamilyFacts>()`).
+    pub fn heap_bytes(&self) -> usize {
+        fn of<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        of(&self.segments)
+            + of(&self.villages)
+            + self
+                .villages
+                .iter()
+                .filter_map(|v| v.1.as_ref())
+                .map(|v| v.len() + 16)
+                .sum::<usize>()
+            + of(&self.members)
+            + self
+                .members
+                .iter()
+                .map(|m| std::mem::size_of_val(&*m.1))
+                .sum::<usize>()
+            + of(&self.visits)
+            + of(&self.emergencies)
+            + of(&self.assistance)
+            + of(&self.elderly_care)
+            + self.steps.iter().map(of).sum::<usize>()
+    }
+
+    /// Gives back the lists' spare capacity (the cache keeps them long).
+    fn shrink(&mut self) {
+        self.segments.shrink_to_fit();
+        self.villages.shrink_to_fit();
+        self.members.shrink_to_fit();
+        self.visits.shrink_to_fit();
+        self.emergencies.shrink_to_fit();
+        self.assistance.shrink_to_fit();
+        self.elderly_care.shrink_to_fit();
+        for steps in &mut self.steps {
+            steps.shrink_to_fit();
+        }
     }
 
     fn segment_on(&self, day: NaiveDate) -> Option<&Segment> {
@@ -152,9 +204,8 @@ impl FamilyFacts {
     /// The family's village on `day`, if it was registered by then (the
     /// report counts a family where it stood on the period's last day).
     pub fn village_on(&self, day: NaiveDate) -> Option<&str> {
-        self.segment_on(day)
-            .filter(|s| s.registered)
-            .and_then(|s| s.village.as_deref())
+        let segment = self.segment_on(day).filter(|s| s.registered)?;
+        in_force(&self.villages, segment.day)?.as_deref()
     }
 }
 
@@ -173,7 +224,8 @@ impl SummaryRow {
             return;
         };
         let in_period = |d: NaiveDate| from <= d && d <= to;
-        let key = policy::is_key_among(&end.members, to, policy);
+        let members = in_force(&facts.members, end.day).map_or(&[][..], |m| &m[..]);
+        let key = policy::is_key_among(members, to, policy);
         if end.open {
             self.families_open += 1;
             if key {
@@ -252,5 +304,17 @@ impl SummaryRow {
             self.obligations_due += o.due;
             self.obligations_met_on_time += o.met_on_time;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache holds a segment per family per day something happened:
+    /// keep it small.
+    #[test]
+    fn a_segment_is_small() {
+        assert!(std::mem::size_of::<Segment>() <= 24);
     }
 }

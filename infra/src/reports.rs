@@ -107,7 +107,8 @@ pub async fn summary(
 
 /// The report as [`summary`] gives it, folding every family from its
 /// events known at `known_at` (no cache): the reference the facts are
-/// checked against, and what `nuanxin-bench report --fold` times.
+/// checked against, and what `nuanxin-bench report` times as "folded
+/// from the log".
 pub async fn summary_by_fold(
     core: &Core,
     prefix: &str,

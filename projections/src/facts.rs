@@ -238,14 +238,7 @@ impl SummaryRow {
             self.families_closed += 1;
         }
         for (_, mode) in facts.visits.iter().filter(|v| in_period(v.0)) {
-            self.visits += 1;
-            let m = &mut self.visits_by_mode;
-            *match mode {
-                VisitMode::Home => &mut m.home,
-                VisitMode::Phone => &mut m.phone,
-                VisitMode::Video => &mut m.video,
-                VisitMode::Holiday => &mut m.holiday,
-            } += 1;
+            self.count_visit(*mode);
         }
         for occurred in facts.emergencies.iter().filter(|d| in_period(**d)) {
             self.emergencies += 1;
@@ -259,15 +252,7 @@ impl SummaryRow {
             }
         }
         for (_, area, fen) in facts.assistance.iter().filter(|a| in_period(a.0)) {
-            let s = &mut self.assistance;
-            let t = match area {
-                AssistanceArea::LivingSupport => &mut s.living_support,
-                AssistanceArea::Medical => &mut s.medical,
-                AssistanceArea::ElderlyCare => &mut s.elderly_care,
-                AssistanceArea::PsychologicalComfort => &mut s.psychological_comfort,
-            };
-            t.count += 1;
-            t.amount_fen += fen;
+            self.count_assistance(*area, *fen);
         }
         self.elderly_care_services += facts
             .elderly_care
@@ -283,26 +268,13 @@ impl SummaryRow {
             if let Some((ordinary, keyed)) = end.due[i] {
                 let due_on = if key { keyed } else { ordinary };
                 if due_on < to {
-                    self.overdue_at_end += 1;
-                    let a = &mut self.overdue_by_age;
-                    match (to - due_on).num_days() {
-                        ..=7 => a.days_1_7 += 1,
-                        8..=30 => a.days_8_30 += 1,
-                        _ => a.days_31_plus += 1,
-                    }
+                    self.count_overdue((to - due_on).num_days());
                 }
                 if in_period(due_on) {
                     o.due += 1;
                 }
             }
-            let slot = match role {
-                Role::Village => &mut self.obligations_by_role.village,
-                Role::Township => &mut self.obligations_by_role.township,
-            };
-            slot.due += o.due;
-            slot.met_on_time += o.met_on_time;
-            self.obligations_due += o.due;
-            self.obligations_met_on_time += o.met_on_time;
+            self.count_obligations(*role, &o);
         }
     }
 }

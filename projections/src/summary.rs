@@ -197,14 +197,7 @@ impl SummaryRow {
             CaseStatus::Closed => self.families_closed += 1,
         }
         for v in end.visits.iter().filter(|v| in_period(v.visited_on)) {
-            self.visits += 1;
-            let m = &mut self.visits_by_mode;
-            *match v.mode {
-                VisitMode::Home => &mut m.home,
-                VisitMode::Phone => &mut m.phone,
-                VisitMode::Video => &mut m.video,
-                VisitMode::Holiday => &mut m.holiday,
-            } += 1;
+            self.count_visit(v.mode);
         }
         for e in end.emergencies.iter().filter(|e| in_period(e.occurred_on)) {
             self.emergencies += 1;
@@ -216,15 +209,7 @@ impl SummaryRow {
             }
         }
         for a in end.assistance.iter().filter(|a| in_period(a.provided_on)) {
-            let s = &mut self.assistance;
-            let t = match a.area {
-                AssistanceArea::LivingSupport => &mut s.living_support,
-                AssistanceArea::Medical => &mut s.medical,
-                AssistanceArea::ElderlyCare => &mut s.elderly_care,
-                AssistanceArea::PsychologicalComfort => &mut s.psychological_comfort,
-            };
-            t.count += 1;
-            t.amount_fen += a.amount_fen.map_or(0, |f| f.fen());
+            self.count_assistance(a.area, a.amount_fen.map_or(0, |f| f.fen()));
         }
         self.elderly_care_services += end
             .elderly_care
@@ -234,25 +219,60 @@ impl SummaryRow {
         for role in Role::ALL {
             if let Some(s) = policy::schedule(end, *role, to, policy) {
                 if s.is_overdue(to) {
-                    self.overdue_at_end += 1;
-                    let a = &mut self.overdue_by_age;
-                    match s.days_overdue(to) {
-                        ..=7 => a.days_1_7 += 1,
-                        8..=30 => a.days_8_30 += 1,
-                        _ => a.days_31_plus += 1,
-                    }
+                    self.count_overdue(s.days_overdue(to));
                 }
             }
             let o = obligations(events, end, *role, from, to, policy);
-            let slot = match role {
-                Role::Village => &mut self.obligations_by_role.village,
-                Role::Township => &mut self.obligations_by_role.township,
-            };
-            slot.due += o.due;
-            slot.met_on_time += o.met_on_time;
-            self.obligations_due += o.due;
-            self.obligations_met_on_time += o.met_on_time;
+            self.count_obligations(*role, &o);
         }
+    }
+
+    /// Counts a visit of `mode`.
+    pub(crate) fn count_visit(&mut self, mode: VisitMode) {
+        self.visits += 1;
+        let m = &mut self.visits_by_mode;
+        *match mode {
+            VisitMode::Home => &mut m.home,
+            VisitMode::Phone => &mut m.phone,
+            VisitMode::Video => &mut m.video,
+            VisitMode::Holiday => &mut m.holiday,
+        } += 1;
+    }
+
+    /// Counts assistance of `area` worth `fen`.
+    pub(crate) fn count_assistance(&mut self, area: AssistanceArea, fen: i64) {
+        let s = &mut self.assistance;
+        let t = match area {
+            AssistanceArea::LivingSupport => &mut s.living_support,
+            AssistanceArea::Medical => &mut s.medical,
+            AssistanceArea::ElderlyCare => &mut s.elderly_care,
+            AssistanceArea::PsychologicalComfort => &mut s.psychological_comfort,
+        };
+        t.count += 1;
+        t.amount_fen += fen;
+    }
+
+    /// Counts an item overdue by `days` at the end of the period.
+    pub(crate) fn count_overdue(&mut self, days: i64) {
+        self.overdue_at_end += 1;
+        let a = &mut self.overdue_by_age;
+        match days {
+            ..=7 => a.days_1_7 += 1,
+            8..=30 => a.days_8_30 += 1,
+            _ => a.days_31_plus += 1,
+        }
+    }
+
+    /// Adds one family's obligations of `role`.
+    pub(crate) fn count_obligations(&mut self, role: Role, o: &Obligations) {
+        let slot = match role {
+            Role::Village => &mut self.obligations_by_role.village,
+            Role::Township => &mut self.obligations_by_role.township,
+        };
+        slot.due += o.due;
+        slot.met_on_time += o.met_on_time;
+        self.obligations_due += o.due;
+        self.obligations_met_on_time += o.met_on_time;
     }
 
     /// Adds another row's counts (for the total).

@@ -15,6 +15,7 @@ use nuanxin_infra::{DatabaseUrl, Db, Nuanxin, Settings};
 use crate::app::Application;
 
 mod demo;
+mod privacy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +68,10 @@ pub enum Command {
     /// Overdue-visit alerts.
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Personal data: erase a family's, rotate the master key, key status
+    /// (docs/privacy.md).
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// Import data that lives in files today.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -207,6 +212,13 @@ pub struct StoreArgs {
     /// Connections in the store pool.
     #[arg(long, env = "NUANXIN_DB_CONNECTIONS", default_value_t = 10)]
     pub db_connections: u32,
+    /// The master key file, which wraps every person's data key (created
+    /// on first start; keep a copy apart from the database backups). The
+    /// key itself may instead be given in `NUANXIN_MASTER_KEY` (32 bytes,
+    /// base64) [default: `<db>-master.key` beside the SQLite file;
+    /// `nuanxin-master.key` in the working directory for PostgreSQL].
+    #[arg(long, env = "NUANXIN_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -517,9 +529,31 @@ pub enum AuditCommand {
     },
 }
 
+/// Where the master key comes from, to name it in a message.
+fn master_key_place(source: &nuanxin_infra::privacy::MasterKeySource) -> String {
+    use nuanxin_infra::privacy::MasterKeySource;
+    match source {
+        MasterKeySource::File(path) => path.display().to_string(),
+        MasterKeySource::Value(_) => "NUANXIN_MASTER_KEY".into(),
+        MasterKeySource::Ephemeral => "in memory".into(),
+    }
+}
+
 pub(crate) fn settings(store: &StoreArgs) -> anyhow::Result<Settings> {
     let mut s = Settings::new(DatabaseUrl::parse(&store.database_url)?);
     s.max_connections = store.db_connections;
+    // The key itself only from the environment: never on a command line,
+    // where `ps` shows it.
+    match std::env::var("NUANXIN_MASTER_KEY") {
+        Ok(key) if !key.trim().is_empty() => {
+            s.master_key = nuanxin_infra::privacy::MasterKeySource::Value(key)
+        }
+        _ => {
+            if let Some(file) = &store.master_key_file {
+                s.master_key = nuanxin_infra::privacy::MasterKeySource::File(file.clone());
+            }
+        }
+    }
     Ok(s)
 }
 
@@ -731,6 +765,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit(command) => audit(command).await,
+        Command::Privacy(command) => privacy::run(command).await,
         Command::Backup {
             store,
             file,
@@ -752,7 +787,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.verify.streams,
                 chains(&report.verify)
             );
-            eprintln!("The copy holds all personal data: keep it as safe as the server.");
+            eprintln!(
+                "The copy holds the personal data sealed; it opens only with the master key \
+                 ({}), which is not in it: keep the key apart from the copy, and both as safe \
+                 as the server.",
+                master_key_place(&s.master_key)
+            );
             anyhow::ensure!(
                 report.verify.is_intact(),
                 "the database backed up fails verification; run `nuanxin audit verify`"
@@ -777,6 +817,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.verify.is_intact(),
                 "the restored event log fails verification: {} broken chain(s)",
                 report.verify.broken.len()
+            );
+            println!(
+                "personal data opens only with the master key it was written with: serve the \
+                 restored store with NUANXIN_MASTER_KEY_FILE (or NUANXIN_MASTER_KEY) set to it \
+                 [this store's default: {}]",
+                master_key_place(&s.master_key)
             );
             Ok(())
         }
@@ -834,7 +880,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut s = settings(&store)?;
             let db = Db::open(&s.database_url, s.max_connections).await?;
             s.policy = policy_from(policy.policy.as_ref())?;
-            let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+            let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s)?);
             // The policy the servers run with, if one was stored.
             app.projector.follow_stored_policy().await?;
             let on = on.unwrap_or_else(|| app.core.today());
@@ -1031,9 +1077,23 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 db.close().await;
                 return Err(e);
             }
-            let history = audit::family_history(&db, family)
-                .await
-                .context("reading the event log");
+            let keyring = nuanxin_infra::privacy::Keyring::new(
+                nuanxin_infra::privacy::MasterKey::resolve(&s.master_key)?,
+            );
+            let history = async {
+                let mut history = audit::family_history(&db, family)
+                    .await
+                    .context("reading the event log")?;
+                keyring
+                    .reveal_values(
+                        &db,
+                        history.entries.iter_mut().map(|e| &mut e.data).collect(),
+                    )
+                    .await
+                    .context("opening the personal fields")?;
+                anyhow::Ok(history)
+            }
+            .await;
             db.close().await;
             let history = history?;
             anyhow::ensure!(history.case.registered, "no family {family} in the store");
@@ -1261,7 +1321,7 @@ async fn import_families(
     let mut s = settings(&store)?;
     let db = Db::open(&s.database_url, s.max_connections).await?;
     s.policy = policy_from(policy.policy.as_ref())?;
-    let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+    let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s)?);
     app.projector.follow_stored_policy().await?;
     let user = import::importer(app.db(), as_user.as_deref())
         .await

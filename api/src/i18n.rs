@@ -519,6 +519,22 @@ const MESSAGES: &[(&str, &str)] = &[
         "该家庭未被记录为参加这项活动",
     ),
     (
+        "the family's personal data is erased; nothing more can be recorded for it",
+        "该家庭的个人信息已删除，不能再为其记录任何操作",
+    ),
+    (
+        "must be ticked: an erasure cannot be undone",
+        "必须勾选：删除后无法恢复",
+    ),
+    (
+        "the case is open; close it before erasing the family's personal data",
+        "个案尚未结案；请先结案，再删除该家庭的个人信息",
+    ),
+    (
+        "must be purpose_ended, consent_withdrawn or retention_expired",
+        "必须是 purpose_ended（处理目的已实现）、consent_withdrawn（撤回同意）或 retention_expired（保存期限届满）",
+    ),
+    (
         "is before 2000",
         "早于 2000 年",
     ),

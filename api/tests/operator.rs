@@ -198,8 +198,27 @@ async fn sqlite_backup_while_serving_restore_onto_an_empty_store_and_doctor() {
     .await;
     assert!(verify.status.success(), "{}", text(&verify));
 
-    // The restored copy serves the case as it stood at the backup.
-    let (mut server, addr) = serve(d, restored).await;
+    // The copy's personal data opens only with the original master key:
+    // without it the server refuses to start (and makes no new key)…
+    let keyless = common::server_command(d, restored, &[])
+        .output()
+        .await
+        .expect("nuanxin runs");
+    assert!(!keyless.status.success());
+    assert!(
+        text(&keyless).contains("NUANXIN_MASTER_KEY_FILE"),
+        "{}",
+        text(&keyless)
+    );
+    assert!(!d.join("restored-master.key").exists());
+    // … and with it, the restored copy serves the case as it stood at the
+    // backup.
+    let (mut server, addr) = common::serve_with(
+        d,
+        restored,
+        &[("NUANXIN_MASTER_KEY_FILE", "nuanxin-master.key")],
+    )
+    .await;
     let api = format!("http://{addr}/api/v1");
     let case = get(&api, &token, &format!("/families/{family}")).await;
     assert_eq!(case["version"], version, "{case}");

@@ -20,7 +20,8 @@ use nuanxin_infra::{reports, DatabaseUrl, Nuanxin, Settings};
 use uuid::Uuid;
 
 async fn open(url: &str) -> Nuanxin {
-    let settings = Settings::new(DatabaseUrl::parse(url).expect("url"));
+    let mut settings = Settings::new(DatabaseUrl::parse(url).expect("url"));
+    settings.master_key = nuanxin_infra::privacy::MasterKeySource::Ephemeral;
     let app = Nuanxin::open(&settings).await.expect("open the store");
     app.projector
         .follow_stored_policy()

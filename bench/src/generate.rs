@@ -28,7 +28,7 @@ pub async fn fill(
         seed,
         today: app.core.today(),
     };
-    let generated = generate(app.db(), &spec, &|done, total| {
+    let generated = generate(&app.core, &spec, &|done, total| {
         if done % 10_000 == 0 || done == total {
             eprintln!("  {done}/{total}");
         }

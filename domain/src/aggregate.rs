@@ -130,6 +130,10 @@ pub enum CaseError {
     AlreadyAttending,
     #[error("the family is not recorded as attending that activity")]
     NotAttending,
+    #[error("the family's personal data is erased; nothing more can be recorded for it")]
+    Erased,
+    #[error("the case is open; close it before erasing the family's personal data")]
+    OpenForErasure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -298,6 +302,10 @@ pub struct FamilyCase {
     /// Group activities attended (attendances taken back are removed).
     #[serde(default)]
     pub activities: Vec<AttendedActivity>,
+    /// The day the family's personal data was erased (`FamilyErased`):
+    /// from then on every command is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_on: Option<NaiveDate>,
 }
 
 impl Aggregate for FamilyCase {
@@ -364,7 +372,12 @@ impl FamilyCase {
         if !registering && !self.registered {
             return Err(CaseError::NotRegistered);
         }
+        if self.erased_on.is_some() {
+            return Err(CaseError::Erased);
+        }
         match (&command, self.status) {
+            (C::EraseFamily { .. }, CaseStatus::Open) => return Err(CaseError::OpenForErasure),
+            (C::EraseFamily { .. }, CaseStatus::Closed) => {}
             (C::ReopenCase { .. }, CaseStatus::Open) => return Err(CaseError::NotClosed),
             (C::ReopenCase { .. }, CaseStatus::Closed) => {}
             (_, CaseStatus::Closed) => return Err(CaseError::Closed),
@@ -760,6 +773,21 @@ impl FamilyCase {
                     reason: reason.into(),
                 }
             }
+            C::EraseFamily {
+                action_id,
+                on,
+                reason,
+            } => {
+                check("on", on)?;
+                if self.closed_on.is_some_and(|closed| on < closed) {
+                    return Err(CaseError::BeforeClosing { field: "on" });
+                }
+                E::FamilyErased {
+                    action_id,
+                    on,
+                    reason,
+                }
+            }
         };
         Ok(event)
     }
@@ -937,6 +965,7 @@ impl FamilyCase {
             E::ActivityAttendanceRemoved { activity_id, .. } => {
                 self.activities.retain(|a| a.activity_id != activity_id)
             }
+            E::FamilyErased { on, .. } => self.erased_on = Some(on),
         }
     }
 
@@ -1018,7 +1047,8 @@ impl FamilyCase {
             | K::CaseClosed
             | K::CaseReopened
             | K::ActivityAttended
-            | K::ActivityAttendanceRemoved => {}
+            | K::ActivityAttendanceRemoved
+            | K::FamilyErased => {}
         }
     }
 
@@ -1125,7 +1155,8 @@ fn command_action_id(command: &FamilyCommand) -> Uuid {
         | C::FileInsuranceClaim { action_id, .. }
         | C::DecideInsuranceClaim { action_id, .. }
         | C::RecordActivityAttendance { action_id, .. }
-        | C::RemoveActivityAttendance { action_id, .. } => *action_id,
+        | C::RemoveActivityAttendance { action_id, .. }
+        | C::EraseFamily { action_id, .. } => *action_id,
     }
 }
 

@@ -147,4 +147,10 @@ pub enum FamilyCommand {
         activity_id: Uuid,
         reason: Text,
     },
+    /// Erase the family's personal data (admins; the case must be closed).
+    EraseFamily {
+        action_id: Uuid,
+        on: NaiveDate,
+        reason: crate::events::ErasureReason,
+    },
 }

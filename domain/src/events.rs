@@ -200,6 +200,49 @@ pub enum FamilyEvent {
         activity_id: Uuid,
         reason: String,
     },
+    /// The family's personal data was erased (crypto-shredding,
+    /// docs/privacy.md): its persons' keys are deleted, so every encrypted
+    /// field of every earlier event reads as erased from now on. It carries
+    /// ids, a day and a reason code only, so it stays readable; nothing
+    /// more may be recorded for the family.
+    FamilyErased {
+        action_id: Uuid,
+        on: NaiveDate,
+        reason: ErasureReason,
+    },
+}
+
+/// Why a family's personal data was erased: the grounds PIPL art. 47 gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The purpose is achieved or can no longer be (the case ended for good).
+    PurposeEnded,
+    /// The family withdrew its consent.
+    ConsentWithdrawn,
+    /// The retention period has passed.
+    RetentionExpired,
+}
+
+impl ErasureReason {
+    pub const ALL: [ErasureReason; 3] = [
+        ErasureReason::PurposeEnded,
+        ErasureReason::ConsentWithdrawn,
+        ErasureReason::RetentionExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::PurposeEnded => "purpose_ended",
+            ErasureReason::ConsentWithdrawn => "consent_withdrawn",
+            ErasureReason::RetentionExpired => "retention_expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 impl FamilyEvent {
@@ -227,7 +270,8 @@ impl FamilyEvent {
             | InsuranceClaimFiled { action_id, .. }
             | InsuranceClaimDecided { action_id, .. }
             | ActivityAttended { action_id, .. }
-            | ActivityAttendanceRemoved { action_id, .. } => *action_id,
+            | ActivityAttendanceRemoved { action_id, .. }
+            | FamilyErased { action_id, .. } => *action_id,
         }
     }
 
@@ -256,6 +300,7 @@ impl FamilyEvent {
             InsuranceClaimDecided { .. } => ActionKind::InsuranceClaimDecided,
             ActivityAttended { .. } => ActionKind::ActivityAttended,
             ActivityAttendanceRemoved { .. } => ActionKind::ActivityAttendanceRemoved,
+            FamilyErased { .. } => ActionKind::FamilyErased,
         }
     }
 
@@ -292,6 +337,7 @@ pub enum ActionKind {
     InsuranceClaimDecided,
     ActivityAttended,
     ActivityAttendanceRemoved,
+    FamilyErased,
 }
 
 impl ActionKind {
@@ -317,6 +363,7 @@ impl ActionKind {
         ActionKind::InsuranceClaimDecided,
         ActionKind::ActivityAttended,
         ActionKind::ActivityAttendanceRemoved,
+        ActionKind::FamilyErased,
     ];
 
     /// The name stored in the `event_type` column.
@@ -344,6 +391,7 @@ impl ActionKind {
             InsuranceClaimDecided => "InsuranceClaimDecided",
             ActivityAttended => "ActivityAttended",
             ActivityAttendanceRemoved => "ActivityAttendanceRemoved",
+            FamilyErased => "FamilyErased",
         }
     }
 
@@ -381,7 +429,8 @@ impl ActionKind {
             | CaseClosed
             | CaseReopened
             | ActivityAttended
-            | ActivityAttendanceRemoved => false,
+            | ActivityAttendanceRemoved
+            | FamilyErased => false,
         }
     }
 }

@@ -12,6 +12,22 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct ValueError(pub &'static str);
 
+/// What every read shows in place of personal data whose key was erased
+/// (crypto-shredding, docs/privacy.md).
+pub const ERASED: &str = "[已删除]";
+
+/// How an encrypted personal field starts in a stored payload or read model
+/// (`nx1:` and the base64 of key id, nonce and ciphertext; `nuanxin_infra::privacy`).
+pub const SEALED_PREFIX: &str = "nx1:";
+
+/// Whether `s` is not a value but a stand-in for one: an encrypted field
+/// (still to be opened) or an erased one. Stored events and read models may
+/// hold these where a phone or ID number was; requests never may
+/// (`parse` refuses them).
+pub fn is_opaque(s: &str) -> bool {
+    s.starts_with(SEALED_PREFIX) || s == ERASED
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -30,6 +46,37 @@ macro_rules! string_newtype {
                 Self::parse(&value)
             }
         }
+        string_newtype!(@into $name);
+    };
+    // A personal value: what is stored may be encrypted or erased
+    // ([`is_opaque`]), and deserializes as such; `parse` (requests) refuses it.
+    (personal $name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            /// Whether this is an encrypted or erased stand-in, not a value.
+            pub fn is_opaque(&self) -> bool {
+                is_opaque(&self.0)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = ValueError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                if is_opaque(&value) {
+                    return Ok(Self(value));
+                }
+                Self::parse(&value)
+            }
+        }
+        string_newtype!(@into $name);
+    };
+    (@into $name:ident) => {
         impl From<$name> for String {
             fn from(value: $name) -> String {
                 value.0
@@ -239,7 +286,7 @@ const PERMIT_CODES: [&str; 3] = ["81", "82", "83"];
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
-string_newtype!(IdNumber);
+string_newtype!(personal IdNumber);
 
 impl fmt::Debug for IdNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -294,7 +341,8 @@ impl IdNumber {
         NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").ok()
     }
 
-    /// The holder's birth date (digits 7 to 14).
+    /// The holder's birth date (digits 7 to 14). Only for a number just
+    /// parsed: an encrypted or erased one ([`IdNumber::is_opaque`]) has none.
     pub fn birth_date(&self) -> NaiveDate {
         self.embedded_birth_date()
             .expect("parse accepted only numbers holding a real date")
@@ -323,7 +371,12 @@ impl IdNumber {
 
     /// The number with everything but the first 6 and last 4 characters
     /// hidden, e.g. `450305********123X`.
+    /// An encrypted or erased number is returned as it is: it is masked
+    /// when it is opened (`nuanxin_infra::privacy`).
     pub fn masked(&self) -> String {
+        if self.is_opaque() {
+            return self.0.clone();
+        }
         format!("{}********{}", &self.0[..6], &self.0[14..])
     }
 }
@@ -333,7 +386,7 @@ impl IdNumber {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
-string_newtype!(Phone);
+string_newtype!(personal Phone);
 
 impl fmt::Debug for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -336,7 +336,8 @@ fn command_action_id(c: &C) -> Uuid {
         | C::FileInsuranceClaim { action_id, .. }
         | C::DecideInsuranceClaim { action_id, .. }
         | C::RecordActivityAttendance { action_id, .. }
-        | C::RemoveActivityAttendance { action_id, .. } => *action_id,
+        | C::RemoveActivityAttendance { action_id, .. }
+        | C::EraseFamily { action_id, .. } => *action_id,
     }
 }
 

@@ -270,17 +270,24 @@ pub enum Ack {
 }
 
 /// Acknowledges an open alert with a note (of two at once, one wins).
+/// The alert comes back with its contact's name opened (`crate::privacy`).
 pub async fn acknowledge(
-    db: &Db,
+    core: &crate::Core,
     id: Uuid,
     user: Uuid,
     note: &str,
     at: DateTime<Utc>,
-) -> Result<Ack, sqlx::Error> {
+) -> Result<Ack, crate::StoreError> {
+    let db = core.db();
     let done = store::alerts::acknowledge(db, id, user, note, at).await?;
     Ok(match (done, store::alerts::get(db, id).await?) {
         (_, None) => Ack::NotFound,
-        (true, Some(a)) => Ack::Done(a),
+        (true, Some(mut a)) => {
+            core.keyring()
+                .reveal_rows(db, std::slice::from_mut(&mut a))
+                .await?;
+            Ack::Done(a)
+        }
         (false, Some(a)) => Ack::NotOpen(a.status),
     })
 }

@@ -405,7 +405,9 @@ pub fn mask_id_numbers(value: &mut Value) {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 if k == "id_number" {
-                    if let Some(s) = v.as_str() {
+                    // A sealed number is masked when it is opened
+                    // (`crate::privacy`).
+                    if let Some(s) = v.as_str().filter(|s| !nuanxin_domain::values::is_opaque(s)) {
                         *v = IdNumber::parse(s)
                             .map(|n| n.masked().into())
                             .unwrap_or_else(|_| "********".into());

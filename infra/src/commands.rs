@@ -23,7 +23,7 @@ pub mod streams;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::{Aggregate, DomainEvent};
 use nuanxin_domain::aggregate::{CaseError, FamilyCase};
 use nuanxin_domain::metadata::{EventMetadata, Recorder};
@@ -209,6 +209,66 @@ impl Commands {
         Ok(loaded)
     }
 
+    /// Erases the family's personal data (docs/privacy.md): records the
+    /// attributed `FamilyErased` (the case must be closed), and once it is
+    /// durable deletes the keys of the family's persons, so every sealed
+    /// field of theirs reads as erased from then on. Returns the outcome and
+    /// how many keys were erased. A family erased before (the event is
+    /// there) is answered `CaseError::Erased`, after deleting any key an
+    /// interrupted erasure left.
+    pub async fn erase(
+        &self,
+        req: &CommandRequest,
+        on: Option<NaiveDate>,
+        reason: nuanxin_domain::events::ErasureReason,
+    ) -> Result<(Outcome, u64), ExecError> {
+        let command = FamilyCommand::EraseFamily {
+            action_id: Uuid::now_v7(),
+            on: on.unwrap_or_else(|| self.core.today()),
+            reason,
+        };
+        self.erase_with(command, req).await
+    }
+
+    /// Runs an `EraseFamily` command, then deletes the keys (see
+    /// [`Commands::erase`]); any other command is refused.
+    pub async fn erase_command(
+        &self,
+        command: FamilyCommand,
+        req: &CommandRequest,
+    ) -> Result<(Outcome, u64), ExecError> {
+        if !matches!(command, FamilyCommand::EraseFamily { .. }) {
+            return Err(ExecError::Forbidden("not an erasure"));
+        }
+        self.erase_with(command, req).await
+    }
+
+    async fn erase_with(
+        &self,
+        command: FamilyCommand,
+        req: &CommandRequest,
+    ) -> Result<(Outcome, u64), ExecError> {
+        let keyring = self.core.keyring();
+        let erase_keys = || async {
+            keyring
+                .erase_family(self.core.db(), req.family_id)
+                .await
+                .map_err(|e| ExecError::Store(Box::new(e)))
+        };
+        match self.execute_once(command, req).await {
+            Ok(outcome) => {
+                let keys = erase_keys().await?;
+                tracing::info!(family.id = %req.family_id, keys, "erased a family's personal data");
+                Ok((outcome, keys))
+            }
+            Err(ExecError::Case(CaseError::Erased)) => {
+                erase_keys().await?;
+                Err(ExecError::Case(CaseError::Erased))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The aggregate a command would run against now, with its version (for
     /// tests and tools).
     pub async fn load_for_command(&self, family_id: Uuid) -> Result<(u64, FamilyCase), ExecError> {
@@ -216,9 +276,21 @@ impl Commands {
         Ok((loaded.version, loaded.case))
     }
 
-    /// Records `command` for the family in `req`, exactly once.
+    /// Records `command` for the family in `req`, exactly once. An
+    /// `EraseFamily` also deletes the persons' keys ([`Commands::erase`]).
     #[tracing::instrument(skip_all, fields(family.id = %req.family_id, user.id = %req.recorder.id))]
     pub async fn execute(
+        &self,
+        command: FamilyCommand,
+        req: &CommandRequest,
+    ) -> Result<Outcome, ExecError> {
+        if matches!(command, FamilyCommand::EraseFamily { .. }) {
+            return self.erase_with(command, req).await.map(|(o, _)| o);
+        }
+        self.execute_once(command, req).await
+    }
+
+    async fn execute_once(
         &self,
         command: FamilyCommand,
         req: &CommandRequest,
@@ -262,9 +334,14 @@ impl Commands {
             let action_id = event.action_id();
             let version = loaded.version + 1;
             let recorded_at = self.core.services().clock.now();
+            // Personal fields are sealed with their persons' keys before
+            // the event is hashed and stored; the case folds the sealed
+            // event, so the case-file row holds ciphertext too.
+            let (event, payload) = self.sealed(req.family_id, event).await?;
             let new = self.seal(
                 req,
                 &event,
+                payload,
                 version,
                 loaded.head_hash.unwrap_or_default(),
                 recorded_at,
@@ -332,10 +409,28 @@ impl Commands {
 
     /// `event` serialized as the log stores it, at `sequence`, with the
     /// request's metadata, sealed onto the family's chain after `prev_hash`.
+    /// `event` with its personal fields sealed (`crate::privacy`), and its
+    /// payload as stored.
+    async fn sealed(
+        &self,
+        family_id: Uuid,
+        event: FamilyEvent,
+    ) -> Result<(FamilyEvent, Value), ExecError> {
+        let mut payload = serde_json::to_value(&event).map_err(StoreError::from)?;
+        self.core
+            .keyring()
+            .seal_payload(self.core.db(), family_id, &mut payload)
+            .await
+            .map_err(|e| ExecError::Store(Box::new(e)))?;
+        let event = serde_json::from_value(payload.clone()).map_err(StoreError::from)?;
+        Ok((event, payload))
+    }
+
     fn seal(
         &self,
         req: &CommandRequest,
         event: &FamilyEvent,
+        payload: Value,
         sequence: u64,
         prev_hash: String,
         recorded_at: DateTime<Utc>,
@@ -353,7 +448,7 @@ impl Commands {
             FamilyCase::TYPE.to_owned(),
             event.event_type(),
             event.event_version(),
-            serde_json::to_value(event).map_err(StoreError::from)?,
+            payload,
             serde_json::to_value(metadata.to_map()).map_err(StoreError::from)?,
         );
         let sealed = audit::seal(std::slice::from_ref(&serialized), prev_hash)

@@ -11,7 +11,30 @@ use nuanxin_domain::{Clock, SystemClock};
 
 use crate::alerts::AlertConfig;
 use crate::audit::checkpoint::CheckpointConfig;
+use crate::privacy::MasterKeySource;
 use crate::users::Secret;
+
+/// Where the master key file is by default: beside the SQLite file
+/// (`nuanxin.db` → `nuanxin-master.key`), or `nuanxin-master.key` in the
+/// working directory for PostgreSQL.
+pub fn default_master_key_file(url: &DatabaseUrl) -> PathBuf {
+    let checkpoints = CheckpointConfig::defaults_for(url);
+    let dir = checkpoints
+        .key_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let stem = checkpoints
+        .key_file
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches("-signing.key")
+                .to_owned()
+        })
+        .unwrap_or_else(|| "nuanxin".into());
+    dir.join(format!("{stem}-master.key"))
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -55,6 +78,11 @@ pub struct Settings {
     pub checkpoints: CheckpointConfig,
     /// Limits on slow or greedy HTTP clients.
     pub http: HttpLimits,
+    /// The master key that wraps every person key (`crate::privacy`):
+    /// `NUANXIN_MASTER_KEY`, or a key file (`NUANXIN_MASTER_KEY_FILE`,
+    /// default beside the SQLite file, or in the working directory for
+    /// PostgreSQL), created on first start.
+    pub master_key: MasterKeySource,
 }
 
 /// What one client may hold of the server: a connection that has not sent
@@ -84,6 +112,7 @@ impl Settings {
     pub fn new(database_url: DatabaseUrl) -> Self {
         Self {
             checkpoints: CheckpointConfig::defaults_for(&database_url),
+            master_key: MasterKeySource::File(default_master_key_file(&database_url)),
             database_url,
             bind: "127.0.0.1:8080".into(),
             bootstrap_token: None,

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// upcaster, never an edit of the row.
     #[error("a stored event does not decode: {0}")]
     Decode(#[from] serde_json::Error),
+    /// A person key could not be used (`crate::privacy`).
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
 }
 
 pub struct Core {
@@ -39,11 +42,26 @@ pub struct Core {
     standby: Option<Arc<Standby>>,
     /// Every family's report facts (`crate::reports`).
     report_cache: crate::reports::ReportCache,
+    /// The person keys and the master key (`crate::privacy`).
+    keyring: crate::privacy::Keyring,
 }
 
 impl Core {
+    /// A core whose master key is new and held in memory only
+    /// ([`crate::privacy::MasterKeySource::Ephemeral`]); a server uses
+    /// [`Core::from_settings`].
     pub fn new(db: Db, services: CaseServices, policy: VisitPolicy) -> Self {
+        Self::with_master_key(db, services, policy, crate::privacy::MasterKey::generate())
+    }
+
+    fn with_master_key(
+        db: Db,
+        services: CaseServices,
+        policy: VisitPolicy,
+        master: crate::privacy::MasterKey,
+    ) -> Self {
         Self {
+            keyring: crate::privacy::Keyring::new(master),
             db,
             services,
             policy: RwLock::new((Arc::new(policy), 0)),
@@ -107,9 +125,22 @@ impl Core {
 
     /// The core over `db` with the settings' clock and the policy's time
     /// zone.
-    pub fn from_settings(db: Db, settings: &Settings) -> Self {
+    /// The core over `db` with the settings' clock, policy and master key
+    /// (created on first start when it is a key file that does not exist).
+    pub fn from_settings(db: Db, settings: &Settings) -> anyhow::Result<Self> {
         let services = CaseServices::new(settings.clock.clone(), settings.policy.offset());
-        Self::new(db, services, settings.policy.clone())
+        let master = crate::privacy::MasterKey::resolve(&settings.master_key)?;
+        Ok(Self::with_master_key(
+            db,
+            services,
+            settings.policy.clone(),
+            master,
+        ))
+    }
+
+    /// The person keys (`crate::privacy`).
+    pub fn keyring(&self) -> &crate::privacy::Keyring {
+        &self.keyring
     }
 
     pub fn db(&self) -> &Db {

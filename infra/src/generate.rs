@@ -203,7 +203,7 @@ fn family_commands(rng: &mut StdRng, spec: &Spec, contacts: &mut Contacts) -> Ve
 /// Writes `spec.families` synthetic families into `db`. `progress` is
 /// called with (families done, families total).
 pub async fn generate(
-    db: &Db,
+    core: &crate::Core,
     spec: &Spec,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Generated, ExecError> {
@@ -219,7 +219,8 @@ pub async fn generate(
     };
     let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
     let mut report = Generated::default();
-    let mut pending: Vec<SerializedEvent> = Vec::new();
+    let db = core.db();
+    let mut pending: Vec<(Uuid, Vec<SerializedEvent>)> = Vec::new();
     for i in 0..spec.families {
         let family_id = uuid(&mut rng);
         let mut case = FamilyCase::default();
@@ -251,19 +252,48 @@ pub async fn generate(
                 )
             })
             .collect();
-        let sealed =
-            audit::seal(&serialized, String::new()).map_err(|e| ExecError::Store(Box::new(e)))?;
-        report.events += sealed.len() as u64;
+        report.events += serialized.len() as u64;
         report.families += 1;
-        pending.extend(sealed);
+        pending.push((family_id, serialized));
         if (i + 1) % FAMILIES_PER_TX == 0 || i + 1 == spec.families {
-            insert(db, &pending).await?;
+            let sealed = seal_batch(core, &mut pending).await?;
+            insert(db, &sealed).await?;
             pending.clear();
             progress(report.families, spec.families as u64);
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The events of `families` with their personal fields sealed (the keys
+/// of the whole batch made in one statement) and chained, as the command
+/// path stores them.
+async fn seal_batch(
+    core: &crate::Core,
+    families: &mut [(Uuid, Vec<SerializedEvent>)],
+) -> Result<Vec<SerializedEvent>, ExecError> {
+    let keyring = core.keyring();
+    let subjects: Vec<crate::privacy::Subject> = families
+        .iter()
+        .flat_map(|(id, events)| {
+            events
+                .iter()
+                .flat_map(|e| crate::privacy::subjects_of(*id, &e.payload))
+        })
+        .collect();
+    let keys = keyring
+        .keys_for(core.db(), &subjects)
+        .await
+        .map_err(|e| ExecError::Store(Box::new(e)))?;
+    let mut out = Vec::new();
+    for (id, events) in families.iter_mut() {
+        for e in events.iter_mut() {
+            keyring.seal_event(*id, &mut e.payload, &keys);
+        }
+        out.extend(audit::seal(events, String::new()).map_err(|e| ExecError::Store(Box::new(e)))?);
+    }
+    Ok(out)
 }
 
 /// Appends sealed events in one transaction, through the store's append.

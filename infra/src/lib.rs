@@ -44,6 +44,7 @@ pub mod generate;
 pub mod import;
 pub mod leader;
 pub mod maintenance;
+pub mod privacy;
 pub mod projector;
 pub mod read_models;
 pub mod reads;
@@ -94,7 +95,9 @@ impl Nuanxin {
     /// services over it with the settings' clock and policy.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let db = Db::open(&settings.database_url, settings.max_connections).await?;
-        let mut core = Core::from_settings(db, settings);
+        privacy::check_key_source(&db, &settings.master_key).await?;
+        let mut core = Core::from_settings(db, settings)?;
+        core.keyring().check_store(core.db()).await?;
         if let Some(url) = &settings.read_database_url {
             if !matches!(core.db(), Db::Postgres(_)) {
                 anyhow::bail!(

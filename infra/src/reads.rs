@@ -37,6 +37,7 @@ use uuid::Uuid;
 use crate::append::Appender;
 use crate::audit::{self, FamilyHistory};
 use crate::core::{Core, StoreError};
+use crate::privacy::Personal;
 use crate::read_models;
 use crate::store::access_log::{AccessEntry, AccessFilter, AccessRecord};
 use crate::store::alerts::{Alert, AlertStatus};
@@ -189,6 +190,7 @@ impl Reads {
         };
         let view = CaseFileView::build(id, version, &case, on, &self.core.policy())
             .ok_or(ReadError::NotFound)?;
+        let view = self.reveal_view(view).await?;
         self.record(v, id, kind).await?;
         Ok(view)
     }
@@ -244,6 +246,14 @@ impl Reads {
         if !visible(&history.case, &v.user.scope) {
             return Err(ReadError::NotFound);
         }
+        let keyring = self.core.keyring();
+        keyring
+            .reveal_values(
+                self.core.db(),
+                history.entries.iter_mut().map(|e| &mut e.data).collect(),
+            )
+            .await
+            .map_err(StoreError::from)?;
         if let Err(link) = &history.chain {
             tracing::warn!(family.id = %id, sequence = link.sequence, problem = %link.problem,
                 "the family's hash chain is broken");
@@ -263,7 +273,8 @@ impl Reads {
             return Ok(Vec::new());
         };
         filter.village_code_prefix = prefix;
-        Ok(store::case_files::list(self.core.list_db(), &filter, self.core.today()).await?)
+        let rows = store::case_files::list(self.core.list_db(), &filter, self.core.today()).await?;
+        self.reveal_rows(rows).await
     }
 
     /// A page of due (or overdue) visits.
@@ -277,7 +288,8 @@ impl Reads {
             return Ok(Vec::new());
         };
         q.village_code_prefix = prefix;
-        Ok(store::schedule::due(self.core.list_db(), &q).await?)
+        let rows = store::schedule::due(self.core.list_db(), &q).await?;
+        self.reveal_rows(rows).await
     }
 
     /// A page of open families missing a contact.
@@ -306,15 +318,41 @@ impl Reads {
         let Some(prefix) = self.prefix(user, asked_prefix)? else {
             return Ok(Vec::new());
         };
-        Ok(store::alerts::list(self.core.list_db(), status, &prefix, after, limit).await?)
+        let rows = store::alerts::list(self.core.list_db(), status, &prefix, after, limit).await?;
+        self.reveal_rows(rows).await
     }
 
     /// One alert of a family within the viewer's scope.
     pub async fn alert(&self, user: &User, id: Uuid) -> Result<Alert, ReadError> {
         match store::alerts::get(self.core.db(), id).await? {
-            Some(a) if a.village_code.starts_with(user.scope.as_str()) => Ok(a),
+            Some(a) if a.village_code.starts_with(user.scope.as_str()) => {
+                Ok(self.reveal_rows(vec![a]).await?.remove(0))
+            }
             _ => Err(ReadError::NotFound),
         }
+    }
+
+    /// `rows` with their sealed strings opened (`crate::privacy`).
+    async fn reveal_rows<T: Personal>(&self, mut rows: Vec<T>) -> Result<Vec<T>, ReadError> {
+        self.core
+            .keyring()
+            .reveal_rows(self.core.db(), &mut rows)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(rows)
+    }
+
+    /// `view` with its sealed strings opened.
+    async fn reveal_view<T>(&self, view: T) -> Result<T, ReadError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        Ok(self
+            .core
+            .keyring()
+            .reveal_view(self.core.db(), view)
+            .await
+            .map_err(StoreError::from)?)
     }
 
     /// Signed checkpoints of the event log, newest first, before the
@@ -345,5 +383,29 @@ impl Reads {
     /// Today's local date (the default day of every list).
     pub fn today(&self) -> NaiveDate {
         self.core.today()
+    }
+}
+
+impl Personal for CaseSummary {
+    fn personal_mut(&mut self) -> Vec<&mut String> {
+        [
+            &mut self.village_contact_name,
+            &mut self.township_contact_name,
+        ]
+        .into_iter()
+        .filter_map(Option::as_mut)
+        .collect()
+    }
+}
+
+impl Personal for DueItem {
+    fn personal_mut(&mut self) -> Vec<&mut String> {
+        vec![&mut self.contact.name]
+    }
+}
+
+impl Personal for Alert {
+    fn personal_mut(&mut self) -> Vec<&mut String> {
+        vec![&mut self.contact_name]
     }
 }

@@ -141,6 +141,11 @@ pub struct CaseFileView {
     pub insurance: InsuranceView,
     /// Group activities attended: the last one and how many.
     pub activities: ActivitiesView,
+    /// The day the family's personal data was erased (docs/privacy.md):
+    /// names, ID numbers, phones, the address and free text read
+    /// `"[已删除]"`. Absent while it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_on: Option<NaiveDate>,
 }
 
 fn key_reason_name(r: &KeyReason) -> String {
@@ -213,6 +218,7 @@ impl CaseFileView {
             address: case.address.clone(),
             registered_on: case.registered_on.unwrap_or_default(),
             closed_on: case.closed_on,
+            erased_on: case.erased_on,
             members: case
                 .members
                 .iter()

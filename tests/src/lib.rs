@@ -41,15 +41,59 @@ pub enum Store {
 }
 
 fn init_logs() {
+    use tracing_subscriber::prelude::*;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if let Ok(filter) = std::env::var("NUANXIN_TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        // Always: what the servers of this process log at debug level, for
+        // the tests that look for personal data in it (`captured_logs`).
+        let capture = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .with_filter(tracing_subscriber::EnvFilter::new(
+                "nuanxin_api=debug,nuanxin_infra=debug,nuanxin_projections=debug,tower_http=debug,warn",
+            ));
+        let console = std::env::var("NUANXIN_TEST_LOG").ok().map(|filter| {
+            tracing_subscriber::fmt::layer()
                 .with_test_writer()
-                .try_init();
-        }
+                .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(capture)
+            .with(console)
+            .try_init();
     });
+}
+
+/// The latest log output of this test process (at most [`LOG_CAP`] bytes).
+static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+const LOG_CAP: usize = 64 << 20;
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.extend_from_slice(buf);
+        if log.len() > LOG_CAP {
+            log.drain(..LOG_CAP / 2);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the servers of this test process have logged (debug level and
+/// up), as text.
+pub fn captured_logs() -> String {
+    let log = LOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    String::from_utf8_lossy(&log).into_owned()
 }
 
 fn pg_admin_url() -> String {
@@ -164,6 +208,12 @@ impl TestDb {
             daily: false,
         }
     }
+
+    /// The test's master key file (`crate::privacy`): every server and
+    /// CLI run of the test uses it, so they read each other's data.
+    pub fn master_key_file(&self) -> std::path::PathBuf {
+        self.files.path().join("master.key")
+    }
 }
 
 impl TestDb {
@@ -272,6 +322,7 @@ impl TestApp {
         settings.clock = Arc::new(FixedClock(now()));
         settings.max_connections = 5;
         settings.checkpoints = db.checkpoints();
+        settings.master_key = nuanxin_infra::privacy::MasterKeySource::File(db.master_key_file());
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("server starts");
         let base = format!("http://127.0.0.1:{}", app.port());

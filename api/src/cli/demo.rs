@@ -21,7 +21,7 @@ pub async fn run(
     let mut s = settings(&store)?;
     let db = Db::open(&s.database_url, s.max_connections).await?;
     s.policy = policy_from(policy.policy.as_ref())?;
-    let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s));
+    let app = Nuanxin::new(nuanxin_infra::Core::from_settings(db, &s)?);
     let result = fill(&app, families, seed, with_users).await;
     app.db().close().await;
     result

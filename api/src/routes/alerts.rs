@@ -399,7 +399,10 @@ pub async fn acknowledge(
         .map_err(|e| ApiError::field("note", e.0))?;
     let note = note.as_str();
     let now = state.core().services().clock.now();
-    match alerts::acknowledge(state.db(), alert.id, caller.0.id, note, now).await? {
+    match alerts::acknowledge(state.core(), alert.id, caller.0.id, note, now)
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?
+    {
         alerts::Ack::Done(a) => Ok(Json(detail_of(&state, a).await?)),
         alerts::Ack::NotOpen(status) => Err(ApiError::Conflict(format!(
             "the alert is {}, not open",

@@ -13,6 +13,7 @@ pub mod families;
 pub mod inspections;
 pub mod ops;
 pub mod params;
+pub mod privacy;
 pub mod reports;
 pub mod schedule;
 pub mod sheets;
@@ -28,6 +29,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(families::router())
         .merge(care_actions::router())
+        .merge(privacy::router())
         .merge(users::router())
         .merge(schedule::router())
         .merge(audit::router())

@@ -491,10 +491,15 @@ async fn case_file(
         lang,
         view: &view,
         today,
-        may_record: who.is_recorder(),
+        // Nothing more is recorded for an erased family.
+        may_record: who.is_recorder() && view.erased_on.is_none(),
+        admin: who.is_admin(),
     };
     let content = html! {
         @if saved { p.flash role="status" { (t(lang, "form.saved")) } }
+        @if let Some(on) = view.erased_on {
+            p.alert-box role="note" { (tf(lang, "families_case.erased", &[&date(lang, on)])) }
+        }
         (ctx.overview())
         @if ctx.may_record { (ctx.record_links()) }
         @if !who.is_recorder() || who.is_admin() {
@@ -511,12 +516,23 @@ async fn case_file(
     page(&who, t(lang, "families_case.title"), "/families", content)
 }
 
+/// A phone number to tap; an erased one (`[已删除]`) is only text.
+fn phone_link(phone: &str) -> Markup {
+    if phone == nuanxin_domain::values::ERASED {
+        html! { (phone) }
+    } else {
+        html! { a href=(format!("tel:{phone}")) { (phone) } }
+    }
+}
+
 /// What the case file's parts need.
 struct Ctx<'a> {
     lang: Lang,
     view: &'a CaseFileView,
     today: NaiveDate,
     may_record: bool,
+    /// May erase the family's personal data (once the case is closed).
+    admin: bool,
 }
 
 impl Ctx<'_> {
@@ -577,6 +593,11 @@ impl Ctx<'_> {
                 ("transfer", "families_case.do_transfer"),
                 ("close", "families_case.do_close"),
             ]
+        } else if self.admin {
+            &[
+                ("reopen", "families_case.do_reopen"),
+                ("erase", "families_case.do_erase"),
+            ]
         } else {
             &[("reopen", "families_case.do_reopen")]
         };
@@ -618,7 +639,7 @@ impl Ctx<'_> {
                     dt { (t(lang, "families_case.phone")) }
                     dd {
                         @match &m.phone {
-                            Some(p) => a href=(format!("tel:{p}")) { (p) },
+                            Some(p) => (phone_link(p)),
                             None => (t(lang, "families.none")),
                         }
                     }
@@ -655,7 +676,7 @@ impl Ctx<'_> {
                                 dl.facts {
                                     dt { (t(lang, "families_case.contact_name")) } dd { (c.person.name) }
                                     dt { (t(lang, "families_case.phone")) }
-                                    dd { a href=(format!("tel:{}", c.person.phone)) { (c.person.phone) } }
+                                    dd { (phone_link(&c.person.phone)) }
                                     dt { (t(lang, "families_case.since")) } dd { (date(lang, c.assigned_on)) }
                                     dt { (t(lang, "families_case.last_visit")) }
                                     dd { @match visits.last_on { Some(d) => (date(lang, d)), None => (t(lang, "families.none")) } }
@@ -697,7 +718,7 @@ impl Ctx<'_> {
                     @for c in list {
                         li {
                             strong { (c.name) } " · " (c.relation) " · "
-                            a href=(format!("tel:{}", c.phone)) { (c.phone) }
+                            (phone_link(&c.phone))
                             " " span.badge { (tf(lang, "families_case.priority", &[&c.priority])) }
                             @if self.may_record && self.open() {
                                 " " a href=(self.path(&format!("emergency-contacts/{}/remove", c.id))) { (t(lang, "families_case.do_remove")) }
@@ -1090,6 +1111,14 @@ fn action_text(ctx: &Ctx<'_>, kind: ActionKind, d: &Value) -> String {
             lang,
             "families_event_text.activity_removed",
             &[&text_of(d, "reason")],
+        ),
+        K::FamilyErased => tf(
+            lang,
+            "families_event_text.erased",
+            &[
+                &date_of(lang, d, "on"),
+                &word(lang, "erasure_reason", text_of(d, "reason")),
+            ],
         ),
     }
 }

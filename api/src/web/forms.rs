@@ -21,10 +21,11 @@
 //! Slugs (`?saved=`): `register`, `member_status`, `contact`, `release`,
 //! `visit`, `emergency_contact`, `remove_emergency_contact`, `emergency`,
 //! `elderly_care`, `assistance`, `note`, `void`, `transfer`, `close`,
-//! `reopen`, `enrol`, `withdraw`, `claim`, `decision`.
+//! `reopen`, `enrol`, `withdraw`, `claim`, `decision`, `erase`.
 //!
 //! - [`body`]: form fields → JSON body → DTO, with every field's error.
-//! - [`family`]: registering, a member's status, transfer, close, reopen.
+//! - [`family`]: registering, a member's status, transfer, close, reopen,
+//!   erasure of the family's personal data (admins).
 //! - [`contacts`]: contacts (assign, release) and emergency contacts.
 //! - [`visit`]: a visit, quick on a phone.
 //! - [`care`]: emergency, elderly care, assistance, note.
@@ -80,6 +81,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/families/{id}/reopen",
             get(family::reopen_form).post(family::reopen),
+        )
+        .route(
+            "/families/{id}/erase",
+            get(family::erase_form).post(family::erase),
         )
         .route(
             "/families/{id}/contact",

@@ -207,7 +207,7 @@ pub fn too_open(path: &Path) -> bool {
 /// Writes `bytes` to a new file at `path` (mode 0600 on Unix): first to a
 /// temporary file beside it, synced, then linked into place, which fails
 /// with `AlreadyExists` if `path` appeared meanwhile.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),

@@ -515,9 +515,11 @@ impl Commands {
                     Err(e) => refused.push((family_id, e)),
                     Ok(family_event) => {
                         let version = loaded.version + 1;
+                        let (family_event, payload) = self.sealed(family_id, family_event).await?;
                         let sealed = self.seal(
                             &req.for_family(family_id),
                             &family_event,
+                            payload,
                             version,
                             loaded.head_hash.unwrap_or_default(),
                             self.core.services().clock.now(),

@@ -3,10 +3,11 @@
 //! URL (the web page posts it) and is never logged; every family shown in
 //! the answer is written to the access log (`family_search`) first.
 //!
-//! The store narrows the candidates with one `LIKE` over the case
-//! snapshots of the scope; each candidate is then checked against its
-//! folded case, so text that only happens to appear elsewhere in a case
-//! (an address, a note, a phone) does not count.
+//! Names and ID numbers are stored sealed (`crate::privacy`), so the store
+//! cannot narrow the candidates: every case of the scope is read, in
+//! batches, its members' names and numbers opened in memory and compared.
+//! Only members count: text that happens to appear elsewhere in a case (an
+//! address, a note, a phone) does not.
 
 use chrono::NaiveDate;
 use nuanxin_domain::aggregate::{CaseStatus, FamilyCase};
@@ -48,25 +49,6 @@ impl Needle {
             Some(Needle::IdSuffix(upper))
         } else {
             Some(Needle::Name(text.to_lowercase()))
-        }
-    }
-
-    /// The `LIKE` pattern (escaped with `\`) that every matching case's
-    /// snapshot holds.
-    fn like_pattern(&self) -> String {
-        let escaped = |s: &str| {
-            s.chars().fold(String::new(), |mut out, c| {
-                if matches!(c, '%' | '_' | '\\') {
-                    out.push('\\');
-                }
-                out.push(c);
-                out
-            })
-        };
-        match self {
-            Needle::Name(n) => format!("%{}%", escaped(n)),
-            Needle::IdNumber(n) => format!("%{}%", n.replace('*', "_")),
-            Needle::IdSuffix(n) => format!("%{n}%"),
         }
     }
 
@@ -117,20 +99,24 @@ pub struct Found {
 }
 
 /// Candidates read from the store per round.
-const BATCH: u32 = 200;
+const BATCH: u32 = 1000;
 
-fn found(id: Uuid, case: &FamilyCase, needle: &Needle) -> Option<FoundFamily> {
+/// A member's name and ID number, opened.
+struct Opened {
+    name: String,
+    id_number: Option<String>,
+}
+
+fn found(id: Uuid, case: &FamilyCase, opened: &[Opened], needle: &Needle) -> Option<FoundFamily> {
     let members: Vec<FoundMember> = case
         .members
         .iter()
-        .map(|m| {
-            let id_number = m.member.id_number.as_ref();
-            FoundMember {
-                name: m.member.name.clone(),
-                birth_date: m.member.birth_date,
-                id_number_masked: id_number.map(|n| n.masked()),
-                matched: needle.matches(&m.member.name, id_number.map(|n| n.as_str())),
-            }
+        .zip(opened)
+        .map(|(m, o)| FoundMember {
+            name: o.name.clone(),
+            birth_date: m.member.birth_date,
+            id_number_masked: o.id_number.as_deref().map(crate::privacy::mask_id_number),
+            matched: needle.matches(&o.name, o.id_number.as_deref()),
         })
         .collect();
     members.iter().any(|m| m.matched).then(|| FoundFamily {
@@ -162,20 +148,46 @@ impl Reads {
         let Some(prefix) = self.prefix(v.user, None)? else {
             return Ok(Found::default());
         };
-        let pattern = needle.like_pattern();
         let mut out = Found::default();
         let mut after = None;
         loop {
             let batch =
-                store::case_files::containing(self.core.list_db(), &prefix, &pattern, after, BATCH)
+                store::case_files::containing(self.core.list_db(), &prefix, "%", after, BATCH)
                     .await?;
             let exhausted = batch.len() < BATCH as usize;
             after = batch.last().map(|(id, _)| *id);
-            for (id, stored) in batch {
-                if !visible(&stored.state, &v.user.scope) {
-                    continue;
-                }
-                if let Some(family) = found(id, &stored.state, needle) {
+            let batch: Vec<_> = batch
+                .into_iter()
+                .filter(|(_, stored)| visible(&stored.state, &v.user.scope))
+                .collect();
+            let mut opened: Vec<Vec<Opened>> = batch
+                .iter()
+                .map(|(_, stored)| {
+                    stored
+                        .state
+                        .members
+                        .iter()
+                        .map(|m| Opened {
+                            name: m.member.name.clone(),
+                            id_number: m.member.id_number.as_ref().map(|n| n.as_str().to_owned()),
+                        })
+                        .collect()
+                })
+                .collect();
+            self.core
+                .keyring()
+                .reveal_strings(
+                    self.core.db(),
+                    opened
+                        .iter_mut()
+                        .flatten()
+                        .flat_map(|o| std::iter::once(&mut o.name).chain(o.id_number.as_mut()))
+                        .collect(),
+                )
+                .await
+                .map_err(crate::StoreError::from)?;
+            for ((id, stored), opened) in batch.into_iter().zip(&opened) {
+                if let Some(family) = found(id, &stored.state, opened, needle) {
                     if out.families.len() == limit as usize {
                         out.more = true;
                         break;
@@ -226,17 +238,5 @@ mod tests {
         assert!(!n("110105********001X").matches("x", None));
         assert!(n("001X").matches("x", id));
         assert!(!n("0016").matches("x", id));
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(
-            Needle::Name("a%_\\b".into()).like_pattern(),
-            "%a\\%\\_\\\\b%"
-        );
-        assert_eq!(
-            Needle::IdNumber("110105********001X".into()).like_pattern(),
-            "%110105________001X%"
-        );
     }
 }

@@ -39,6 +39,7 @@ pub mod group_commit;
 pub mod inspection_alerts;
 pub mod inspections;
 pub mod maintenance;
+pub mod person_keys;
 pub mod schedule;
 pub mod sessions;
 pub mod users;
@@ -240,6 +241,10 @@ impl Db {
                     // several times slower (decisions.md, record 15).
                     .pragma("mmap_size", "8589934592")
                     .pragma("cache_size", "-32768")
+                    // Deleted rows are overwritten with zeros, not left in
+                    // free pages: an erased person key must not linger in
+                    // the file (docs/privacy.md).
+                    .pragma("secure_delete", "ON")
                     .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))

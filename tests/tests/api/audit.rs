@@ -416,6 +416,7 @@ async fn cli(app: &TestApp, args: &[&str]) -> anyhow::Result<()> {
     let store = StoreArgs {
         database_url: database_url(app),
         db_connections: 1,
+        master_key_file: Some(app.db.master_key_file()),
     };
     let family = match args.get(1..) {
         Some(["--family", id]) => Some(id.parse::<uuid::Uuid>()?),
@@ -793,8 +794,21 @@ async fn out_of_scope_readers_get_404_and_leave_no_trace(app: TestApp) {
         "ID numbers are masked"
     );
     assert!(csv.text.contains("110105********0016"));
+    // The log as stored holds the personal fields sealed; opened with the
+    // store's master key, it is what the export says.
     let db = open_db(&app).await;
-    let history = audit::family_history(&db, id.parse().unwrap())
+    let mut history = audit::family_history(&db, id.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(!audit::history_csv(&history.entries).contains("private matter"));
+    let keyring = nuanxin_infra::privacy::Keyring::new(
+        nuanxin_infra::privacy::MasterKey::load(&app.db.master_key_file()).unwrap(),
+    );
+    keyring
+        .reveal_values(
+            &db,
+            history.entries.iter_mut().map(|e| &mut e.data).collect(),
+        )
         .await
         .unwrap();
     db.close().await;

@@ -54,6 +54,7 @@ fn store_args(app: &TestApp) -> StoreArgs {
     StoreArgs {
         database_url: database_url(app),
         db_connections: 1,
+        master_key_file: Some(app.db.master_key_file()),
     }
 }
 

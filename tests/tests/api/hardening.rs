@@ -324,10 +324,11 @@ async fn command_line_reads_are_in_the_access_log(app: TestApp) {
     let cw = app.user("caseworker", "45").await;
     let family = app.register(&cw, "450305001001").await;
     let url = database_url(&app);
+    let key_file = app.db.master_key_file().display().to_string();
     let cli = |args: &[&str]| {
         let mut all = vec!["nuanxin", "audit"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["--database-url", &url]);
+        all.extend_from_slice(&["--database-url", &url, "--master-key-file", &key_file]);
         Cli::from_args(all)
     };
     assert!(cli(&["verify"]).is_err(), "--reason is required");

@@ -13,6 +13,7 @@ mod insurance;
 mod openapi;
 mod ops;
 mod plausible;
+mod privacy;
 mod reports;
 mod schedule;
 mod store;

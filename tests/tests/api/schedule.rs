@@ -441,7 +441,8 @@ async fn rebuild_answers_exactly_as_the_incremental_tables(app: TestApp) {
     let before = snapshot(&app, &fx.cw).await;
     assert!(before[1]["items"].as_array().unwrap().len() >= 2);
 
-    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    let mut settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    settings.master_key = nuanxin_infra::privacy::MasterKeySource::File(app.db.master_key_file());
     let services = nuanxin_infra::Nuanxin::open(&settings).await.unwrap();
     // A rebuild killed midway leaves half-filled rebuild tables behind.
     nuanxin_infra::on_pool!(services.db(), pool => {

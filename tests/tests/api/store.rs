@@ -138,7 +138,8 @@ async fn command_snapshot_equals_the_full_fold(app: TestApp) {
     app.post(&p("notes"), &cw, json!({"text": "x"})).await;
     let family_id: uuid::Uuid = id.parse().unwrap();
 
-    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    let mut settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    settings.master_key = nuanxin_infra::privacy::MasterKeySource::File(app.db.master_key_file());
     let services = nuanxin_infra::Nuanxin::open(&settings).await.unwrap();
     let db = services.db().clone();
     let compare = |label: &'static str| {

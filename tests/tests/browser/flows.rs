@@ -3,7 +3,8 @@
 //! once; a supervisor sees the dashboard and a history and has no record
 //! buttons; an admin creates a user who then signs in; an expired session
 //! sends the user back to sign in; a caseworker uploads a register on
-//! the import page. Screenshots of the main pages go to
+//! the import page; an admin erases a closed family's personal data and
+//! the case file reads erased. Screenshots of the main pages go to
 //! `docs/screenshots/` (phone: 360 px wide; desktop: 1280 px).
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ both_stores!(
     an_admin_creates_a_user_who_then_signs_in,
     an_expired_session_sends_the_user_to_sign_in,
     a_caseworker_uploads_a_register,
+    an_admin_erases_a_closed_familys_personal_data,
 );
 
 /// A family of village 450305001001 with both contacts since January and
@@ -324,4 +326,114 @@ async fn a_caseworker_uploads_a_register(app: TestApp) {
         r.text
     );
     b.close().await;
+}
+
+async fn an_admin_erases_a_closed_familys_personal_data(app: TestApp) {
+    let cw = app.web_user("caseworker", "450305").await;
+    let admin = app.web_user("admin", "4503").await;
+    let r = app
+        .post(
+            "/api/v1/families",
+            &cw.token,
+            serde_json::json!({
+                "category": "bereaved", "village_code": "450305001001",
+                "address": "长洲区倒水村 3 组", "registered_on": "2026-01-10",
+                "members": [
+                    {"name": "王秀英", "sex": "female", "birth_date": "1950-03-01",
+                     "phone": "13800138000"},
+                    {"name": "李建国", "sex": "male", "birth_date": "1949-05-02"}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let family = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/families/{family}/close"),
+            &cw.token,
+            serde_json::json!({"on": "2026-06-01", "reason": "迁出本县"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let Some(b) = Browser::desktop(&app).await else {
+        return;
+    };
+    sign_in(&b, &admin.login).await;
+    b.goto(&format!("/families/{family}")).await;
+    assert!(b.text("main").await.contains("王秀英"));
+    b.click_and_wait(&format!("a[href='/families/{family}/erase']"))
+        .await;
+    let form = format!("form[action='/families/{family}/erase']");
+    b.wait_for(&form).await;
+    b.fill(&format!("{form} select[name=reason]"), "purpose_ended")
+        .await;
+    // Not confirmed: refused, nothing erased.
+    b.submit(&form).await;
+    b.wait_for(&form).await;
+    assert!(
+        b.text("main").await.contains("必须勾选"),
+        "the box must be ticked"
+    );
+    b.screenshot("erase-desktop").await;
+    let still = app
+        .get(&format!("/api/v1/families/{family}"), &cw.token)
+        .await;
+    assert_eq!(still.body["members"][0]["name"], "王秀英");
+    // Confirmed: erased, and the case file says so.
+    b.click(&format!("{form} input[name=confirm]")).await;
+    b.submit(&form).await;
+    b.wait_for("main").await;
+    assert_eq!(b.current_path().await, format!("/families/{family}"));
+    let main = b.text("main").await;
+    assert!(main.contains("[已删除]"), "{main}");
+    assert!(main.contains("个人信息已于"), "the banner says when");
+    assert!(!main.contains("王秀英") && !main.contains("李建国") && !main.contains("倒水村"));
+    b.screenshot("erased-case-desktop").await;
+    b.close().await;
+
+    // On a phone, the caseworker sees the erased case and no way to record.
+    let Some(phone) = Browser::phone(&app).await else {
+        return;
+    };
+    sign_in(&phone, &cw.login).await;
+    phone.goto(&format!("/families/{family}")).await;
+    let main = phone.text("main").await;
+    assert!(main.contains("[已删除]"));
+    assert_eq!(
+        phone
+            .count(&format!("a[href='/families/{family}/reopen']"))
+            .await,
+        0,
+        "nothing more is recorded for an erased family"
+    );
+    phone.screenshot("erased-case-phone").await;
+    phone.goto(&format!("/families/{family}/erase")).await;
+    assert!(
+        phone.text("main").await.contains("不能使用"),
+        "a caseworker may not erase"
+    );
+    phone.close().await;
+
+    // The form on an admin's phone, for another closed family.
+    let other = app.register(&cw.token, "450305001001").await;
+    let r = app
+        .post(
+            &format!("/api/v1/families/{other}/close"),
+            &cw.token,
+            serde_json::json!({"on": "2026-06-01", "reason": "迁出本县"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let Some(phone) = Browser::phone(&app).await else {
+        return;
+    };
+    sign_in(&phone, &admin.login).await;
+    phone.goto(&format!("/families/{other}/erase")).await;
+    phone
+        .wait_for(&format!("form[action='/families/{other}/erase']"))
+        .await;
+    phone.screenshot("erase-phone").await;
+    phone.close().await;
 }

@@ -15,11 +15,13 @@ use super::{
     internal_page, not_found, offset, options, post, reader_refused, refused, show, today,
     uuid_param, FormPage, Params,
 };
+use crate::error::{ApiError, FieldError};
 use crate::extract::RequestId;
 use crate::routes::care_actions::new_action_id;
 use crate::routes::dto::{
     CloseReopenRequest, MemberStatusRequest, RegisterFamilyRequest, TransferRequest,
 };
+use crate::routes::privacy::EraseRequest;
 use crate::state::AppState;
 use crate::web::form::{checkbox, choices, input, select, textarea, FormState, Kind};
 use crate::web::session::{Form, WebPost, WebUser};
@@ -527,6 +529,105 @@ pub async fn reopen(
     WebPost { who, form }: WebPost,
 ) -> Response {
     Dated::Reopen.post(&state, &rid, &params, &who, &form).await
+}
+
+/// The erasure form's fields, as the API's body takes them; the
+/// confirmation box is checked before it is sent.
+fn erase_fields() -> Vec<Field> {
+    vec![Field::text("reason"), Field::text("on")]
+}
+
+/// The erasure form (admins, closed cases): why, when, and a box to tick
+/// saying it cannot be undone.
+fn erase_page(
+    who: &WebUser,
+    case: &CaseFileView,
+    fs: &FormState,
+    version: u64,
+    status: StatusCode,
+) -> Response {
+    let lang = who.lang;
+    let fields = [erase_fields(), vec![Field::check("confirm")]].concat();
+    FormPage {
+        title: t(lang, "forms.erase.title"),
+        case: Some(case),
+        action: format!("/families/{}/erase", case.id),
+        version,
+        state: fs,
+        fields: &fields,
+        intro: html! {
+            p.hint { (t(lang, "forms.erase.hint")) }
+            p.hint { (t(lang, "forms.erase.kept")) }
+        },
+        body: html! {
+            (select(lang, fs, "reason", t(lang, "forms.erase.reason"),
+                &options(who, "erasure_reason", &["purpose_ended", "consent_withdrawn", "retention_expired"]), true))
+            (input(lang, fs, "on", t(lang, "forms.erase.on"), Kind::Date, true))
+            (checkbox(lang, fs, "confirm", t(lang, "forms.erase.confirm")))
+        },
+        submit: "forms.erase.submit",
+        danger: true,
+    }
+    .respond(who, status)
+}
+
+/// `GET /families/{id}/erase`: admins only.
+pub async fn erase_form(
+    State(state): State<AppState>,
+    who: WebUser,
+    RequestId(rid): RequestId,
+    params: Params,
+) -> Response {
+    if !who.is_admin() {
+        return super::forbidden(&who);
+    }
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
+    };
+    let fs = FormState::with(&[("on", today(&state))]);
+    show(&state, &who, &rid, id, |case| {
+        erase_page(&who, case, &fs, case.version, StatusCode::OK)
+    })
+    .await
+}
+
+/// `POST /families/{id}/erase`: records the erasure and deletes the keys
+/// (`Commands::execute`), then back to the case file, which reads erased.
+pub async fn erase(
+    State(state): State<AppState>,
+    RequestId(rid): RequestId,
+    params: Params,
+    WebPost { who, form }: WebPost,
+) -> Response {
+    if !who.is_admin() {
+        return super::forbidden(&who);
+    }
+    let Some(id) = uuid_param(&params, "id") else {
+        return not_found(&who);
+    };
+    let fields = erase_fields();
+    let command = if form.get("confirm") == "true" {
+        let today = state.core().today();
+        Body::build(&form, &fields, &[], offset(&state))
+            .command::<EraseRequest>(&fields, |r| r.into_command(new_action_id(), today))
+    } else {
+        Err(ApiError::Validation(vec![FieldError {
+            field: "confirm".into(),
+            message: "must be ticked: an erasure cannot be undone".into(),
+        }]))
+    };
+    post(
+        &state,
+        &who,
+        &rid,
+        id,
+        &form,
+        "erase",
+        &[erase_fields(), vec![Field::check("confirm")]].concat(),
+        command,
+        |case, fs, v, s| erase_page(&who, case, fs, v, s),
+    )
+    .await
 }
 
 #[cfg(test)]

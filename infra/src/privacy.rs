@@ -1,0 +1,1033 @@
+//! Crypto-shredding (docs/privacy.md, decision 31): personal fields are
+//! stored encrypted, each with the data key of the person it is about, so
+//! that deleting a key erases that person's data everywhere it was copied —
+//! in the append-only event log, the case-file rows, snapshots, alerts and
+//! backups — while the events themselves, their hash chain and the audit
+//! trail stay as they are.
+//!
+//! - A **data key** per person: the family (address, free text), each
+//!   member, each emergency contact, each contact person. It lives in the
+//!   `person_keys` table, outside the log, wrapped (AES-256-GCM) by the
+//!   installation's **master key** (`NUANXIN_MASTER_KEY` or a key file).
+//! - A **sealed field** is the string `nx1:` + base64url(subject id ‖ nonce
+//!   ‖ AES-256-GCM ciphertext), the subject id being the associated data: a
+//!   ciphertext cannot be passed off as another person's. It replaces the
+//!   clear value in the stored payload; projections fold it unopened, so
+//!   read models hold it too, and it is opened only when a read answers.
+//! - **Erasing** a family deletes the keys of the family, its members and
+//!   its emergency contacts (contact persons are staff, kept). Every
+//!   sealed field of theirs then reads as [`ERASED`].
+//! - Values written before encryption are clear strings: they read as
+//!   themselves (the upcast), see docs/privacy.md § Stores with clear text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::Context;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::RngCore;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::store::{self, Db};
+pub use nuanxin_domain::values::{ERASED, SEALED_PREFIX};
+
+const NONCE: usize = 12;
+const TAG: usize = 16;
+/// How long an answer may still show data a *another process* erased (the
+/// CLI's `nuanxin privacy erase` while the server runs): the keyring asks
+/// the store for erasures at most this often.
+const ERASURE_SYNC: Duration = Duration::from_secs(1);
+
+/// Why a personal field could not be sealed or a key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("the person's data key is erased")]
+    Erased,
+    #[error("a person key does not open with this master key (is NUANXIN_MASTER_KEY or the key file the one the store was written with?)")]
+    WrongMasterKey,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Whose data a key protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectKind {
+    Family,
+    Member,
+    EmergencyContact,
+    ContactPerson,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Family => "family",
+            SubjectKind::Member => "member",
+            SubjectKind::EmergencyContact => "emergency_contact",
+            SubjectKind::ContactPerson => "contact_person",
+        }
+    }
+}
+
+/// A person with a data key: their id, and the family whose erasure
+/// deletes the key (none for a contact person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subject {
+    pub id: Uuid,
+    pub kind: SubjectKind,
+    pub family: Option<Uuid>,
+}
+
+// ---------------------------------------------------------------------------
+// The master key
+// ---------------------------------------------------------------------------
+
+/// Where the master key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `NUANXIN_MASTER_KEY`: 32 bytes in base64 (or 64 hex digits).
+    Value(String),
+    /// A key file, created (mode 0600) on first start if missing.
+    File(PathBuf),
+    /// A new random key held in memory only, for tests and benchmarks:
+    /// what is written with it cannot be read after the process ends.
+    Ephemeral,
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Value(_) => f.write_str("Value(***)"),
+            MasterKeySource::File(p) => f.debug_tuple("File").field(p).finish(),
+            MasterKeySource::Ephemeral => f.write_str("Ephemeral"),
+        }
+    }
+}
+
+/// The key that wraps every person key.
+#[derive(Clone)]
+pub struct MasterKey {
+    key: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey({})", self.id)
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self::from_bytes(key)
+    }
+
+    fn from_bytes(key: [u8; 32]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"nuanxin master key id\0")
+            .chain_update(key)
+            .finalize();
+        Self {
+            key,
+            id: hex::encode(&digest[..8]),
+        }
+    }
+
+    /// A key written as 32 bytes in base64, or as 64 hex digits.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).ok()
+        } else {
+            STANDARD.decode(text).ok()
+        };
+        let key: [u8; 32] = bytes
+            .and_then(|b| b.try_into().ok())
+            .context("a master key is 32 bytes written in base64 (or 64 hex digits)")?;
+        Ok(Self::from_bytes(key))
+    }
+
+    /// The key as the key file holds it (base64).
+    pub fn to_text(&self) -> String {
+        STANDARD.encode(self.key)
+    }
+
+    /// A short public name for the key (a hash of it), stored beside every
+    /// key it wraps.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The key in `path`, creating it if the file does not exist (`true`
+    /// when created).
+    pub fn load_or_create(path: &Path) -> anyhow::Result<(Self, bool)> {
+        if path.exists() {
+            return Ok((Self::load(path)?, false));
+        }
+        let key = Self::generate();
+        match crate::audit::signing::write_new(path, format!("{}\n", key.to_text()).as_bytes()) {
+            Ok(()) => Ok((key, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok((Self::load(path)?, false))
+            }
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "creating the master key file {} (NUANXIN_MASTER_KEY_FILE)",
+                    path.display()
+                )
+            }),
+        }
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading the master key file {} (NUANXIN_MASTER_KEY_FILE)",
+                path.display()
+            )
+        })?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The key named by `source`; says in the log where a new one was made.
+    pub fn resolve(source: &MasterKeySource) -> anyhow::Result<Self> {
+        match source {
+            MasterKeySource::Value(text) => Self::parse(text).context("NUANXIN_MASTER_KEY"),
+            MasterKeySource::Ephemeral => Ok(Self::generate()),
+            MasterKeySource::File(path) => {
+                let (key, created) = Self::load_or_create(path)?;
+                if created {
+                    tracing::warn!(path = %path.display(), key.id = %key.id(),
+                        "created the installation's master key: personal data cannot be \
+                         read without it; back it up apart from the database");
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new((&self.key).into())
+    }
+
+    fn wrap(&self, subject: Uuid, key: &[u8; 32]) -> Vec<u8> {
+        seal_bytes(&self.cipher(), subject.as_bytes(), key)
+    }
+
+    fn unwrap(&self, subject: Uuid, wrapped: &[u8]) -> Option<[u8; 32]> {
+        open_bytes(&self.cipher(), subject.as_bytes(), wrapped)?
+            .try_into()
+            .ok()
+    }
+}
+
+/// nonce ‖ ciphertext of `plain` under `cipher`, `aad` bound to it.
+fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .expect("AES-GCM encrypts any message under 64 GiB");
+    let mut out = Vec::with_capacity(NONCE + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE + TAG {
+        return None;
+    }
+    let (nonce, ct) = sealed.split_at(NONCE);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .ok()
+}
+
+/// The subject a sealed field names, and its nonce and ciphertext.
+fn parse_sealed(s: &str) -> Option<(Uuid, Vec<u8>)> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(s.strip_prefix(SEALED_PREFIX)?)
+        .ok()?;
+    if bytes.len() < 16 + NONCE + TAG {
+        return None;
+    }
+    let subject = Uuid::from_slice(&bytes[..16]).ok()?;
+    Some((subject, bytes[16..].to_vec()))
+}
+
+/// The subject of a sealed field, without opening it.
+pub fn sealed_subject(s: &str) -> Option<Uuid> {
+    let body = s.strip_prefix(SEALED_PREFIX)?;
+    // 16 bytes are the first 22 base64 characters (and 2 bits of the 23rd).
+    let head = URL_SAFE_NO_PAD.decode(body.get(..24)?).ok()?;
+    Uuid::from_slice(&head[..16]).ok()
+}
+
+// ---------------------------------------------------------------------------
+// The keyring
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Key([u8; 32]),
+    Erased,
+}
+
+/// The person keys in use, unwrapped, and the master key. One per store
+/// (in [`crate::Core`]).
+pub struct Keyring {
+    master: MasterKey,
+    slots: RwLock<HashMap<Uuid, Slot>>,
+    /// When erasures recorded by other processes were last looked for, and
+    /// the latest erasure time seen.
+    synced: Mutex<(Option<Instant>, String)>,
+}
+
+/// The data keys a command's event needs, by subject.
+#[derive(Default)]
+pub struct Keys(HashMap<Uuid, [u8; 32]>);
+
+impl Keyring {
+    pub fn new(master: MasterKey) -> Self {
+        Self {
+            master,
+            slots: RwLock::default(),
+            synced: Mutex::new((None, String::new())),
+        }
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// How many person keys are held unwrapped in memory.
+    pub fn cached(&self) -> usize {
+        self.read_slots().len()
+    }
+
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Slot>> {
+        self.slots.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_slots(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Slot>> {
+        self.slots.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The data keys of `subjects`, creating (and storing, durably, before
+    /// this returns) those that have none yet. An erased subject's key is
+    /// refused: nothing new is sealed for an erased person.
+    pub async fn keys_for(&self, db: &Db, subjects: &[Subject]) -> Result<Keys, PrivacyError> {
+        let mut keys = Keys::default();
+        let mut missing = Vec::new();
+        {
+            let slots = self.read_slots();
+            for s in subjects {
+                match slots.get(&s.id) {
+                    Some(Slot::Key(k)) => {
+                        keys.0.insert(s.id, *k);
+                    }
+                    Some(Slot::Erased) => return Err(PrivacyError::Erased),
+                    None if !missing.iter().any(|m: &Subject| m.id == s.id) => missing.push(*s),
+                    None => {}
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(keys);
+        }
+        // New keys for all of them; the store keeps whichever was stored
+        // first (another writer may have raced us), and we use that one.
+        let fresh: Vec<store::person_keys::NewKey> = missing
+            .iter()
+            .map(|s| {
+                let mut key = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                store::person_keys::NewKey {
+                    subject: s.id,
+                    kind: s.kind.as_str(),
+                    family: s.family,
+                    wrapped: self.master.wrap(s.id, &key),
+                    master_key_id: self.master.id().to_owned(),
+                }
+            })
+            .collect();
+        store::person_keys::insert_missing(db, &fresh).await?;
+        let ids: Vec<Uuid> = missing.iter().map(|s| s.id).collect();
+        self.load(db, &ids).await?;
+        let slots = self.read_slots();
+        for s in &missing {
+            match slots.get(&s.id) {
+                Some(Slot::Key(k)) => {
+                    keys.0.insert(s.id, *k);
+                }
+                _ => return Err(PrivacyError::Erased),
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Loads the keys of `ids` that are not in memory yet. A subject with
+    /// no key, or an erased one, is remembered as erased.
+    async fn load(&self, db: &Db, ids: &[Uuid]) -> Result<(), PrivacyError> {
+        let wanted: Vec<Uuid> = {
+            let slots = self.read_slots();
+            ids.iter()
+                .copied()
+                .filter(|id| !slots.contains_key(id))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rows = store::person_keys::of(db, &wanted).await?;
+        let mut found: HashMap<Uuid, Slot> = HashMap::with_capacity(wanted.len());
+        for row in rows {
+            let slot = match row.wrapped {
+                Some(w) => Slot::Key(
+                    self.master
+                        .unwrap(row.subject, &w)
+                        .ok_or(PrivacyError::WrongMasterKey)?,
+                ),
+                None => Slot::Erased,
+            };
+            found.insert(row.subject, slot);
+        }
+        let mut slots = self.write_slots();
+        for id in wanted {
+            slots.insert(id, found.get(&id).copied().unwrap_or(Slot::Erased));
+        }
+        Ok(())
+    }
+
+    /// Forgets, in memory, the keys that were erased in the store since
+    /// the last look (by this process or another), at most once per
+    /// [`ERASURE_SYNC`].
+    async fn sync_erasures(&self, db: &Db) -> Result<(), PrivacyError> {
+        let since = {
+            let synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+            if synced.0.is_some_and(|at| at.elapsed() < ERASURE_SYNC) {
+                return Ok(());
+            }
+            synced.1.clone()
+        };
+        let erased = store::person_keys::erased_since(db, &since).await?;
+        let latest = erased.iter().map(|(_, at)| at.clone()).max();
+        if !erased.is_empty() {
+            let mut slots = self.write_slots();
+            for (id, _) in &erased {
+                slots.insert(*id, Slot::Erased);
+            }
+        }
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        synced.0 = Some(Instant::now());
+        if let Some(latest) = latest {
+            if latest > synced.1 {
+                synced.1 = latest;
+            }
+        }
+        Ok(())
+    }
+
+    /// `plain` sealed with `subject`'s key from `keys`.
+    pub fn seal(&self, keys: &Keys, subject: Uuid, plain: &str) -> String {
+        let key = keys
+            .0
+            .get(&subject)
+            .expect("keys_for was asked for every subject the event names");
+        let sealed = seal_bytes(
+            &Aes256Gcm::new(key.into()),
+            subject.as_bytes(),
+            plain.as_bytes(),
+        );
+        let mut bytes = Vec::with_capacity(16 + sealed.len());
+        bytes.extend_from_slice(subject.as_bytes());
+        bytes.extend_from_slice(&sealed);
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// What a sealed string says, from keys already in memory: the clear
+    /// text, [`ERASED`] if its key is gone; any other string as it is.
+    fn open_loaded(&self, s: &str) -> Option<String> {
+        let (subject, sealed) = parse_sealed(s)?;
+        let slot = self.read_slots().get(&subject).copied();
+        Some(match slot {
+            Some(Slot::Key(key)) => {
+                open_bytes(&Aes256Gcm::new((&key).into()), subject.as_bytes(), &sealed)
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_else(|| ERASED.to_owned())
+            }
+            _ => ERASED.to_owned(),
+        })
+    }
+
+    /// Loads the keys every sealed string of `strings` names.
+    async fn prepare<'s>(
+        &self,
+        db: &Db,
+        strings: impl Iterator<Item = &'s str>,
+    ) -> Result<(), PrivacyError> {
+        self.sync_erasures(db).await?;
+        let ids: Vec<Uuid> = strings.filter_map(sealed_subject).collect();
+        self.load(db, &ids).await
+    }
+
+    /// Opens every sealed string in `value`, in place: clear text, or
+    /// [`ERASED`]. ID numbers (under a key `id_number` or
+    /// `id_number_masked`) come out masked, as every read shows them.
+    pub async fn reveal(&self, db: &Db, value: &mut Value) -> Result<(), PrivacyError> {
+        let mut found = Vec::new();
+        collect_sealed(value, &mut found);
+        if found.is_empty() {
+            return Ok(());
+        }
+        self.prepare(db, found.iter().map(String::as_str)).await?;
+        self.open_in(value, None);
+        Ok(())
+    }
+
+    fn open_in(&self, value: &mut Value, key: Option<&str>) {
+        match value {
+            Value::String(s) => {
+                if let Some(open) = self.open_loaded(s) {
+                    *s = match key {
+                        Some("id_number" | "id_number_masked") => mask_id_number(&open),
+                        _ => open,
+                    };
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.open_in(v, key)),
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    self.open_in(v, Some(k.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens the sealed strings among `strings`, in place (ID numbers are
+    /// not masked here: the caller decides).
+    pub async fn reveal_strings(
+        &self,
+        db: &Db,
+        strings: Vec<&mut String>,
+    ) -> Result<(), PrivacyError> {
+        if !strings.iter().any(|s| s.starts_with(SEALED_PREFIX)) {
+            return Ok(());
+        }
+        self.prepare(db, strings.iter().map(|s| s.as_str())).await?;
+        for s in strings {
+            if let Some(open) = self.open_loaded(s) {
+                *s = open;
+            }
+        }
+        Ok(())
+    }
+
+    /// Erases the data keys of `family`'s persons (not its contact
+    /// persons'); returns how many keys were erased. The store is asked
+    /// to drop what it still holds of them (SQLite: the WAL is truncated;
+    /// PostgreSQL: the table is vacuumed). Erasing twice erases nothing more.
+    pub async fn erase_family(&self, db: &Db, family: Uuid) -> Result<u64, PrivacyError> {
+        let erased = store::person_keys::erase_family(db, family).await?;
+        {
+            let mut slots = self.write_slots();
+            for id in &erased {
+                slots.insert(*id, Slot::Erased);
+            }
+        }
+        store::person_keys::scrub(db).await?;
+        Ok(erased.len() as u64)
+    }
+
+    /// Rewraps every live person key with `next` (no event changes); this
+    /// keyring keeps using the old master key until the process restarts
+    /// with the new one. Returns how many keys were rewrapped.
+    pub async fn rotate(&self, db: &Db, next: &MasterKey) -> Result<u64, PrivacyError> {
+        let rows = store::person_keys::live(db).await?;
+        let mut rewrapped = Vec::with_capacity(rows.len());
+        for (subject, wrapped) in rows {
+            let key = self
+                .master
+                .unwrap(subject, &wrapped)
+                .ok_or(PrivacyError::WrongMasterKey)?;
+            rewrapped.push((subject, next.wrap(subject, &key)));
+        }
+        store::person_keys::rewrap(db, &rewrapped, next.id()).await?;
+        store::person_keys::scrub(db).await?;
+        Ok(rewrapped.len() as u64)
+    }
+}
+
+/// A row a read answers with: its strings that may be sealed.
+pub trait Personal {
+    fn personal_mut(&mut self) -> Vec<&mut String>;
+}
+
+impl Keyring {
+    /// Opens the sealed strings of every row, in place.
+    pub async fn reveal_rows<T: Personal>(
+        &self,
+        db: &Db,
+        rows: &mut [T],
+    ) -> Result<(), PrivacyError> {
+        let strings: Vec<&mut String> = rows.iter_mut().flat_map(T::personal_mut).collect();
+        self.reveal_strings(db, strings).await
+    }
+
+    /// Opens the sealed strings of several JSON values (a history's
+    /// events), loading their keys at once.
+    pub async fn reveal_values(
+        &self,
+        db: &Db,
+        values: Vec<&mut Value>,
+    ) -> Result<(), PrivacyError> {
+        let mut found = Vec::new();
+        for v in &values {
+            collect_sealed(v, &mut found);
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        self.prepare(db, found.iter().map(String::as_str)).await?;
+        for v in values {
+            self.open_in(v, None);
+        }
+        Ok(())
+    }
+
+    /// `view` with its sealed strings opened (through its JSON form: for
+    /// nested views such as the case file).
+    pub async fn reveal_view<T>(&self, db: &Db, view: T) -> Result<T, PrivacyError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut value = serde_json::to_value(&view)
+            .map_err(|e| PrivacyError::Store(sqlx::Error::Decode(Box::new(e))))?;
+        let mut found = Vec::new();
+        collect_sealed(&value, &mut found);
+        if found.is_empty() {
+            return Ok(view);
+        }
+        self.prepare(db, found.iter().map(String::as_str)).await?;
+        self.open_in(&mut value, None);
+        serde_json::from_value(value)
+            .map_err(|e| PrivacyError::Store(sqlx::Error::Decode(Box::new(e))))
+    }
+}
+
+/// Refuses to make a new master key file for a store whose person keys
+/// were wrapped by another key (a restored backup, a moved database): a
+/// new key could open none of them.
+pub async fn check_key_source(db: &Db, source: &MasterKeySource) -> anyhow::Result<()> {
+    if let MasterKeySource::File(path) = source {
+        if !path.exists() {
+            let wrapped = store::person_keys::count_by_master(db).await?;
+            if let Some((id, _, _)) = wrapped.iter().find(|(_, live, _)| *live > 0) {
+                anyhow::bail!(
+                    "no master key file at {}, but this store's person keys are wrapped by \
+                     master key {id}: set NUANXIN_MASTER_KEY_FILE to the key file the store \
+                     was written with (or NUANXIN_MASTER_KEY to its contents)",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Keyring {
+    /// Fails when live person keys of the store are wrapped by another
+    /// master key than this keyring's (naming both ids, never a key).
+    pub async fn check_store(&self, db: &Db) -> anyhow::Result<()> {
+        let wrapped = store::person_keys::count_by_master(db).await?;
+        if let Some((id, _, _)) = wrapped
+            .iter()
+            .find(|(id, live, _)| *live > 0 && id != self.master.id())
+        {
+            anyhow::bail!(
+                "this store's person keys are wrapped by master key {id}, not by the \
+                 configured master key {}: set NUANXIN_MASTER_KEY_FILE (or \
+                 NUANXIN_MASTER_KEY) to the key the store was written with",
+                self.master.id()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn collect_sealed(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if s.starts_with(SEALED_PREFIX) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_sealed(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_sealed(v, out)),
+        _ => {}
+    }
+}
+
+/// An ID number as every read shows it; anything else (an erased one,
+/// text that is not an ID number) as it is.
+pub fn mask_id_number(s: &str) -> String {
+    match nuanxin_domain::values::IdNumber::parse(s) {
+        Ok(n) => n.masked(),
+        Err(_) => s.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Which fields of a family event are personal
+// ---------------------------------------------------------------------------
+
+/// Whose key seals a field.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// The family (address, free text).
+    Family,
+    /// The member named by the payload's `member_id`, or by the `id` of
+    /// the array item the field is in.
+    Member,
+    /// The emergency contact named by `emergency_contact_id`.
+    EmergencyContact,
+    /// The contact person named by `person.id`.
+    ContactPerson,
+}
+
+/// The personal fields of each family event, as paths in its payload
+/// (`members[].name`: `name` in every item of `members`), and whose key
+/// seals them. Every string field that may name or describe a person is
+/// here; ids, codes, dates, amounts and enumerations are not personal.
+const PERSONAL: &[(&str, Owner, &[&str])] = &[
+    ("FamilyRegistered", Owner::Family, &["address"]),
+    (
+        "FamilyRegistered",
+        Owner::Member,
+        &["members[].name", "members[].id_number", "members[].phone"],
+    ),
+    ("MemberStatusUpdated", Owner::Member, &["phone"]),
+    (
+        "ContactAssigned",
+        Owner::ContactPerson,
+        &["person.name", "person.phone"],
+    ),
+    ("ContactReleased", Owner::Family, &["reason"]),
+    ("VisitRecorded", Owner::Family, &["findings", "needs[]"]),
+    (
+        "EmergencyContactSet",
+        Owner::EmergencyContact,
+        &["name", "relation", "phone"],
+    ),
+    ("EmergencyContactRemoved", Owner::Family, &["reason"]),
+    (
+        "EmergencyRecorded",
+        Owner::Family,
+        &["description", "responder", "outcome"],
+    ),
+    ("ElderlyCareRecorded", Owner::Family, &["provider"]),
+    ("AssistanceRecorded", Owner::Family, &["description"]),
+    ("NoteAdded", Owner::Family, &["text"]),
+    ("ActionVoided", Owner::Family, &["reason"]),
+    ("FamilyTransferred", Owner::Family, &["reason"]),
+    ("CaseClosed", Owner::Family, &["reason"]),
+    ("CaseReopened", Owner::Family, &["reason"]),
+    (
+        "InsuranceEnrolled",
+        Owner::Family,
+        &["consent.explained_by"],
+    ),
+    ("InsuranceWithdrawn", Owner::Family, &["reason"]),
+    ("InsuranceClaimDecided", Owner::Family, &["reason"]),
+    ("ActivityAttendanceRemoved", Owner::Family, &["reason"]),
+];
+
+/// The body of a family event's payload (`{"VisitRecorded": {…}}`) and its
+/// variant name.
+fn body_of(payload: &Value) -> Option<(&str, &Value)> {
+    let map = payload.as_object()?;
+    let (name, body) = map.iter().next()?;
+    Some((name.as_str(), body))
+}
+
+fn owner_id(owner: Owner, family: Uuid, body: &Value, item: Option<&Value>) -> Option<Uuid> {
+    let uuid = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|s| s.parse().ok());
+    match owner {
+        Owner::Family => Some(family),
+        Owner::Member => uuid(item.and_then(|i| i.get("id")).or(body.get("member_id"))),
+        Owner::EmergencyContact => uuid(body.get("emergency_contact_id")),
+        Owner::ContactPerson => uuid(body.pointer("/person/id")),
+    }
+}
+
+/// The subjects whose keys sealing `payload` (a family event of `family`)
+/// needs.
+pub fn subjects_of(family: Uuid, payload: &Value) -> Vec<Subject> {
+    let mut out = Vec::new();
+    let Some((name, body)) = body_of(payload) else {
+        return out;
+    };
+    for (event, owner, paths) in PERSONAL {
+        if *event != name {
+            continue;
+        }
+        let mut add = |id: Option<Uuid>| {
+            let Some(id) = id else { return };
+            let (kind, of_family) = match owner {
+                Owner::Family => (SubjectKind::Family, Some(family)),
+                Owner::Member => (SubjectKind::Member, Some(family)),
+                Owner::EmergencyContact => (SubjectKind::EmergencyContact, Some(family)),
+                Owner::ContactPerson => (SubjectKind::ContactPerson, None),
+            };
+            let subject = Subject {
+                id,
+                kind,
+                family: of_family,
+            };
+            if !out.contains(&subject) {
+                out.push(subject);
+            }
+        };
+        match owner {
+            Owner::Member if paths[0].starts_with("members[]") => {
+                for item in body
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    add(owner_id(*owner, family, body, Some(item)));
+                }
+            }
+            _ => add(owner_id(*owner, family, body, None)),
+        }
+    }
+    out
+}
+
+impl Keyring {
+    /// Seals, in place, every personal field of `payload` (a family event
+    /// of `family`) with the keys in `keys` ([`Keyring::keys_for`] of
+    /// [`subjects_of`]). A field already sealed is left as it is.
+    pub fn seal_event(&self, family: Uuid, payload: &mut Value, keys: &Keys) {
+        let Some(name) = body_of(payload).map(|(n, _)| n.to_owned()) else {
+            return;
+        };
+        let Some(body) = payload.get_mut(&name) else {
+            return;
+        };
+        for (event, owner, paths) in PERSONAL {
+            if *event != name {
+                continue;
+            }
+            for path in *paths {
+                if let Some(rest) = path.strip_prefix("members[].") {
+                    let Some(items) = body.get_mut("members").and_then(Value::as_array_mut) else {
+                        continue;
+                    };
+                    for item in items {
+                        let snapshot = item.clone();
+                        if let Some(id) = owner_id(*owner, family, &Value::Null, Some(&snapshot)) {
+                            if let Some(v) = item.get_mut(rest) {
+                                self.seal_value(keys, id, v);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let snapshot = body.clone();
+                let Some(id) = owner_id(*owner, family, &snapshot, None) else {
+                    continue;
+                };
+                let target = match path.strip_suffix("[]") {
+                    Some(list) => body.get_mut(list),
+                    None => body.pointer_mut(&format!("/{}", path.replace('.', "/"))),
+                };
+                if let Some(v) = target {
+                    self.seal_value(keys, id, v);
+                }
+            }
+        }
+    }
+
+    /// Seals a string, or every string of an array; `null` stays `null`.
+    fn seal_value(&self, keys: &Keys, subject: Uuid, v: &mut Value) {
+        match v {
+            Value::String(s) if !s.starts_with(SEALED_PREFIX) => {
+                *s = self.seal(keys, subject, s);
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|i| self.seal_value(keys, subject, i)),
+            _ => {}
+        }
+    }
+
+    /// Seals every personal field of a family event's payload, creating
+    /// the keys it needs: the write path's one call.
+    pub async fn seal_payload(
+        &self,
+        db: &Db,
+        family: Uuid,
+        payload: &mut Value,
+    ) -> Result<(), PrivacyError> {
+        let subjects = subjects_of(family, payload);
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let keys = self.keys_for(db, &subjects).await?;
+        self.seal_event(family, payload, &keys);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ring() -> Keyring {
+        Keyring::new(MasterKey::generate())
+    }
+
+    fn keys(ring: &Keyring, ids: &[Uuid]) -> Keys {
+        let _ = ring;
+        Keys(ids.iter().map(|id| (*id, [7u8; 32])).collect())
+    }
+
+    #[test]
+    fn master_keys_parse_from_base64_or_hex_and_refuse_anything_else() {
+        let k = MasterKey::generate();
+        assert_eq!(MasterKey::parse(&k.to_text()).unwrap().id(), k.id());
+        assert_eq!(MasterKey::parse(&hex::encode(k.key)).unwrap().id(), k.id());
+        assert!(MasterKey::parse("c2hvcnQ=").is_err());
+        assert!(MasterKey::parse("not a key").is_err());
+    }
+
+    #[test]
+    fn a_wrapped_key_opens_only_with_its_master_and_subject() {
+        let m = MasterKey::generate();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let w = m.wrap(a, &[9; 32]);
+        assert_eq!(m.unwrap(a, &w), Some([9; 32]));
+        assert_eq!(m.unwrap(b, &w), None);
+        assert_eq!(MasterKey::generate().unwrap(a, &w), None);
+    }
+
+    #[test]
+    fn registration_seals_the_address_and_each_members_fields_with_their_own_keys() {
+        let ring = ring();
+        let (family, m1, m2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut payload = json!({"FamilyRegistered": {
+        "action_id": Uuid::new_v4(), "address": "幸福村 3 组",
+        "village_code": "450305001001", "registered_on": "2026-01-02",
+        "members": [
+            {"id": m1, "name": "张三", "id_number": "11010519491231002X", "phone": null},
+            {"id": m2, "name": "李四", "id_number": null, "phone": "13800138000"}
+        ]}});
+        let subjects = subjects_of(family, &payload);
+        let ids: Vec<Uuid> = subjects.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![family, m1, m2]);
+        let keys = keys(&ring, &ids);
+        ring.seal_event(family, &mut payload, &keys);
+        let body = &payload["FamilyRegistered"];
+        for v in [
+            &body["address"],
+            &body["members"][0]["name"],
+            &body["members"][0]["id_number"],
+            &body["members"][1]["phone"],
+        ] {
+            assert!(v.as_str().unwrap().starts_with(SEALED_PREFIX), "{v}");
+        }
+        assert_eq!(
+            sealed_subject(body["address"].as_str().unwrap()),
+            Some(family)
+        );
+        assert_eq!(
+            sealed_subject(body["members"][1]["name"].as_str().unwrap()),
+            Some(m2)
+        );
+        assert!(body["members"][0]["phone"].is_null());
+        assert_eq!(body["village_code"], "450305001001");
+        assert!(!payload.to_string().contains("张三"));
+        assert!(!payload.to_string().contains("13800138000"));
+
+        // Opened with the keys in memory: clear, ID numbers masked.
+        ring.write_slots()
+            .extend(ids.iter().map(|id| (*id, Slot::Key([7; 32]))));
+        ring.open_in(&mut payload, None);
+        let body = &payload["FamilyRegistered"];
+        assert_eq!(body["address"], "幸福村 3 组");
+        assert_eq!(body["members"][0]["name"], "张三");
+        assert_eq!(body["members"][0]["id_number"], "110105********002X");
+        assert_eq!(body["members"][1]["phone"], "13800138000");
+    }
+
+    #[test]
+    fn an_erased_key_reads_as_erased_and_other_persons_stay_readable() {
+        let ring = ring();
+        let (family, person) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut note = json!({"NoteAdded": {"action_id": Uuid::new_v4(), "text": "身体不好"}});
+        let mut contact = json!({"ContactAssigned": {"action_id": Uuid::new_v4(),
+            "role": "village", "assigned_on": "2026-01-02",
+            "person": {"id": person, "name": "王五", "phone": "13900139000"}}});
+        assert_eq!(subjects_of(family, &contact)[0].family, None);
+        let keys = keys(&ring, &[family, person]);
+        ring.seal_event(family, &mut note, &keys);
+        ring.seal_event(family, &mut contact, &keys);
+        ring.write_slots().insert(family, Slot::Erased);
+        ring.write_slots().insert(person, Slot::Key([7; 32]));
+        ring.open_in(&mut note, None);
+        ring.open_in(&mut contact, None);
+        assert_eq!(note["NoteAdded"]["text"], ERASED);
+        assert_eq!(contact["ContactAssigned"]["person"]["name"], "王五");
+    }
+
+    #[test]
+    fn a_sealed_field_moved_to_another_person_does_not_open() {
+        let ring = ring();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let keys = keys(&ring, &[a, b]);
+        let sealed = ring.seal(&keys, a, "秘密");
+        // Same key bytes, other subject in the envelope: the AAD differs.
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        bytes[..16].copy_from_slice(b.as_bytes());
+        let moved = format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+        ring.write_slots().insert(a, Slot::Key([7; 32]));
+        ring.write_slots().insert(b, Slot::Key([7; 32]));
+        assert_eq!(ring.open_loaded(&sealed).as_deref(), Some("秘密"));
+        assert_eq!(ring.open_loaded(&moved).as_deref(), Some(ERASED));
+        // Clear text (written before encryption) is not touched.
+        assert_eq!(ring.open_loaded("张三"), None);
+    }
+
+    #[test]
+    fn every_family_event_with_text_has_its_personal_fields_listed() {
+        // A new event kind with a free-text field must be added to PERSONAL.
+        use nuanxin_domain::events::ActionKind;
+        let without_personal_text = [
+            ActionKind::InsuranceClaimFiled,
+            ActionKind::ActivityAttended,
+            ActionKind::FamilyErased,
+        ];
+        for kind in ActionKind::ALL {
+            let listed = PERSONAL.iter().any(|(e, _, _)| *e == kind.name());
+            assert_eq!(
+                listed,
+                !without_personal_text.contains(kind),
+                "{kind}: list its personal fields in PERSONAL or say why it has none"
+            );
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `person_keys`: the data key of every person, wrapped by the master key
+//! (`crate::privacy`). Outside the event log: erasing a family sets its
+//! persons' `wrapped` to NULL.
+
+use uuid::Uuid;
+
+use super::Db;
+use crate::{on_pool, on_tx};
+
+/// A key to store if its subject has none yet.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub subject: Uuid,
+    pub kind: &'static str,
+    pub family: Option<Uuid>,
+    pub wrapped: Vec<u8>,
+    pub master_key_id: String,
+}
+
+/// A subject's wrapped key (`None`: erased).
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    subject: String,
+    wrapped: Option<Vec<u8>>,
+}
+
+pub struct Stored {
+    pub subject: Uuid,
+    pub wrapped: Option<Vec<u8>>,
+}
+
+/// The time as stored: RFC 3339 in UTC with microseconds, so that text
+/// order is time order.
+fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Stores the keys whose subject has none (a subject's first key wins; a
+/// subject erased keeps no key). Durable when this returns.
+pub async fn insert_missing(db: &Db, keys: &[NewKey]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    for chunk in keys.chunks(1000) {
+        insert_chunk(db, chunk, &at).await?;
+    }
+    Ok(())
+}
+
+async fn insert_chunk(db: &Db, keys: &[NewKey], at: &str) -> Result<(), sqlx::Error> {
+    on_pool!(db, pool, DB => {
+        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+            "INSERT INTO person_keys (subject, kind, family_id, wrapped, master_key_id, created_at) ",
+        );
+        qb.push_values(keys, |mut b, k| {
+            b.push_bind(k.subject.to_string())
+                .push_bind(k.kind)
+                .push_bind(k.family.map(|f| f.to_string()))
+                .push_bind(k.wrapped.clone())
+                .push_bind(k.master_key_id.clone())
+                .push_bind(at.to_owned());
+        });
+        qb.push(" ON CONFLICT (subject) DO NOTHING");
+        qb.build().execute(pool).await.map(|_| ())
+    })
+}
+
+/// The stored keys of `subjects` (those with a row).
+pub async fn of(db: &Db, subjects: &[Uuid]) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut out = Vec::with_capacity(subjects.len());
+    for chunk in subjects.chunks(500) {
+        let rows: Vec<Row> = on_pool!(db, pool, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> =
+                sqlx::QueryBuilder::new("SELECT subject, wrapped FROM person_keys WHERE subject IN (");
+            let mut list = qb.separated(", ");
+            for s in chunk {
+                list.push_bind(s.to_string());
+            }
+            qb.push(")");
+            qb.build_query_as::<Row>().fetch_all(pool).await?
+        });
+        out.extend(rows.into_iter().filter_map(|r| {
+            Some(Stored {
+                subject: r.subject.parse().ok()?,
+                wrapped: r.wrapped,
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// Subjects erased after `since` (a stored time; `""` for all), with when.
+pub async fn erased_since(db: &Db, since: &str) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let sql = "SELECT subject, erased_at FROM person_keys \
+               WHERE erased_at IS NOT NULL AND erased_at > $1";
+    let rows: Vec<(String, String)> = on_pool!(db, pool => {
+        sqlx::query_as(sql).bind(since).fetch_all(pool).await?
+    });
+    Ok(rows
+        .into_iter()
+        .filter_map(|(s, at)| Some((s.parse().ok()?, at)))
+        .collect())
+}
+
+/// Erases the keys of `family`'s persons; returns the subjects erased now.
+pub async fn erase_family(db: &Db, family: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql = "UPDATE person_keys SET wrapped = NULL, erased_at = $2 \
+               WHERE family_id = $1 AND wrapped IS NOT NULL RETURNING subject";
+    let rows: Vec<(String,)> = on_pool!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(family.to_string())
+            .bind(now())
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows.into_iter().filter_map(|(s,)| s.parse().ok()).collect())
+}
+
+/// Every key not erased, wrapped.
+pub async fn live(db: &Db) -> Result<Vec<(Uuid, Vec<u8>)>, sqlx::Error> {
+    let sql = "SELECT subject, wrapped FROM person_keys WHERE wrapped IS NOT NULL";
+    let rows: Vec<Row> = on_pool!(db, pool => { sqlx::query_as(sql).fetch_all(pool).await? });
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.subject.parse().ok()?, r.wrapped?)))
+        .collect())
+}
+
+/// Replaces the wrapped keys (one transaction), now wrapped by `master_key_id`.
+pub async fn rewrap(
+    db: &Db,
+    rows: &[(Uuid, Vec<u8>)],
+    master_key_id: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE person_keys SET wrapped = $2, master_key_id = $3 \
+               WHERE subject = $1 AND wrapped IS NOT NULL";
+    let mut tx = db.begin_write().await?;
+    for (subject, wrapped) in rows {
+        on_tx!(&mut tx, conn => {
+            sqlx::query(sql)
+                .bind(subject.to_string())
+                .bind(wrapped.clone())
+                .bind(master_key_id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())?
+        });
+    }
+    tx.commit().await
+}
+
+/// How many keys each master key wraps (`nuanxin privacy status`).
+pub async fn count_by_master(db: &Db) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    let sql = "SELECT master_key_id, \
+               SUM(CASE WHEN wrapped IS NULL THEN 0 ELSE 1 END), \
+               SUM(CASE WHEN wrapped IS NULL THEN 1 ELSE 0 END) \
+               FROM person_keys GROUP BY master_key_id ORDER BY master_key_id";
+    on_pool!(db, pool => { sqlx::query_as(sql).fetch_all(pool).await })
+}
+
+/// Asks the store to drop old copies of rows it no longer needs: SQLite
+/// checkpoints and truncates its WAL (old page versions of an erased key
+/// live there until then); PostgreSQL vacuums the table (the dead row
+/// versions). What the file system or PostgreSQL's own WAL kept is only
+/// unreadable once the master key that wrapped it is rotated away
+/// (docs/privacy.md).
+pub async fn scrub(db: &Db) -> Result<(), sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        Db::Postgres(pool) => sqlx::query("VACUUM person_keys")
+            .execute(pool)
+            .await
+            .map(|_| ()),
+    }
+}

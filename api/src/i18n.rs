@@ -523,6 +523,10 @@ const MESSAGES: &[(&str, &str)] = &[
         "该家庭的个人信息已删除，不能再为其记录任何操作",
     ),
     (
+        "not an erasure",
+        "这不是删除个人信息的操作",
+    ),
+    (
         "must be ticked: an erasure cannot be undone",
         "必须勾选：删除后无法恢复",
     ),

@@ -472,3 +472,316 @@ async fn postgres_two_server_processes_refuse_a_disabled_or_rotated_token() {
     let _ = server_b.kill().await;
     drop_database(&admin, &url).await;
 }
+
+/// `nuanxin privacy …` beside a running server: an erasure from the command
+/// line reaches the server's answers within its one-second look at the
+/// store; the status names the key in use; a rotation rewraps every key,
+/// after which the old key no longer starts a server and the new one reads
+/// everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_privacy_erase_status_and_key_rotation_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = "sqlite://nuanxin.db";
+    let (mut server, addr) = serve(d, url).await;
+    let api = format!("http://{addr}/api/v1");
+    let (family, token) = some_data(&api).await;
+    let (kept, _) = some_data_of(&api, &token).await;
+    post(
+        &api,
+        &token,
+        &format!("/families/{family}/close"),
+        json!({"on": "2026-03-01", "reason": "moved away"}),
+    )
+    .await;
+
+    // Recorded by the bootstrap admin (the default `--as`): the family and
+    // its one member lose their keys.
+    let erase = [
+        "privacy",
+        "erase",
+        "--family",
+        &family,
+        "--reason",
+        "purpose_ended",
+    ];
+    let out = nuanxin(d, url, &erase, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 person keys deleted"),
+        "{}",
+        text(&out)
+    );
+    // The running server stops opening the family's fields.
+    let mut name = Value::Null;
+    for _ in 0..30 {
+        name =
+            get(&api, &token, &format!("/families/{family}")).await["members"][0]["name"].clone();
+        if name == "[已删除]" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(name, "[已删除]");
+    let other = get(&api, &token, &format!("/families/{kept}")).await;
+    assert_eq!(other["members"][0]["name"], "Zhang San");
+    let again = nuanxin(d, url, &erase, &[]).await;
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("erased"), "{}", text(&again));
+    let bad = nuanxin(
+        d,
+        url,
+        &[
+            "privacy", "erase", "--family", &family, "--reason", "because",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("purpose_ended"), "{}", text(&bad));
+
+    let status = nuanxin(d, url, &["privacy", "status"], &[]).await;
+    assert!(status.status.success(), "{}", text(&status));
+    let s = text(&status);
+    assert!(s.contains("nuanxin-master.key"), "{s}");
+    assert!(s.contains("2 erased"), "{s}");
+    assert!(
+        s.contains("every personal field of the log is encrypted"),
+        "{s}"
+    );
+    let _ = server.kill().await;
+
+    // Rotation: a new key file, every live key rewrapped.
+    let rotate = nuanxin(
+        d,
+        url,
+        &["privacy", "rotate-key", "--new-key-file", "next.key"],
+        &[],
+    )
+    .await;
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    assert!(text(&rotate).contains("rewrapped"), "{}", text(&rotate));
+    let twice = nuanxin(
+        d,
+        url,
+        &["privacy", "rotate-key", "--new-key-file", "next.key"],
+        &[],
+    )
+    .await;
+    assert!(
+        !twice.status.success(),
+        "an existing file is never overwritten"
+    );
+    // The old key no longer opens the store…
+    let old = common::server_command(d, url, &[])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!old.status.success());
+    assert!(
+        text(&old).contains("not by the configured master key"),
+        "{}",
+        text(&old)
+    );
+    // … the new one does, and the erased family stays erased.
+    let (mut server, addr) =
+        common::serve_with(d, url, &[("NUANXIN_MASTER_KEY_FILE", "next.key")]).await;
+    let api = format!("http://{addr}/api/v1");
+    let other = get(&api, &token, &format!("/families/{kept}")).await;
+    assert_eq!(other["members"][0]["name"], "Zhang San");
+    let erased = get(&api, &token, &format!("/families/{family}")).await;
+    assert_eq!(erased["members"][0]["name"], "[已删除]");
+    let _ = server.kill().await;
+}
+
+/// Another family like [`some_data`]'s, by the same caseworker.
+async fn some_data_of(api: &str, token: &str) -> (String, ()) {
+    let family = post(
+        api,
+        token,
+        "/families",
+        json!({"category": "bereaved", "village_code": "450305001001", "address": "Xincun",
+               "registered_on": "2026-01-10",
+               "members": [{"name": "Zhang San", "sex": "male", "birth_date": "1950-03-01"}]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (family, ())
+}
+
+/// A store with a personal field in clear (an event as a server before
+/// encryption wrote it) is copied by `nuanxin privacy migrate` into a new
+/// store where every field is sealed: the new log verifies, the family
+/// reads the same, the users' tokens still work, and an erasure now reaches
+/// the old clear note too.
+async fn clear_store_is_migrated_into_a_sealed_one(d: &Path, from: &str, to: &str, key: &str) {
+    let (mut server, addr) = serve(d, from).await;
+    let api = format!("http://{addr}/api/v1");
+    let (family, token) = some_data(&api).await;
+    let _ = server.kill().await;
+    let old_note = "Qinoldnote written in clear before encryption";
+    append_clear_note(d, from, &family, old_note).await;
+
+    let status = nuanxin(d, from, &["privacy", "status"], &[]).await;
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("1 event(s) hold 1 personal field(s) in clear"),
+        "{}",
+        text(&status)
+    );
+    let same = nuanxin(d, from, &["privacy", "migrate", "--to", from], &[]).await;
+    assert!(!same.status.success(), "never onto itself");
+
+    let out = nuanxin(d, from, &["privacy", "migrate", "--to", to], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("copied 1 families"), "{t}");
+    assert!(t.contains("1 personal fields sealed now"), "{t}");
+    assert!(t.contains(", 0 broken"), "{t}");
+    // Onto a store that is no longer empty: refused.
+    let again = nuanxin(d, from, &["privacy", "migrate", "--to", to], &[]).await;
+    assert!(!again.status.success());
+    assert!(text(&again).contains("empty store"), "{}", text(&again));
+
+    // The new store uses the old one's master key.
+    let key = [("NUANXIN_MASTER_KEY_FILE", key)];
+    let status = nuanxin(d, to, &["privacy", "status"], &key).await;
+    assert!(
+        text(&status).contains("every personal field of the log is encrypted"),
+        "{}",
+        text(&status)
+    );
+    let verify = nuanxin(
+        d,
+        to,
+        &["audit", "verify", "--reason", "after the copy"],
+        &key,
+    )
+    .await;
+    assert!(verify.status.success(), "{}", text(&verify));
+    let raw = stored_payloads(d, to).await;
+    assert!(!raw.contains("Qinoldnote") && !raw.contains("Zhang San") && raw.contains("nx1:"));
+
+    // The copy serves the family as it was, to the same users.
+    let (mut server, addr) = common::serve_with(d, to, &key).await;
+    let api = format!("http://{addr}/api/v1");
+    let case = get(&api, &token, &format!("/families/{family}")).await;
+    assert_eq!(case["members"][0]["name"], "Zhang San", "{case}");
+    assert_eq!(case["notes"][0]["text"], old_note, "{case}");
+    assert_eq!(case["visits"]["village"]["last_on"], "2026-02-03");
+    // And erasure now reaches the old note.
+    post(
+        &api,
+        &token,
+        &format!("/families/{family}/close"),
+        json!({"on": "2026-03-01", "reason": "moved away"}),
+    )
+    .await;
+    post(
+        &api,
+        "change-me",
+        &format!("/families/{family}/erase"),
+        json!({"reason": "purpose_ended"}),
+    )
+    .await;
+    let case = get(&api, &token, &format!("/families/{family}")).await;
+    assert_eq!(case["notes"][0]["text"], "[已删除]", "{case}");
+    assert_eq!(case["members"][0]["name"], "[已删除]", "{case}");
+    let _ = server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_clear_store_is_migrated_into_a_sealed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    clear_store_is_migrated_into_a_sealed_one(
+        dir.path(),
+        "sqlite://old.db",
+        "sqlite://sealed.db",
+        "old-master.key",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_clear_store_is_migrated_into_a_sealed_one() {
+    let Some((from, admin)) = postgres_database().await else {
+        return;
+    };
+    let Some((to, _)) = postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    clear_store_is_migrated_into_a_sealed_one(dir.path(), &from, &to, "nuanxin-master.key").await;
+    drop_database(&admin, &from).await;
+    drop_database(&admin, &to).await;
+}
+
+/// The store at `url`, a relative SQLite path taken in `dir` (where the
+/// binary ran).
+async fn open(dir: &Path, url: &str) -> nuanxin_infra::Db {
+    let url = match url.strip_prefix("sqlite://") {
+        Some(file) => format!("sqlite://{}", dir.join(file).display()),
+        None => url.to_owned(),
+    };
+    nuanxin_infra::Db::connect(&nuanxin_infra::DatabaseUrl::parse(&url).unwrap(), 1)
+        .await
+        .unwrap()
+}
+
+/// Every event payload of the store, as text.
+async fn stored_payloads(dir: &Path, url: &str) -> String {
+    let db = open(dir, url).await;
+    let rows: Vec<(String,)> = nuanxin_infra::on_pool!(&db, pool => {
+        sqlx::query_as("SELECT CAST(payload AS TEXT) FROM events").fetch_all(pool).await.unwrap()
+    });
+    db.close().await;
+    rows.into_iter()
+        .map(|(p,)| p)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Appends a note to the family's stream in clear, chained as a server
+/// before encryption did.
+async fn append_clear_note(dir: &Path, url: &str, family: &str, text: &str) {
+    let db = open(dir, url).await;
+    let family_id: uuid::Uuid = family.parse().unwrap();
+    let events = nuanxin_infra::store::events::of_family(&db, family_id)
+        .await
+        .unwrap();
+    let last = events.last().unwrap();
+    let mut metadata = last.metadata.clone();
+    metadata["request_id"] = json!("old-server");
+    let serialized = cqrs_es::persist::SerializedEvent::new(
+        family.to_owned(),
+        last.sequence as usize + 1,
+        "FamilyCase".into(),
+        "NoteAdded".into(),
+        "1".into(),
+        json!({"NoteAdded": {"action_id": uuid::Uuid::now_v7(), "text": text}}),
+        metadata,
+    );
+    let prev = last.metadata_str("hash").unwrap_or_default().to_owned();
+    let sealed = nuanxin_infra::audit::seal(&[serialized], prev)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let new = nuanxin_infra::store::events::NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        aggregate_type: "FamilyCase",
+        aggregate_id: family.to_owned(),
+        sequence: last.sequence + 1,
+        event_type: sealed.event_type,
+        event_version: sealed.event_version,
+        payload: sealed.payload,
+        metadata: sealed.metadata,
+    };
+    let mut tx = db.begin().await.unwrap();
+    nuanxin_infra::store::events::append(&mut tx, &[&new])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    db.close().await;
+}

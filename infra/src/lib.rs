@@ -51,6 +51,7 @@ pub mod reads;
 pub mod rebuild;
 pub mod repo;
 pub mod reports;
+pub mod seal_copy;
 pub mod sheets;
 pub mod standby;
 pub mod store;

@@ -814,6 +814,64 @@ pub fn subjects_of(family: Uuid, payload: &Value) -> Vec<Subject> {
     out
 }
 
+/// How many personal fields of `payload` (a family event) are stored in
+/// clear: written before encryption, out of reach of erasure.
+pub fn clear_fields(payload: &Value) -> usize {
+    let Some((name, body)) = body_of(payload) else {
+        return 0;
+    };
+    let clear = |v: Option<&Value>| -> usize {
+        match v {
+            Some(Value::String(s)) => usize::from(!s.starts_with(SEALED_PREFIX)),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter(|i| i.as_str().is_some_and(|s| !s.starts_with(SEALED_PREFIX)))
+                .count(),
+            _ => 0,
+        }
+    };
+    let mut n = 0;
+    for (event, _, paths) in PERSONAL {
+        if *event != name {
+            continue;
+        }
+        for path in *paths {
+            if let Some(rest) = path.strip_prefix("members[].") {
+                for item in body
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    n += clear(item.get(rest));
+                }
+            } else if let Some(list) = path.strip_suffix("[]") {
+                n += clear(body.get(list));
+            } else {
+                n += clear(body.pointer(&format!("/{}", path.replace('.', "/"))));
+            }
+        }
+    }
+    n
+}
+
+/// Family events of the store with personal fields in clear, and how many
+/// such fields.
+pub async fn count_clear(db: &Db) -> Result<(u64, u64), sqlx::Error> {
+    let (mut events, mut fields) = (0u64, 0u64);
+    store::events::for_each(db, None, |e| {
+        if e.aggregate_type == "FamilyCase" {
+            let n = clear_fields(&e.payload) as u64;
+            if n > 0 {
+                events += 1;
+                fields += n;
+            }
+        }
+    })
+    .await?;
+    Ok((events, fields))
+}
+
 impl Keyring {
     /// Seals, in place, every personal field of `payload` (a family event
     /// of `family`) with the keys in `keys` ([`Keyring::keys_for`] of
@@ -990,6 +1048,20 @@ mod tests {
         ring.open_in(&mut contact, None);
         assert_eq!(note["NoteAdded"]["text"], ERASED);
         assert_eq!(contact["ContactAssigned"]["person"]["name"], "王五");
+    }
+
+    #[test]
+    fn clear_fields_are_counted_and_sealed_ones_are_not() {
+        let ring = ring();
+        let family = Uuid::new_v4();
+        let mut visit = json!({"VisitRecorded": {"action_id": Uuid::new_v4(),
+            "findings": "well", "needs": ["rice", "oil"], "mode": "home"}});
+        assert_eq!(clear_fields(&visit), 3);
+        ring.seal_event(family, &mut visit, &keys(&ring, &[family]));
+        assert_eq!(clear_fields(&visit), 0);
+        let registered = json!({"FamilyRegistered": {"address": "x",
+            "members": [{"id": Uuid::new_v4(), "name": "a", "id_number": null, "phone": "1"}]}});
+        assert_eq!(clear_fields(&registered), 3);
     }
 
     #[test]

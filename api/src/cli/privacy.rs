@@ -50,8 +50,27 @@ pub enum PrivacyCommand {
         #[arg(long, value_name = "NEW_KEY_FILE")]
         new_key_file: PathBuf,
     },
-    /// Print the master key in use (its id, never the key) and how many
-    /// person keys it and others wrap, live and erased.
+    /// Copy this store, whose log holds personal fields in clear (written
+    /// before encryption), into a new empty store of the same kind
+    /// (`--to`) with every personal field sealed, so that erasure reaches
+    /// all of it. The new log keeps every event's place, type and metadata;
+    /// each family's hash chain is computed afresh over the sealed events.
+    /// Users, the access log, the visit policy and the webhook settings
+    /// are copied, the read models rebuilt; web sessions, alerts and
+    /// checkpoints are not (docs/privacy.md). Stop the server first; keep
+    /// the old store's last signed checkpoint, then destroy the old store
+    /// and its backups.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The new, empty store (`sqlite://PATH` or `postgres://…`), which
+        /// uses the same master key.
+        #[arg(long, value_name = "DATABASE_URL")]
+        to: String,
+    },
+    /// Print the master key in use (its id, never the key), how many
+    /// person keys it and others wrap, live and erased, and how many events
+    /// still hold personal fields in clear (written before encryption).
     Status {
         #[command(flatten)]
         store: StoreArgs,
@@ -111,11 +130,55 @@ pub async fn run(command: PrivacyCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PrivacyCommand::Migrate { store, to } => {
+            let s = settings(&store)?;
+            let mut t = s.clone();
+            t.database_url = nuanxin_infra::DatabaseUrl::parse(&to)?;
+            anyhow::ensure!(
+                t.database_url != s.database_url,
+                "--to names the store being copied"
+            );
+            let source = Db::connect(&s.database_url, 2).await?;
+            let target = Nuanxin::open(&t).await?;
+            let report = nuanxin_infra::seal_copy::copy_sealed(
+                &source,
+                &s.database_url,
+                &target.core,
+                &|done, total| {
+                    if done % 10_000 < 500 || done == total {
+                        eprintln!("{done}/{total} families");
+                    }
+                },
+            )
+            .await;
+            source.close().await;
+            target.db().close().await;
+            let report = report?;
+            println!(
+                "copied {} families ({} events, {} personal fields sealed now), {} users, {} \
+                 access records; the new log verifies: {} event(s) in {} chain(s), {} broken",
+                report.families,
+                report.events,
+                report.fields_sealed,
+                report.users,
+                report.access_records,
+                report.verify.events,
+                report.verify.streams,
+                report.verify.broken.len()
+            );
+            anyhow::ensure!(report.verify.is_intact(), "the new log does not verify");
+            println!(
+                "next: serve the new store; keep the old store's last signed checkpoint; then \
+                 destroy the old store and its backups"
+            );
+            Ok(())
+        }
         PrivacyCommand::Status { store } => {
             let s = settings(&store)?;
             let master = MasterKey::resolve(&s.master_key)?;
             let db = Db::open(&s.database_url, 1).await?;
             let counts = nuanxin_infra::store::person_keys::count_by_master(&db).await;
+            let clear = nuanxin_infra::privacy::count_clear(&db).await;
             db.close().await;
             match &s.master_key {
                 MasterKeySource::File(p) => println!("master key file: {}", p.display()),
@@ -130,6 +193,15 @@ pub async fn run(command: PrivacyCommand) -> anyhow::Result<()> {
                     "  (not the key in use)"
                 };
                 println!("  wrapped by {id}: {live} live, {erased} erased{mark}");
+            }
+            let (events, fields) = clear?;
+            if events == 0 {
+                println!("every personal field of the log is encrypted");
+            } else {
+                println!(
+                    "{events} event(s) hold {fields} personal field(s) in clear, written before \
+                     encryption: erasure cannot reach them (docs/privacy.md § Stores with clear text)"
+                );
             }
             Ok(())
         }

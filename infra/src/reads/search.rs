@@ -116,7 +116,9 @@ fn found(id: Uuid, case: &FamilyCase, opened: &[Opened], needle: &Needle) -> Opt
             name: o.name.clone(),
             birth_date: m.member.birth_date,
             id_number_masked: o.id_number.as_deref().map(crate::privacy::mask_id_number),
-            matched: needle.matches(&o.name, o.id_number.as_deref()),
+            // An erased member matches nothing (not even "已删除").
+            matched: o.name != crate::privacy::ERASED
+                && needle.matches(&o.name, o.id_number.as_deref()),
         })
         .collect();
     members.iter().any(|m| m.matched).then(|| FoundFamily {

@@ -768,16 +768,7 @@ async fn append_clear_note(dir: &Path, url: &str, family: &str, text: &str) {
         .unwrap()
         .pop()
         .unwrap();
-    let new = nuanxin_infra::store::events::NewEvent {
-        event_id: uuid::Uuid::now_v7(),
-        aggregate_type: "FamilyCase",
-        aggregate_id: family.to_owned(),
-        sequence: last.sequence + 1,
-        event_type: sealed.event_type,
-        event_version: sealed.event_version,
-        payload: sealed.payload,
-        metadata: sealed.metadata,
-    };
+    let new = nuanxin_infra::store::events::NewEvent::from_sealed("FamilyCase", sealed);
     let mut tx = db.begin().await.unwrap();
     nuanxin_infra::store::events::append(&mut tx, &[&new])
         .await

@@ -711,10 +711,7 @@ impl FamilyCase {
                 on,
                 reason,
             } => {
-                check("on", on)?;
-                if self.closed_on.is_some_and(|closed| on < closed) {
-                    return Err(CaseError::BeforeClosing { field: "on" });
-                }
+                self.check_after_closing(on, today)?;
                 E::CaseReopened {
                     action_id,
                     on,
@@ -778,10 +775,7 @@ impl FamilyCase {
                 on,
                 reason,
             } => {
-                check("on", on)?;
-                if self.closed_on.is_some_and(|closed| on < closed) {
-                    return Err(CaseError::BeforeClosing { field: "on" });
-                }
+                self.check_after_closing(on, today)?;
                 E::FamilyErased {
                     action_id,
                     on,
@@ -1005,6 +999,16 @@ impl FamilyCase {
         }
         if date > today {
             return Err(CaseError::InFuture { field });
+        }
+        Ok(())
+    }
+
+    /// `on` (a reopening's or an erasure's day) is a valid day of the case
+    /// and not before the closing.
+    fn check_after_closing(&self, on: NaiveDate, today: NaiveDate) -> Result<(), CaseError> {
+        self.check_date("on", on, today)?;
+        if self.closed_on.is_some_and(|closed| on < closed) {
+            return Err(CaseError::BeforeClosing { field: "on" });
         }
         Ok(())
     }

@@ -1527,3 +1527,67 @@ fn decide_then_evolve_walks_a_whole_case() {
 
 #[path = "insurance_tests.rs"]
 mod insurance;
+
+fn erase_command(action: u128, on: NaiveDate) -> C {
+    C::EraseFamily {
+        action_id: id(action),
+        on,
+        reason: crate::events::ErasureReason::ConsentWithdrawn,
+    }
+}
+
+fn erased() -> E {
+    E::FamilyErased {
+        action_id: id(91),
+        on: today(),
+        reason: crate::events::ErasureReason::ConsentWithdrawn,
+    }
+}
+
+#[test]
+fn erasing_a_closed_case_records_the_erasure() {
+    given(vec![registered(), closed()])
+        .when(erase_command(91, today()))
+        .then_expect_events(vec![erased()]);
+    let case = case_of(vec![registered(), closed(), erased()]);
+    assert_eq!(case.erased_on, Some(today()));
+}
+
+#[test]
+fn an_open_case_is_not_erased() {
+    given(vec![registered()])
+        .when(erase_command(91, today()))
+        .then_expect_error(CaseError::OpenForErasure);
+}
+
+#[test]
+fn an_erasure_is_dated_within_the_case_and_not_before_the_closing() {
+    given(vec![registered(), closed()])
+        .when(erase_command(91, d(2026, 4, 30)))
+        .then_expect_error(CaseError::BeforeClosing { field: "on" });
+    given(vec![registered(), closed()])
+        .when(erase_command(91, tomorrow()))
+        .then_expect_error(CaseError::InFuture { field: "on" });
+}
+
+#[test]
+fn nothing_is_recorded_for_an_erased_family_not_even_a_reopening_or_an_erasure() {
+    let reopen = C::ReopenCase {
+        action_id: id(92),
+        on: today(),
+        reason: text("back"),
+    };
+    for command in [reopen, note_command(93), erase_command(94, today())] {
+        given(vec![registered(), closed(), erased()])
+            .when(command)
+            .then_expect_error(CaseError::Erased);
+    }
+}
+
+#[test]
+fn an_erasure_cannot_be_voided() {
+    given(vec![registered(), closed(), erased()])
+        .when(void_command(95, 91))
+        .then_expect_error(CaseError::Erased);
+    assert!(!crate::events::ActionKind::FamilyErased.voidable());
+}

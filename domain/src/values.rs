@@ -30,39 +30,22 @@ pub fn is_opaque(s: &str) -> bool {
 
 macro_rules! string_newtype {
     ($name:ident) => {
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        string_newtype!(@common $name);
         impl TryFrom<String> for $name {
             type Error = ValueError;
             fn try_from(value: String) -> Result<Self, Self::Error> {
                 Self::parse(&value)
             }
         }
-        string_newtype!(@into $name);
     };
     // A personal value: what is stored may be encrypted or erased
     // ([`is_opaque`]), and deserializes as such; `parse` (requests) refuses it.
     (personal $name:ident) => {
+        string_newtype!(@common $name);
         impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
             /// Whether this is an encrypted or erased stand-in, not a value.
             pub fn is_opaque(&self) -> bool {
                 is_opaque(&self.0)
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
             }
         }
         impl TryFrom<String> for $name {
@@ -74,9 +57,18 @@ macro_rules! string_newtype {
                 Self::parse(&value)
             }
         }
-        string_newtype!(@into $name);
     };
-    (@into $name:ident) => {
+    (@common $name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
         impl From<$name> for String {
             fn from(value: $name) -> String {
                 value.0

@@ -300,16 +300,7 @@ async fn seal_batch(
 async fn insert(db: &Db, events: &[SerializedEvent]) -> Result<(), sqlx::Error> {
     let new: Vec<NewEvent> = events
         .iter()
-        .map(|e| NewEvent {
-            event_id: Uuid::now_v7(),
-            aggregate_type: FamilyCase::TYPE,
-            aggregate_id: e.aggregate_id.clone(),
-            sequence: e.sequence as u64,
-            event_type: e.event_type.clone(),
-            event_version: e.event_version.clone(),
-            payload: e.payload.clone(),
-            metadata: e.metadata.clone(),
-        })
+        .map(|e| NewEvent::from_sealed(FamilyCase::TYPE, e.clone()))
         .collect();
     let refs: Vec<&NewEvent> = new.iter().collect();
     let mut tx = db.begin().await?;

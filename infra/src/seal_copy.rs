@@ -156,16 +156,7 @@ async fn reseal(target: &Core, stream: Vec<StoredEvent>) -> anyhow::Result<Vec<N
     }
     Ok(audit::seal(&serialized, String::new())?
         .into_iter()
-        .map(|e| NewEvent {
-            event_id: Uuid::now_v7(),
-            aggregate_type: FamilyCase::TYPE,
-            aggregate_id: e.aggregate_id,
-            sequence: e.sequence as u64,
-            event_type: e.event_type,
-            event_version: e.event_version,
-            payload: e.payload,
-            metadata: e.metadata,
-        })
+        .map(|e| NewEvent::from_sealed(FamilyCase::TYPE, e))
         .collect())
 }
 

@@ -57,20 +57,7 @@ pub(crate) async fn run(
 ) -> Result<Response, ApiError> {
     let location = matches!(command, FamilyCommand::RegisterFamily { .. });
     caller.require_recorder()?;
-    let user = &caller.0;
-    let req = CommandRequest {
-        family_id,
-        recorder: Recorder {
-            id: user.id,
-            name: user.name.clone(),
-            role: user.role,
-        },
-        scope: user.scope.clone(),
-        request_id: headers.request_id,
-        expected_version: headers.if_match,
-        idempotency_key: headers.idempotency_key,
-        request_hash: Some(hash),
-    };
+    let req = command_request(caller, headers, family_id, hash);
     let result = state.commands().execute(command, &req).await;
     state
         .metrics()
@@ -98,6 +85,30 @@ pub(crate) async fn run(
         );
     }
     Ok(response)
+}
+
+/// What a command of `caller` on `family_id` runs with: who records it,
+/// their scope, the request's id, `If-Match`, idempotency key and hash.
+pub(crate) fn command_request(
+    caller: &Caller,
+    headers: CommandHeaders,
+    family_id: Uuid,
+    hash: String,
+) -> CommandRequest {
+    let user = &caller.0;
+    CommandRequest {
+        family_id,
+        recorder: Recorder {
+            id: user.id,
+            name: user.name.clone(),
+            role: user.role,
+        },
+        scope: user.scope.clone(),
+        request_id: headers.request_id,
+        expected_version: headers.if_match,
+        idempotency_key: headers.idempotency_key,
+        request_hash: Some(hash),
+    }
 }
 
 /// A fresh action id (UUIDv7: ids sort by the time they were made).

@@ -8,9 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nuanxin_domain::events::ErasureReason;
-use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::FamilyCommand;
-use nuanxin_infra::CommandRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -110,20 +108,7 @@ pub async fn erase(
     let command = body
         .value
         .into_command(Uuid::now_v7(), state.core().today())?;
-    let user = &caller.0;
-    let req = CommandRequest {
-        family_id: id,
-        recorder: Recorder {
-            id: user.id,
-            name: user.name.clone(),
-            role: user.role,
-        },
-        scope: user.scope.clone(),
-        request_id: headers.request_id,
-        expected_version: headers.if_match,
-        idempotency_key: headers.idempotency_key,
-        request_hash: Some(hash),
-    };
+    let req = super::care_actions::command_request(&caller, headers, id, hash);
     let (outcome, keys_erased) = state.commands().erase_command(command, &req).await?;
     let body = EraseResponse {
         id: outcome.family_id,

@@ -53,6 +53,23 @@ pub struct NewEvent {
     pub metadata: Value,
 }
 
+impl NewEvent {
+    /// A sealed event (hash chain in its metadata) of `aggregate_type`, with
+    /// a fresh `event_id`.
+    pub fn from_sealed(aggregate_type: &'static str, e: cqrs_es::persist::SerializedEvent) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence as u64,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            payload: e.payload,
+            metadata: e.metadata,
+        }
+    }
+}
+
 /// Events per multi-row INSERT (8 bound columns).
 const EVENTS_PER_INSERT: usize = 1000;
 

@@ -520,7 +520,6 @@ async fn a_store_with_clear_text_events_reads_them_as_they_are(app: TestApp) {
 /// sealed into the chain as an older server did, and refreshes nothing
 /// else (the restart's projector folds it).
 async fn insert_clear_event(db: &Db, family: &str, payload: Value) {
-    use nuanxin_infra::store::events::NewEvent;
     let family_id: Uuid = family.parse().unwrap();
     let events = nuanxin_infra::store::events::of_family(db, family_id)
         .await
@@ -540,16 +539,7 @@ async fn insert_clear_event(db: &Db, family: &str, payload: Value) {
         metadata,
     );
     let sealed = audit::seal(&[serialized], prev).unwrap().pop().unwrap();
-    let new = NewEvent {
-        event_id: Uuid::now_v7(),
-        aggregate_type: "FamilyCase",
-        aggregate_id: family.to_owned(),
-        sequence,
-        event_type: sealed.event_type,
-        event_version: sealed.event_version,
-        payload: sealed.payload,
-        metadata: sealed.metadata,
-    };
+    let new = nuanxin_infra::store::events::NewEvent::from_sealed("FamilyCase", sealed);
     let mut tx = db.begin().await.unwrap();
     nuanxin_infra::store::events::append(&mut tx, &[&new])
         .await

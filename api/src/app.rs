@@ -295,6 +295,7 @@ impl Application {
         ));
         let statistics = tokio::spawn(refresh_statistics(self.state.db().clone(), stopped.clone()));
         let reports = tokio::spawn(warm_reports(self.state.core().clone(), stopped.clone()));
+        let keys = tokio::spawn(warm_keys(self.state.core().clone()));
         let delivery = tokio::spawn(nuanxin_infra::alerts::delivery::run_worker(
             self.state.db().clone(),
             self.alerts,
@@ -312,6 +313,7 @@ impl Application {
         let _ = delivery.await;
         let _ = statistics.await;
         let _ = reports.await;
+        keys.abort();
         if let Some(s) = standby {
             let _ = s.await;
         }
@@ -322,6 +324,26 @@ impl Application {
         served
     }
 }
+
+/// Loads the store's person keys into memory at start (up to
+/// [`KEYS_HELD_AT_START`]), so that the first command or read of each family
+/// does not wait for its keys; a key not loaded is read when first needed.
+async fn warm_keys(core: Arc<nuanxin_infra::Core>) {
+    let started = std::time::Instant::now();
+    match core.keyring().warm(core.db(), KEYS_HELD_AT_START).await {
+        Ok(keys) => tracing::info!(
+            keys,
+            ms = started.elapsed().as_millis() as u64,
+            "person keys loaded"
+        ),
+        Err(e) => tracing::warn!(error = %e, "loading the person keys failed; they load when used"),
+    }
+}
+
+/// Person keys loaded at start: about 4 per family (the family, two
+/// members, an emergency contact), 60 bytes each in memory, so 2 million
+/// keys (half a million families, 120 MB) at most.
+const KEYS_HELD_AT_START: usize = 2_000_000;
 
 /// Keeps the report cache warm ([`nuanxin_infra::reports::warm`]): builds
 /// every family's report facts a minute after the server starts (once it

@@ -67,6 +67,12 @@ enum Job {
         record: AccessRecord,
         reply: oneshot::Sender<Result<(), AppendError>>,
     },
+    /// New person keys (`crate::privacy`), stored before the events that
+    /// use them are sealed.
+    Keys {
+        keys: Vec<store::person_keys::NewKey>,
+        reply: oneshot::Sender<Result<(), AppendError>>,
+    },
 }
 
 /// Counters of the group commit, for `/metrics`.
@@ -155,6 +161,15 @@ impl Appender {
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
+    /// Stores new person keys (those a subject has no key yet); returns
+    /// once they are durable. On SQLite they share the group commit (one
+    /// writer: a key written apart would wait for the lock).
+    pub async fn keys(&self, keys: Vec<store::person_keys::NewKey>) -> Result<(), AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Keys { keys, reply });
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
     fn submit(&self, job: Job) {
         // A send fails only when every lane has stopped (the runtime is
         // shutting down): the dropped reply then answers with `stopped()`.
@@ -195,7 +210,7 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Ar
         match written {
             Ok(appended) => answer(batch, |job| match job {
                 Job::Event { event, .. } => Ok(Some(appended.contains(&event.aggregate_id))),
-                Job::Access { .. } => Ok(None),
+                Job::Access { .. } | Job::Keys { .. } => Ok(None),
             }),
             Err(err) if batch.len() == 1 => {
                 let err = AppendError(Arc::new(err));
@@ -214,7 +229,7 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Ar
                         (Ok(appended), Job::Event { event, .. }) => {
                             Ok(Some(appended.contains(&event.aggregate_id)))
                         }
-                        (Ok(_), Job::Access { .. }) => Ok(None),
+                        (Ok(_), Job::Access { .. } | Job::Keys { .. }) => Ok(None),
                     });
                 }
             }
@@ -237,7 +252,7 @@ fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<bool>, Append
                     }
                 }));
             }
-            Job::Access { reply, .. } => {
+            Job::Access { reply, .. } | Job::Keys { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
         }
@@ -269,6 +284,7 @@ async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Err
     let mut events = Vec::new();
     let mut rows = Vec::new();
     let mut records = Vec::new();
+    let mut keys = Vec::new();
     for job in batch {
         match job {
             Job::Event { event, rows: r, .. } => {
@@ -278,13 +294,22 @@ async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Err
                 }
             }
             Job::Access { record, .. } => records.push(record),
+            Job::Keys { keys: k, .. } => keys.extend(k.iter().cloned()),
         }
     }
     let t0 = std::time::Instant::now();
     let appended = match db {
-        Db::Postgres(pool) => store::group_commit::write(pool, &events, &rows, &records).await?,
+        Db::Postgres(pool) => {
+            // Keys first, in a transaction of their own: no event of this
+            // batch uses them (its command waits for its keys first).
+            store::person_keys::insert_missing(db, &keys).await?;
+            store::group_commit::write(pool, &events, &rows, &records).await?
+        }
         Db::Sqlite(_) => {
             let mut tx = db.begin_write().await?;
+            if !keys.is_empty() {
+                store::person_keys::insert_missing_in(&mut tx, &keys).await?;
+            }
             let appended = if events.is_empty() {
                 HashSet::new()
             } else {

@@ -327,6 +327,24 @@ impl Keyring {
     /// this returns) those that have none yet. An erased subject's key is
     /// refused: nothing new is sealed for an erased person.
     pub async fn keys_for(&self, db: &Db, subjects: &[Subject]) -> Result<Keys, PrivacyError> {
+        self.keys_for_via(db, subjects, |fresh| async move {
+            store::person_keys::insert_missing(db, &fresh).await
+        })
+        .await
+    }
+
+    /// [`Keyring::keys_for`], storing new keys through `store` (the command
+    /// path's group commit), which returns once they are durable.
+    pub async fn keys_for_via<F, Fut>(
+        &self,
+        db: &Db,
+        subjects: &[Subject],
+        store: F,
+    ) -> Result<Keys, PrivacyError>
+    where
+        F: FnOnce(Vec<store::person_keys::NewKey>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
+    {
         let mut keys = Keys::default();
         let mut missing = Vec::new();
         {
@@ -361,7 +379,7 @@ impl Keyring {
                 }
             })
             .collect();
-        store::person_keys::insert_missing(db, &fresh).await?;
+        store(fresh).await?;
         let ids: Vec<Uuid> = missing.iter().map(|s| s.id).collect();
         self.load(db, &ids).await?;
         let slots = self.read_slots();
@@ -409,6 +427,45 @@ impl Keyring {
             slots.insert(id, found.get(&id).copied().unwrap_or(Slot::Erased));
         }
         Ok(())
+    }
+
+    /// Loads the live keys of the store into memory, up to `limit` keys,
+    /// so that no command or read waits for a person's key on its first
+    /// touch (`nuanxin serve` does this at start, in the background).
+    /// Returns how many keys are held after it.
+    pub async fn warm(&self, db: &Db, limit: usize) -> Result<usize, PrivacyError> {
+        const PAGE: i64 = 5000;
+        let mut after = String::new();
+        loop {
+            let held = self.cached();
+            if held >= limit {
+                return Ok(held);
+            }
+            let page = store::person_keys::live_page(db, &after, PAGE).await?;
+            let Some((last, _)) = page.last() else {
+                return Ok(held);
+            };
+            after = last.clone();
+            let mut opened = Vec::with_capacity(page.len());
+            for (subject, wrapped) in &page {
+                let Ok(id) = subject.parse::<Uuid>() else {
+                    continue;
+                };
+                let key = self
+                    .master
+                    .unwrap(id, wrapped)
+                    .ok_or(PrivacyError::WrongMasterKey)?;
+                opened.push((id, key));
+            }
+            let mut slots = self.write_slots();
+            for (id, key) in opened {
+                // A key erased meanwhile stays erased.
+                slots.entry(id).or_insert(Slot::Key(key));
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(slots.len());
+            }
+        }
     }
 
     /// Forgets, in memory, the keys that were erased in the store since

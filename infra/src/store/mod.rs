@@ -241,10 +241,13 @@ impl Db {
                     // several times slower (decisions.md, record 15).
                     .pragma("mmap_size", "8589934592")
                     .pragma("cache_size", "-32768")
-                    // Deleted rows are overwritten with zeros, not left in
-                    // free pages: an erased person key must not linger in
-                    // the file (docs/privacy.md).
-                    .pragma("secure_delete", "ON")
+                    // Deleted content is overwritten with zeros where that
+                    // costs no extra write (the page is written anyway): an
+                    // erased person key (a small row, rewritten in its page)
+                    // does not linger in the file (docs/privacy.md). `ON`
+                    // would also zero every freed overflow page of a
+                    // rewritten case file, a write per page.
+                    .pragma("secure_delete", "FAST")
                     .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.max(1))

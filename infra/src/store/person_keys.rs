@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::Db;
+use super::{Db, Tx};
 use crate::{on_pool, on_tx};
 
 /// A key to store if its subject has none yet.
@@ -43,29 +43,33 @@ pub async fn insert_missing(db: &Db, keys: &[NewKey]) -> Result<(), sqlx::Error>
     if keys.is_empty() {
         return Ok(());
     }
-    let at = now();
-    for chunk in keys.chunks(1000) {
-        insert_chunk(db, chunk, &at).await?;
-    }
-    Ok(())
+    let mut tx = db.begin_write().await?;
+    insert_missing_in(&mut tx, keys).await?;
+    tx.commit().await
 }
 
-async fn insert_chunk(db: &Db, keys: &[NewKey], at: &str) -> Result<(), sqlx::Error> {
-    on_pool!(db, pool, DB => {
-        let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-            "INSERT INTO person_keys (subject, kind, family_id, wrapped, master_key_id, created_at) ",
-        );
-        qb.push_values(keys, |mut b, k| {
-            b.push_bind(k.subject.to_string())
-                .push_bind(k.kind)
-                .push_bind(k.family.map(|f| f.to_string()))
-                .push_bind(k.wrapped.clone())
-                .push_bind(k.master_key_id.clone())
-                .push_bind(at.to_owned());
+/// [`insert_missing`] inside `tx` (on SQLite the group commit's: one
+/// writer, so a key never waits for the write lock on its own).
+pub async fn insert_missing_in(tx: &mut Tx, keys: &[NewKey]) -> Result<(), sqlx::Error> {
+    let at = now();
+    for chunk in keys.chunks(1000) {
+        on_tx!(tx, conn, DB => {
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "INSERT INTO person_keys (subject, kind, family_id, wrapped, master_key_id, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, k| {
+                b.push_bind(k.subject.to_string())
+                    .push_bind(k.kind)
+                    .push_bind(k.family.map(|f| f.to_string()))
+                    .push_bind(k.wrapped.clone())
+                    .push_bind(k.master_key_id.clone())
+                    .push_bind(at.clone());
+            });
+            qb.push(" ON CONFLICT (subject) DO NOTHING");
+            qb.build().execute(&mut *conn).await.map(|_| ())?
         });
-        qb.push(" ON CONFLICT (subject) DO NOTHING");
-        qb.build().execute(pool).await.map(|_| ())
-    })
+    }
+    Ok(())
 }
 
 /// The stored keys of `subjects` (those with a row).
@@ -127,6 +131,20 @@ pub async fn live(db: &Db) -> Result<Vec<(Uuid, Vec<u8>)>, sqlx::Error> {
         .into_iter()
         .filter_map(|r| Some((r.subject.parse().ok()?, r.wrapped?)))
         .collect())
+}
+
+/// Up to `limit` live keys after subject `after` (`""`: from the first),
+/// in subject order.
+pub async fn live_page(
+    db: &Db,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, Vec<u8>)>, sqlx::Error> {
+    let sql = "SELECT subject, wrapped FROM person_keys \
+               WHERE wrapped IS NOT NULL AND subject > $1 ORDER BY subject LIMIT $2";
+    on_pool!(db, pool => {
+        sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await
+    })
 }
 
 /// Replaces the wrapped keys (one transaction), now wrapped by `master_key_id`.

@@ -975,9 +975,12 @@ impl Keyring {
     }
 
     /// Seals a string, or every string of an array; `null` stays `null`.
+    /// A string already sealed for this very subject (a copy of an old
+    /// log) is left as it is; any other — typed text that merely starts
+    /// with `nx1:` included — is sealed.
     fn seal_value(&self, keys: &Keys, subject: Uuid, v: &mut Value) {
         match v {
-            Value::String(s) if !s.starts_with(SEALED_PREFIX) => {
+            Value::String(s) if sealed_subject(s) != Some(subject) => {
                 *s = self.seal(keys, subject, s);
             }
             Value::Array(items) => items
@@ -1105,6 +1108,25 @@ mod tests {
         ring.open_in(&mut contact, None);
         assert_eq!(note["NoteAdded"]["text"], ERASED);
         assert_eq!(contact["ContactAssigned"]["person"]["name"], "王五");
+    }
+
+    #[test]
+    fn text_that_only_looks_sealed_is_sealed_and_reads_back_as_typed() {
+        let ring = ring();
+        let family = Uuid::new_v4();
+        let typed = "nx1:not really sealed";
+        let mut note = json!({"NoteAdded": {"action_id": Uuid::new_v4(), "text": typed}});
+        let keys = keys(&ring, &[family]);
+        ring.seal_event(family, &mut note, &keys);
+        let stored = note["NoteAdded"]["text"].as_str().unwrap().to_owned();
+        assert_ne!(stored, typed);
+        assert_eq!(sealed_subject(&stored), Some(family));
+        // Sealing again (a copy of the log) leaves it as it is.
+        ring.seal_event(family, &mut note, &keys);
+        assert_eq!(note["NoteAdded"]["text"], stored.as_str());
+        ring.write_slots().insert(family, Slot::Key([7; 32]));
+        ring.open_in(&mut note, None);
+        assert_eq!(note["NoteAdded"]["text"], typed);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct EraseRequest {
     /// Why: `purpose_ended` (the case ended for good), `consent_withdrawn`
     /// or `retention_expired` (PIPL art. 47). A code, not free text: the
     /// erasure event must itself hold no personal data.
-    #[schema(example = "purpose_ended")]
+    #[schema(value_type = ErasureReason, example = "purpose_ended")]
     pub reason: String,
     /// The day of the erasure (default today); not before the closing.
     #[schema(schema_with = fields::day)]

@@ -418,18 +418,21 @@ impl Commands {
     ) -> Result<(FamilyEvent, Value), ExecError> {
         let mut payload = serde_json::to_value(&event).map_err(StoreError::from)?;
         let subjects = crate::privacy::subjects_of(family_id, &payload);
-        if !subjects.is_empty() {
-            let keyring = self.core.keyring();
-            let keys = keyring
-                .keys_for_via(self.core.db(), &subjects, |fresh| async move {
-                    self.appender.keys(fresh).await.map_err(|e| {
-                        sqlx::Error::Protocol(format!("storing person keys: {}", e.source_error()))
-                    })
-                })
-                .await
-                .map_err(|e| ExecError::Store(Box::new(e)))?;
-            keyring.seal_event(family_id, &mut payload, &keys);
+        if subjects.is_empty() {
+            // Nothing personal (an insurance claim, an attendance, an
+            // erasure): stored as it is, no round trip through JSON.
+            return Ok((event, payload));
         }
+        let keyring = self.core.keyring();
+        let keys = keyring
+            .keys_for_via(self.core.db(), &subjects, |fresh| async move {
+                self.appender.keys(fresh).await.map_err(|e| {
+                    sqlx::Error::Protocol(format!("storing person keys: {}", e.source_error()))
+                })
+            })
+            .await
+            .map_err(|e| ExecError::Store(Box::new(e)))?;
+        keyring.seal_event(family_id, &mut payload, &keys);
         let event = serde_json::from_value(payload.clone()).map_err(StoreError::from)?;
         Ok((event, payload))
     }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use nuanxin_domain::events::ErasureReason;
-use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::UserRole;
 use nuanxin_infra::privacy::{MasterKey, MasterKeySource};
 use nuanxin_infra::{CommandRequest, Db, Nuanxin};
@@ -237,11 +236,7 @@ async fn erase(
     );
     let req = CommandRequest {
         family_id: family,
-        recorder: Recorder {
-            id: user.id,
-            name: user.name.clone(),
-            role: user.role,
-        },
+        recorder: user.recorder(),
         scope: user.scope.clone(),
         request_id: "cli:privacy erase".into(),
         expected_version: None,

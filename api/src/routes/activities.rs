@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use nuanxin_domain::activity::{parse_place, ActivityCommand, ActivityKind};
-use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::values::parse_day;
 use nuanxin_infra::{StreamOutcome, StreamRequest};
 use nuanxin_projections::activities::{
@@ -48,11 +47,7 @@ pub(crate) fn stream_request(
 ) -> StreamRequest {
     let user = &caller.0;
     StreamRequest {
-        recorder: Recorder {
-            id: user.id,
-            name: user.name.clone(),
-            role: user.role,
-        },
+        recorder: user.recorder(),
         scope: user.scope.clone(),
         request_id: headers.request_id,
         idempotency_key: headers.idempotency_key,

@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::FamilyCommand;
 use nuanxin_infra::CommandRequest;
 use utoipa_axum::router::OpenApiRouter;
@@ -98,11 +97,7 @@ pub(crate) fn command_request(
     let user = &caller.0;
     CommandRequest {
         family_id,
-        recorder: Recorder {
-            id: user.id,
-            name: user.name.clone(),
-            role: user.role,
-        },
+        recorder: user.recorder(),
         scope: user.scope.clone(),
         request_id: headers.request_id,
         expected_version: headers.if_match,

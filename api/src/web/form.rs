@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use maud::{html, Markup};
-use nuanxin_domain::metadata::Recorder;
 use nuanxin_domain::FamilyCommand;
 use nuanxin_infra::{CommandRequest, Outcome};
 use sha2::{Digest, Sha256};
@@ -300,11 +299,7 @@ pub async fn run_command(
     }
     let req = CommandRequest {
         family_id,
-        recorder: Recorder {
-            id: who.user.id,
-            name: who.user.name.clone(),
-            role: who.user.role,
-        },
+        recorder: who.user.recorder(),
         scope: who.user.scope.clone(),
         request_id: format!("web-{}", Uuid::new_v4().simple()),
         expected_version,

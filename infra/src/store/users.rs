@@ -18,6 +18,17 @@ pub struct User {
     pub scope: Scope,
 }
 
+impl User {
+    /// The user as the recorder of an action (the event's attribution).
+    pub fn recorder(&self) -> nuanxin_domain::metadata::Recorder {
+        nuanxin_domain::metadata::Recorder {
+            id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct UserRow {
     id: String,

@@ -44,6 +44,10 @@ pub enum Appended {
     /// Not appended: its place in the stream or its idempotency key was
     /// already taken (a concurrent command, or a retry of this request).
     Taken,
+    /// Not appended: a person it names got a data key from another writer
+    /// first, so its fields are sealed with a key that was not stored. The
+    /// command seals again with the stored key (`crate::privacy`).
+    KeyTaken,
 }
 
 /// The batch this job was in could not be written.
@@ -61,16 +65,14 @@ enum Job {
     Event {
         event: NewEvent,
         rows: Option<Box<FamilyRows>>,
+        /// The new person keys its personal fields are sealed with: stored
+        /// in the same transaction, and the event only if all of them went
+        /// in (a subject's first key wins).
+        keys: Vec<store::person_keys::NewKey>,
         reply: oneshot::Sender<Result<Appended, AppendError>>,
     },
     Access {
         record: AccessRecord,
-        reply: oneshot::Sender<Result<(), AppendError>>,
-    },
-    /// New person keys (`crate::privacy`), stored before the events that
-    /// use them are sealed.
-    Keys {
-        keys: Vec<store::person_keys::NewKey>,
         reply: oneshot::Sender<Result<(), AppendError>>,
     },
 }
@@ -132,17 +134,20 @@ impl Appender {
     }
 
     /// Appends `event` and, if it went in, writes `rows` (the family's
-    /// read-model rows at the event's version) in the same transaction.
-    /// Returns once that transaction is durable.
+    /// read-model rows at the event's version) in the same transaction,
+    /// with `keys`, the new person keys it is sealed with (the event goes
+    /// in only if they all do). Returns once that transaction is durable.
     pub async fn event(
         &self,
         event: NewEvent,
         rows: Option<FamilyRows>,
+        keys: Vec<store::person_keys::NewKey>,
     ) -> Result<Appended, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Event {
             event,
             rows: rows.map(Box::new),
+            keys,
             reply,
         });
         answer.await.unwrap_or_else(|_| Err(stopped()))
@@ -158,15 +163,6 @@ impl Appender {
             }
             None => self.submit(job),
         }
-        answer.await.unwrap_or_else(|_| Err(stopped()))
-    }
-
-    /// Stores new person keys (those a subject has no key yet); returns
-    /// once they are durable. On SQLite they share the group commit (one
-    /// writer: a key written apart would wait for the lock).
-    pub async fn keys(&self, keys: Vec<store::person_keys::NewKey>) -> Result<(), AppendError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Keys { keys, reply });
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
@@ -208,10 +204,7 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Ar
             Ordering::Relaxed,
         );
         match written {
-            Ok(appended) => answer(batch, |job| match job {
-                Job::Event { event, .. } => Ok(Some(appended.contains(&event.aggregate_id))),
-                Job::Access { .. } | Job::Keys { .. } => Ok(None),
-            }),
+            Ok(written) => answer(batch, |job| Ok(written.outcome(job))),
             Err(err) if batch.len() == 1 => {
                 let err = AppendError(Arc::new(err));
                 answer(batch, |_| Err(err.clone()));
@@ -224,12 +217,9 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Ar
                     let result = write(&db, &single)
                         .await
                         .map_err(|e| AppendError(Arc::new(e)));
-                    answer(single.into(), |job| match (&result, job) {
-                        (Err(e), _) => Err(e.clone()),
-                        (Ok(appended), Job::Event { event, .. }) => {
-                            Ok(Some(appended.contains(&event.aggregate_id)))
-                        }
-                        (Ok(_), Job::Access { .. } | Job::Keys { .. }) => Ok(None),
+                    answer(single.into(), |job| match &result {
+                        Err(e) => Err(e.clone()),
+                        Ok(written) => Ok(written.outcome(job)),
                     });
                 }
             }
@@ -237,34 +227,54 @@ async fn lane(db: Db, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, stats: Ar
     }
 }
 
-/// Sends each job its answer: `Some(appended?)` for events, `None` for
+/// What a batch wrote: the streams whose event went in, and those whose
+/// event stayed out because a new key it is sealed with did not go in
+/// (another key of the same person did, first).
+#[derive(Debug, Default)]
+pub struct Written {
+    pub events: HashSet<String>,
+    pub key_lost: HashSet<String>,
+}
+
+impl Written {
+    /// What became of `job`'s event (`None` for an access record).
+    fn outcome(&self, job: &Job) -> Option<Appended> {
+        let Job::Event { event, .. } = job else {
+            return None;
+        };
+        Some(if self.events.contains(&event.aggregate_id) {
+            Appended::Done
+        } else if self.key_lost.contains(&event.aggregate_id) {
+            Appended::KeyTaken
+        } else {
+            Appended::Taken
+        })
+    }
+}
+
+/// Sends each job its answer: `Some(outcome)` for events, `None` for
 /// access records.
-fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<bool>, AppendError>) {
+fn answer(batch: Vec<Job>, outcome: impl Fn(&Job) -> Result<Option<Appended>, AppendError>) {
     for job in batch {
         let result = outcome(&job);
         match job {
             Job::Event { reply, .. } => {
-                let _ = reply.send(result.map(|appended| {
-                    if appended == Some(true) {
-                        Appended::Done
-                    } else {
-                        Appended::Taken
-                    }
-                }));
+                let _ = reply.send(result.map(|o| o.unwrap_or(Appended::Taken)));
             }
-            Job::Access { reply, .. } | Job::Keys { reply, .. } => {
+            Job::Access { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
         }
     }
 }
 
-/// Writes a batch in one transaction: the events (skipping taken places),
-/// the read-model rows of the families whose event went in, the access-log
-/// records. Returns the families whose event was appended. On PostgreSQL
-/// the whole batch is one statement (`store::group_commit`); on SQLite,
-/// statements in one transaction.
-async fn write(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
+/// Writes a batch in one transaction: the new person keys (a subject's
+/// first key wins), the events (skipping taken places, and those whose new
+/// keys did not all go in), the read-model rows of the families whose event
+/// went in, the access-log records. On PostgreSQL the whole batch is one
+/// statement (`store::group_commit`); on SQLite, statements in one
+/// transaction.
+async fn write(db: &Db, batch: &[Job]) -> Result<Written, sqlx::Error> {
     let mut tries = 0;
     loop {
         match write_once(db, batch).await {
@@ -280,36 +290,50 @@ async fn write(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
     }
 }
 
-async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Error> {
+async fn write_once(db: &Db, batch: &[Job]) -> Result<Written, sqlx::Error> {
     let mut events = Vec::new();
     let mut rows = Vec::new();
     let mut records = Vec::new();
+    // Each new key with the stream of the event sealed with it.
     let mut keys = Vec::new();
     for job in batch {
         match job {
-            Job::Event { event, rows: r, .. } => {
+            Job::Event {
+                event,
+                rows: r,
+                keys: k,
+                ..
+            } => {
                 events.push(event);
                 if let Some(r) = r {
                     rows.push(&**r);
                 }
+                keys.extend(k.iter().map(|k| (k, event.aggregate_id.as_str())));
             }
             Job::Access { record, .. } => records.push(record),
-            Job::Keys { keys: k, .. } => keys.extend(k.iter().cloned()),
         }
     }
     let t0 = std::time::Instant::now();
-    let appended = match db {
+    let written = match db {
         Db::Postgres(pool) => {
-            // Keys first, in a transaction of their own: no event of this
-            // batch uses them (its command waits for its keys first).
-            store::person_keys::insert_missing(db, &keys).await?;
-            store::group_commit::write(pool, &events, &rows, &records).await?
+            store::group_commit::write(pool, &events, &rows, &records, &keys).await?
         }
         Db::Sqlite(_) => {
             let mut tx = db.begin_write().await?;
-            if !keys.is_empty() {
-                store::person_keys::insert_missing_in(&mut tx, &keys).await?;
-            }
+            let new_keys: Vec<&store::person_keys::NewKey> = keys.iter().map(|(k, _)| *k).collect();
+            let stored = store::person_keys::insert_missing_in(&mut tx, &new_keys).await?;
+            // An event sealed with a key that lost to another (stored
+            // first, maybe by this very batch) stays out: its command seals
+            // again.
+            let key_lost: HashSet<String> = keys
+                .iter()
+                .filter(|(k, _)| stored.get(&k.subject.to_string()) != Some(&k.wrapped))
+                .map(|(_, stream)| (*stream).to_owned())
+                .collect();
+            let events: Vec<&NewEvent> = events
+                .into_iter()
+                .filter(|e| !key_lost.contains(&e.aggregate_id))
+                .collect();
             let appended = if events.is_empty() {
                 HashSet::new()
             } else {
@@ -326,14 +350,17 @@ async fn write_once(db: &Db, batch: &[Job]) -> Result<HashSet<String>, sqlx::Err
                 store::access_log::insert_many(&mut tx, &records).await?;
             }
             tx.commit().await?;
-            appended
+            Written {
+                events: appended,
+                key_lost,
+            }
         }
     };
     tracing::debug!(
-        events = events.len(),
+        events = batch.len() - records.len(),
         access = records.len(),
         us = t0.elapsed().as_micros() as u64,
         "group commit"
     );
-    Ok(appended)
+    Ok(written)
 }

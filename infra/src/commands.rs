@@ -35,6 +35,7 @@ use uuid::Uuid;
 use crate::append::{AppendError, Appended, Appender};
 use crate::audit;
 use crate::core::{Core, StoreError};
+use crate::privacy::CommandKeys;
 use crate::repo::Repo;
 use crate::store;
 use crate::store::events::NewEvent;
@@ -43,6 +44,18 @@ use crate::store::events::NewEvent;
 /// versions behind (readers fold the events after it; decisions.md, record
 /// 20).
 const SNAPSHOT_EVERY: u64 = 8;
+
+/// How the new person keys an event is sealed with are stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NewKeys {
+    /// With the event, in its group commit (which appends it only if they
+    /// go in). With `probe`, persons whose key is not in memory are looked
+    /// for in the store first (a retry).
+    WithEvent { probe: bool },
+    /// On their own, durably, before sealing (writes that do not go
+    /// through the group commit).
+    Apart,
+}
 
 /// How many times a command is retried after losing a race on its family.
 const MAX_ATTEMPTS: usize = 8;
@@ -337,7 +350,13 @@ impl Commands {
             // Personal fields are sealed with their persons' keys before
             // the event is hashed and stored; the case folds the sealed
             // event, so the case-file row holds ciphertext too.
-            let (event, payload) = self.sealed(req.family_id, event).await?;
+            let (event, payload, keys) = self
+                .sealed(
+                    req.family_id,
+                    event,
+                    NewKeys::WithEvent { probe: attempt > 1 },
+                )
+                .await?;
             let new = self.seal(
                 req,
                 &event,
@@ -364,7 +383,7 @@ impl Commands {
             if let (Some(rows), Some(snapshot)) = (rows.as_mut(), loaded.snapshot_version) {
                 rows.write_snapshot = version.saturating_sub(snapshot) >= SNAPSHOT_EVERY;
             }
-            let appended = match self.appender.event(new, rows).await {
+            let appended = match self.appender.event(new, rows, keys.fresh.clone()).await {
                 Ok(appended) => appended,
                 // A retry racing its original's commit: the key went in
                 // with the original, whose answer this one gives.
@@ -378,6 +397,7 @@ impl Commands {
             };
             match appended {
                 Appended::Done => {
+                    self.core.keyring().remember(&keys);
                     self.core.wake().notify_one();
                     return Ok(Outcome {
                         family_id: req.family_id,
@@ -385,6 +405,12 @@ impl Commands {
                         action_id,
                         replayed: false,
                     });
+                }
+                Appended::KeyTaken => {
+                    // A person's first key went in from another writer (no
+                    // one took the stream place): the next attempt finds
+                    // that key in the store and seals with it.
+                    tracing::debug!(attempt, "a person key was stored first by another writer");
                 }
                 Appended::Taken => {
                     // Either a retry of this very request won (same key), or
@@ -407,36 +433,42 @@ impl Commands {
         Err(ExecError::Conflict)
     }
 
-    /// `event` serialized as the log stores it, at `sequence`, with the
-    /// request's metadata, sealed onto the family's chain after `prev_hash`.
-    /// `event` with its personal fields sealed (`crate::privacy`), and its
-    /// payload as stored.
-    async fn sealed(
+    /// `event` with its personal fields sealed (`crate::privacy`), its
+    /// payload as stored, and the keys it is sealed with; `keys` says how
+    /// new keys are stored.
+    pub(crate) async fn sealed(
         &self,
         family_id: Uuid,
         event: FamilyEvent,
-    ) -> Result<(FamilyEvent, Value), ExecError> {
+        keys: NewKeys,
+    ) -> Result<(FamilyEvent, Value, CommandKeys), ExecError> {
         let mut payload = serde_json::to_value(&event).map_err(StoreError::from)?;
         let subjects = crate::privacy::subjects_of(family_id, &payload);
         if subjects.is_empty() {
             // Nothing personal (an insurance claim, an attendance, an
             // erasure): stored as it is, no round trip through JSON.
-            return Ok((event, payload));
+            return Ok((event, payload, CommandKeys::default()));
         }
         let keyring = self.core.keyring();
-        let keys = keyring
-            .keys_for_via(self.core.db(), &subjects, |fresh| async move {
-                self.appender.keys(fresh).await.map_err(|e| {
-                    sqlx::Error::Protocol(format!("storing person keys: {}", e.source_error()))
-                })
-            })
-            .await
-            .map_err(|e| ExecError::Store(Box::new(e)))?;
-        keyring.seal_event(family_id, &mut payload, &keys);
+        let db = self.core.db();
+        let keys = match keys {
+            NewKeys::WithEvent { probe } => keyring.command_keys(db, &subjects, probe).await,
+            NewKeys::Apart => keyring
+                .keys_for(db, &subjects)
+                .await
+                .map(|keys| CommandKeys {
+                    keys,
+                    fresh: Vec::new(),
+                }),
+        }
+        .map_err(|e| ExecError::Store(Box::new(e)))?;
+        keyring.seal_event(family_id, &mut payload, &keys.keys);
         let event = serde_json::from_value(payload.clone()).map_err(StoreError::from)?;
-        Ok((event, payload))
+        Ok((event, payload, keys))
     }
 
+    /// `event` serialized as the log stores it, at `sequence`, with the
+    /// request's metadata, sealed onto the family's chain after `prev_hash`.
     fn seal(
         &self,
         req: &CommandRequest,

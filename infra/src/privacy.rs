@@ -297,6 +297,14 @@ pub struct Keyring {
 #[derive(Default)]
 pub struct Keys(HashMap<Uuid, [u8; 32]>);
 
+/// A command's keys ([`Keyring::command_keys`]): every key its event is
+/// sealed with, and the new ones among them, to be stored with the event.
+#[derive(Default)]
+pub struct CommandKeys {
+    pub keys: Keys,
+    pub fresh: Vec<store::person_keys::NewKey>,
+}
+
 impl Keyring {
     pub fn new(master: MasterKey) -> Self {
         Self {
@@ -327,66 +335,21 @@ impl Keyring {
     /// this returns) those that have none yet. An erased subject's key is
     /// refused: nothing new is sealed for an erased person.
     pub async fn keys_for(&self, db: &Db, subjects: &[Subject]) -> Result<Keys, PrivacyError> {
-        self.keys_for_via(db, subjects, |fresh| async move {
-            store::person_keys::insert_missing(db, &fresh).await
-        })
-        .await
-    }
-
-    /// [`Keyring::keys_for`], storing new keys through `store` (the command
-    /// path's group commit), which returns once they are durable.
-    pub async fn keys_for_via<F, Fut>(
-        &self,
-        db: &Db,
-        subjects: &[Subject],
-        store: F,
-    ) -> Result<Keys, PrivacyError>
-    where
-        F: FnOnce(Vec<store::person_keys::NewKey>) -> Fut,
-        Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
-    {
-        let mut keys = Keys::default();
-        let mut missing = Vec::new();
-        {
-            let slots = self.read_slots();
-            for s in subjects {
-                match slots.get(&s.id) {
-                    Some(Slot::Key(k)) => {
-                        keys.0.insert(s.id, *k);
-                    }
-                    Some(Slot::Erased) => return Err(PrivacyError::Erased),
-                    None if !missing.iter().any(|m: &Subject| m.id == s.id) => missing.push(*s),
-                    None => {}
-                }
-            }
-        }
-        if missing.is_empty() {
+        let CommandKeys { keys, fresh } = self.command_keys(db, subjects, true).await?;
+        if fresh.is_empty() {
             return Ok(keys);
         }
-        // New keys for all of them; the store keeps whichever was stored
-        // first (another writer may have raced us), and we use that one.
-        let fresh: Vec<store::person_keys::NewKey> = missing
-            .iter()
-            .map(|s| {
-                let mut key = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
-                store::person_keys::NewKey {
-                    subject: s.id,
-                    kind: s.kind.as_str(),
-                    family: s.family,
-                    wrapped: self.master.wrap(s.id, &key),
-                    master_key_id: self.master.id().to_owned(),
-                }
-            })
-            .collect();
-        store(fresh).await?;
-        let ids: Vec<Uuid> = missing.iter().map(|s| s.id).collect();
-        self.load(db, &ids).await?;
+        // The store keeps whichever key of a subject was stored first
+        // (another writer may have raced us); we use that one.
+        store::person_keys::insert_missing(db, &fresh).await?;
+        let ids: Vec<Uuid> = fresh.iter().map(|k| k.subject).collect();
+        self.load(db, &ids, true).await?;
+        let mut keys = keys;
         let slots = self.read_slots();
-        for s in &missing {
-            match slots.get(&s.id) {
+        for id in ids {
+            match slots.get(&id) {
                 Some(Slot::Key(k)) => {
-                    keys.0.insert(s.id, *k);
+                    keys.0.insert(id, *k);
                 }
                 _ => return Err(PrivacyError::Erased),
             }
@@ -394,9 +357,80 @@ impl Keyring {
         Ok(keys)
     }
 
-    /// Loads the keys of `ids` that are not in memory yet. A subject with
-    /// no key, or an erased one, is remembered as erased.
-    async fn load(&self, db: &Db, ids: &[Uuid]) -> Result<(), PrivacyError> {
+    /// The data keys of `subjects` for a command's event, without a round
+    /// trip on the way: the keys in memory, and a new key for each subject
+    /// that has none in memory. The new keys are **not stored here**: they
+    /// go into the store in the very transaction that appends the event
+    /// sealed with them, which appends it only if every one of them went
+    /// in — a subject's first stored key wins, and a command that lost
+    /// that race is told so ([`crate::append::Appended::KeyTaken`]) and
+    /// seals again. Once the event is in, [`Keyring::remember`] them.
+    ///
+    /// With `probe`, subjects not in memory are first looked for in the
+    /// store (a retry after a lost race; a key made by another process or
+    /// not yet warmed). An erased subject is refused: nothing new is
+    /// sealed for an erased person.
+    pub async fn command_keys(
+        &self,
+        db: &Db,
+        subjects: &[Subject],
+        probe: bool,
+    ) -> Result<CommandKeys, PrivacyError> {
+        if probe {
+            let ids: Vec<Uuid> = subjects.iter().map(|s| s.id).collect();
+            self.load(db, &ids, false).await?;
+        }
+        let mut keys = Keys::default();
+        let mut fresh: Vec<store::person_keys::NewKey> = Vec::new();
+        let slots = self.read_slots();
+        for s in subjects {
+            match slots.get(&s.id) {
+                Some(Slot::Key(k)) => {
+                    keys.0.insert(s.id, *k);
+                }
+                Some(Slot::Erased) => return Err(PrivacyError::Erased),
+                None if !fresh.iter().any(|k| k.subject == s.id) => {
+                    let mut key = [0u8; 32];
+                    rand::rngs::OsRng.fill_bytes(&mut key);
+                    fresh.push(store::person_keys::NewKey {
+                        subject: s.id,
+                        kind: s.kind.as_str(),
+                        family: s.family,
+                        wrapped: self.master.wrap(s.id, &key),
+                        master_key_id: self.master.id().to_owned(),
+                    });
+                    keys.0.insert(s.id, key);
+                }
+                None => {}
+            }
+        }
+        Ok(CommandKeys { keys, fresh })
+    }
+
+    /// Keeps in memory the new keys of [`Keyring::command_keys`] once the
+    /// store has them (their event went in).
+    pub fn remember(&self, command: &CommandKeys) {
+        if command.fresh.is_empty() {
+            return;
+        }
+        let mut slots = self.write_slots();
+        for k in &command.fresh {
+            if let Some(key) = command.keys.0.get(&k.subject) {
+                slots.insert(k.subject, Slot::Key(*key));
+            }
+        }
+    }
+
+    /// Loads the keys of `ids` that are not in memory yet. A subject whose
+    /// key is erased is remembered as erased; one with no key at all too
+    /// when `absent_is_erased` (a sealed string names it: its key is gone),
+    /// else it stays unknown (it may be about to get its first key).
+    async fn load(
+        &self,
+        db: &Db,
+        ids: &[Uuid],
+        absent_is_erased: bool,
+    ) -> Result<(), PrivacyError> {
         let wanted: Vec<Uuid> = {
             let slots = self.read_slots();
             ids.iter()
@@ -424,7 +458,15 @@ impl Keyring {
         }
         let mut slots = self.write_slots();
         for id in wanted {
-            slots.insert(id, found.get(&id).copied().unwrap_or(Slot::Erased));
+            match found.get(&id) {
+                Some(slot) => {
+                    slots.insert(id, *slot);
+                }
+                None if absent_is_erased => {
+                    slots.insert(id, Slot::Erased);
+                }
+                None => {}
+            }
         }
         Ok(())
     }
@@ -537,7 +579,7 @@ impl Keyring {
     ) -> Result<(), PrivacyError> {
         self.sync_erasures(db).await?;
         let ids: Vec<Uuid> = strings.filter_map(sealed_subject).collect();
-        self.load(db, &ids).await
+        self.load(db, &ids, true).await
     }
 
     /// Opens every sealed string in `value`, in place: clear text, or

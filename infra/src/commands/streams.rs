@@ -25,7 +25,7 @@ use nuanxin_projections::rows::FamilyRows;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{CommandRequest, Commands, ExecError, LOCK_STRIPES, MAX_ATTEMPTS};
+use super::{CommandRequest, Commands, ExecError, NewKeys, LOCK_STRIPES, MAX_ATTEMPTS};
 use crate::audit;
 use crate::core::StoreError;
 use crate::store;
@@ -515,7 +515,8 @@ impl Commands {
                     Err(e) => refused.push((family_id, e)),
                     Ok(family_event) => {
                         let version = loaded.version + 1;
-                        let (family_event, payload) = self.sealed(family_id, family_event).await?;
+                        let (family_event, payload, _) =
+                            self.sealed(family_id, family_event, NewKeys::Apart).await?;
                         let sealed = self.seal(
                             &req.for_family(family_id),
                             &family_event,

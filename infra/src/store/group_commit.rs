@@ -5,9 +5,17 @@
 //! whole batch; and because every batch binds the same number of arrays the
 //! SQL text never changes, so each connection prepares and plans it once.
 //!
+//! - `pk`: the new person keys the events are sealed with
+//!   (`crate::privacy`), `ON CONFLICT DO NOTHING`: a subject's first stored
+//!   key wins. A new person's key so costs no round trip and no commit of
+//!   its own, and is durable exactly when the first event sealed with it;
 //! - `ev`: the events, in stream order, `ON CONFLICT DO NOTHING` (a taken
 //!   stream place skips that event alone), and not those whose (user,
-//!   idempotency key) is already recorded (a retry);
+//!   idempotency key) is already recorded (a retry), nor those `lost`
+//!   lists: with a new key `pk` did not store (another writer's key for the
+//!   same person went in first — even one of this very batch — so the
+//!   command seals again with that one). `pk` and `lost` are only in the
+//!   statement of a batch with new keys: most have none;
 //! - `ik`: the idempotency keys of the events appended, a plain INSERT: a
 //!   retry racing its original's commit fails the statement on the key
 //!   (the lane then writes the batch's jobs one by one, and that retry
@@ -30,8 +38,6 @@
 //! in-process), so there the same writes are statements in one transaction
 //! (`crate::append`).
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use nuanxin_projections::rows::FamilyRows;
 use serde_json::Value;
@@ -39,9 +45,31 @@ use sqlx::PgPool;
 
 use super::access_log::AccessRecord;
 use super::events::NewEvent;
+use super::person_keys::NewKey;
+use crate::append::Written;
 
-const SQL: &str = r#"
-WITH ev AS (
+/// The new person keys and the streams whose key lost: only in the
+/// statement of a batch with new keys (most batches have none, and their
+/// statement does no key work).
+const KEYS: &str = r#"pk AS (
+    INSERT INTO person_keys (subject, kind, family_id, wrapped, master_key_id, created_at)
+    SELECT s, k, f, w, m, $46::text
+    FROM unnest($40::text[], $41::text[], $42::text[], $43::bytea[], $44::text[])
+        AS n(s, k, f, w, m)
+    ORDER BY s
+    ON CONFLICT (subject) DO NOTHING
+    RETURNING subject, wrapped
+),
+lost AS (
+    SELECT DISTINCT n.a FROM unnest($40::text[], $43::bytea[], $45::text[]) AS n(s, w, a)
+    WHERE NOT EXISTS (SELECT 1 FROM pk WHERE pk.subject = n.s AND pk.wrapped = n.w)
+),
+"#;
+
+/// The batch, after [`KEYS`] if it has new keys; [`statement`] fills in
+/// `{LOST_FILTER}`.
+const BODY: &str = r#"
+ev AS (
     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                         payload, metadata, event_id)
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
@@ -49,7 +77,7 @@ WITH ev AS (
     WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k
                       WHERE k.user_id = e.m ->> 'recorded_by_id'
                         AND k.key = e.m ->> 'idempotency_key')
-    ORDER BY 2
+{LOST_FILTER}    ORDER BY 2
     ON CONFLICT DO NOTHING
     RETURNING aggregate_type, aggregate_id, sequence, metadata ->> 'recorded_by_id' AS user_id,
               metadata ->> 'idempotency_key' AS key
@@ -149,8 +177,33 @@ al AS (
     SELECT * FROM unnest($32::text[], $33::text[], $34::text[], $35::text[],
                          $36::timestamptz[], $37::text[])
 )
-SELECT aggregate_id FROM ev
 "#;
+
+/// The statement for a batch, with or without new person keys (two fixed
+/// texts: each connection prepares and plans each once).
+fn statement(with_keys: bool) -> &'static str {
+    static PLAIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH {}SELECT false AS lost, aggregate_id AS id FROM ev\n",
+            BODY.trim_start().replace("{LOST_FILTER}", "")
+        )
+    });
+    static WITH_KEYS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH {KEYS}{}SELECT false AS lost, aggregate_id AS id FROM ev\n\
+             UNION ALL SELECT true, a FROM lost\n",
+            BODY.trim_start().replace(
+                "{LOST_FILTER}",
+                "      AND e.a NOT IN (SELECT a FROM lost)\n"
+            )
+        )
+    });
+    if with_keys {
+        &WITH_KEYS
+    } else {
+        &PLAIN
+    }
+}
 
 /// The events' columns.
 #[derive(Default)]
@@ -213,9 +266,22 @@ struct AccessColumns {
     request_id: Vec<String>,
 }
 
+/// The new person keys' columns, each with the stream of the event sealed
+/// with it.
+#[derive(Default)]
+struct KeyColumns {
+    subject: Vec<String>,
+    kind: Vec<&'static str>,
+    family: Vec<Option<String>>,
+    wrapped: Vec<Vec<u8>>,
+    master_key_id: Vec<String>,
+    stream: Vec<String>,
+}
+
 /// Column arrays, one `Vec` per bound parameter.
 #[derive(Default)]
 struct Columns {
+    pk: KeyColumns,
     ev: EventColumns,
     cf: CaseFileColumns,
     kp: PeriodColumns,
@@ -276,6 +342,16 @@ impl Columns {
         }
     }
 
+    fn key(&mut self, k: &NewKey, stream: &str) {
+        let c = &mut self.pk;
+        c.subject.push(k.subject.to_string());
+        c.kind.push(k.kind);
+        c.family.push(k.family.map(|f| f.to_string()));
+        c.wrapped.push(k.wrapped.clone());
+        c.master_key_id.push(k.master_key_id.clone());
+        c.stream.push(stream.to_owned());
+    }
+
     fn access(&mut self, r: &AccessRecord) {
         let a = &mut self.al;
         a.id.push(r.id.to_string());
@@ -288,20 +364,32 @@ impl Columns {
 }
 
 /// Writes a batch in one statement (see the module docs); returns the
-/// streams whose event was appended. `rows` are the read-model rows of the
-/// batch's families (written only for those whose event went in).
+/// streams whose event was appended, and those whose new key lost.
+/// `rows` are the read-model rows of the batch's families (written only
+/// for those whose event went in); `keys`, the new person keys, each with
+/// the stream of the event sealed with it (which goes in only if all its
+/// keys do: a subject's first stored key wins).
 pub async fn write(
     pool: &PgPool,
     events: &[&NewEvent],
     rows: &[&FamilyRows],
     access: &[&AccessRecord],
-) -> Result<HashSet<String>, sqlx::Error> {
+    keys: &[(&NewKey, &str)],
+) -> Result<Written, sqlx::Error> {
     let mut c = Columns::default();
     events.iter().for_each(|e| c.event(e));
     rows.iter().for_each(|f| c.family(f));
     access.iter().for_each(|r| c.access(r));
-    let Columns { ev, cf, kp, vs, al } = c;
-    let appended: Vec<String> = sqlx::query_scalar(SQL)
+    keys.iter().for_each(|(k, stream)| c.key(k, stream));
+    let Columns {
+        pk,
+        ev,
+        cf,
+        kp,
+        vs,
+        al,
+    } = c;
+    let query = sqlx::query_as(statement(!pk.subject.is_empty()))
         .bind(ev.aggregate_type)
         .bind(ev.aggregate_id)
         .bind(ev.sequence)
@@ -340,8 +428,27 @@ pub async fn write(
         .bind(al.at)
         .bind(al.request_id)
         .bind(ev.event_id)
-        .bind(cf.policy_version)
-        .fetch_all(pool)
-        .await?;
-    Ok(appended.into_iter().collect())
+        .bind(cf.policy_version);
+    let query = if pk.subject.is_empty() {
+        query
+    } else {
+        query
+            .bind(pk.subject)
+            .bind(pk.kind)
+            .bind(pk.family)
+            .bind(pk.wrapped)
+            .bind(pk.master_key_id)
+            .bind(pk.stream)
+            .bind(super::person_keys::created_at())
+    };
+    let ids: Vec<(bool, String)> = query.fetch_all(pool).await?;
+    let mut written = Written::default();
+    for (lost, id) in ids {
+        if lost {
+            written.key_lost.insert(id);
+        } else {
+            written.events.insert(id);
+        }
+    }
+    Ok(written)
 }

@@ -2,6 +2,8 @@
 //! (`crate::privacy`). Outside the event log: erasing a family sets its
 //! persons' `wrapped` to NULL.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::{Db, Tx};
@@ -44,16 +46,22 @@ pub async fn insert_missing(db: &Db, keys: &[NewKey]) -> Result<(), sqlx::Error>
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
-    insert_missing_in(&mut tx, keys).await?;
+    insert_missing_in(&mut tx, &keys.iter().collect::<Vec<_>>()).await?;
     tx.commit().await
 }
 
-/// [`insert_missing`] inside `tx` (on SQLite the group commit's: one
-/// writer, so a key never waits for the write lock on its own).
-pub async fn insert_missing_in(tx: &mut Tx, keys: &[NewKey]) -> Result<(), sqlx::Error> {
+/// [`insert_missing`] inside `tx` (on SQLite the group commit's, with the
+/// events sealed with these keys); returns the keys that went in, wrapped,
+/// by subject (not those whose subject had one already, nor the second of
+/// two for one subject).
+pub async fn insert_missing_in(
+    tx: &mut Tx,
+    keys: &[&NewKey],
+) -> Result<HashMap<String, Vec<u8>>, sqlx::Error> {
     let at = now();
+    let mut stored = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(1000) {
-        on_tx!(tx, conn, DB => {
+        let rows: Vec<(String, Vec<u8>)> = on_tx!(tx, conn, DB => {
             let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
                 "INSERT INTO person_keys (subject, kind, family_id, wrapped, master_key_id, created_at) ",
             );
@@ -65,11 +73,18 @@ pub async fn insert_missing_in(tx: &mut Tx, keys: &[NewKey]) -> Result<(), sqlx:
                     .push_bind(k.master_key_id.clone())
                     .push_bind(at.clone());
             });
-            qb.push(" ON CONFLICT (subject) DO NOTHING");
-            qb.build().execute(&mut *conn).await.map(|_| ())?
+            qb.push(" ON CONFLICT (subject) DO NOTHING RETURNING subject, wrapped");
+            qb.build_query_as().fetch_all(&mut *conn).await?
         });
+        stored.extend(rows);
     }
-    Ok(())
+    Ok(stored)
+}
+
+/// The time a key is stored with, as [`insert_missing`] writes it (the
+/// PostgreSQL group commit binds it).
+pub fn created_at() -> String {
+    now()
 }
 
 /// The stored keys of `subjects` (those with a row).

@@ -13,6 +13,7 @@ both_stores!(
     erasure_is_refused_unless_an_admin_erases_a_closed_case,
     an_erased_family_reads_as_erased_everywhere_and_the_chain_verifies,
     a_store_with_clear_text_events_reads_them_as_they_are,
+    one_new_contact_person_assigned_to_many_families_at_once_gets_one_key,
 );
 
 /// The personal values of one scenario: unique per run, so a scan of the
@@ -118,6 +119,56 @@ async fn record_family(app: &TestApp, token: &str, p: &Person) -> String {
         assert!(r.status.is_success(), "{path}: {}", r.text);
     }
     id
+}
+
+/// A contact person new to the store, assigned to eight families at once:
+/// each command seals the name with a key of its own making, the store
+/// keeps the first, and the commands whose key lost seal again with it.
+/// Every assignment is recorded, the person has one key, and every case
+/// file reads the name.
+async fn one_new_contact_person_assigned_to_many_families_at_once_gets_one_key(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let mut families = Vec::new();
+    for i in 0..8 {
+        families.push(app.register(&cw, &format!("450305001{:03}", i + 1)).await);
+    }
+    let p = Person::new();
+    let person = Uuid::new_v4();
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for id in &families {
+        let (app, cw, id, name) = (app.clone(), cw.clone(), id.clone(), p.contact.clone());
+        tasks.push(tokio::spawn(async move {
+            app.post(
+                &format!("/api/v1/families/{id}/contacts"),
+                &cw,
+                json!({"role": "village", "assigned_on": "2026-01-10",
+                       "person": {"id": person, "name": name, "phone": "13900139000"}}),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let db = open_db(&app).await;
+    let keys: i64 = on_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM person_keys WHERE subject = $1")
+            .bind(person.to_string())
+            .fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(keys, 1);
+    assert_none_in(&stored_text(&db).await, &[&p.contact], "the store");
+    db.close().await;
+    for id in &families {
+        let f = app.get(&format!("/api/v1/families/{id}"), &cw).await.body;
+        assert_eq!(
+            f["contacts"]["village"]["person"]["name"],
+            p.contact.as_str(),
+            "{id}"
+        );
+    }
 }
 
 async fn close(app: &TestApp, token: &str, id: &str) {

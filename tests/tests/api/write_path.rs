@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use nuanxin_domain::aggregate::FamilyCase;
 use nuanxin_infra::append::{Appended, Appender};
+use nuanxin_infra::on_pool;
 use nuanxin_infra::store::events::NewEvent;
+use nuanxin_infra::store::person_keys::NewKey;
 use nuanxin_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -15,6 +17,7 @@ use serde_json::json;
 both_stores!(
     thirty_two_racing_copies_of_one_key_record_once,
     a_taken_place_in_a_batch_fails_that_event_alone,
+    an_event_sealed_with_a_key_that_lost_stays_out,
     a_retry_after_the_case_moved_on_replays_the_first_answer,
     a_read_right_after_a_write_sees_it,
 );
@@ -86,7 +89,9 @@ async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
         // Family 3's event claims sequence 1, which its registration holds.
         let sequence = if i == 3 { 1 } else { 2 };
         let (appender, e) = (appender.clone(), event(family, sequence, "batched"));
-        tasks.push(tokio::spawn(async move { appender.event(e, None).await }));
+        tasks.push(tokio::spawn(async move {
+            appender.event(e, None, Vec::new()).await
+        }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
@@ -102,6 +107,65 @@ async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
     }
     assert_eq!(app.event_count().await, 8 + 7);
     let _ = FamilyCase::default();
+    db.close().await;
+}
+
+/// A new person's key goes into the store with the first event sealed with
+/// it, in that event's group commit. Two events that meet the same new
+/// person at once (one contact person assigned to two families) each bring
+/// a key of their own: the store keeps one, and the event sealed with the
+/// other stays out, `KeyTaken`, for its command to seal again — whether
+/// the two share a batch or not. A new key for a person who has one
+/// already keeps its event out too.
+async fn an_event_sealed_with_a_key_that_lost_stays_out(app: TestApp) {
+    let cw = app.user("caseworker", "450305").await;
+    let mut families = Vec::new();
+    for i in 0..3 {
+        families.push(app.register(&cw, &format!("450305001{:03}", i + 1)).await);
+    }
+    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
+    let db = nuanxin_infra::Db::connect(&settings.database_url, 4)
+        .await
+        .unwrap();
+    let appender = Appender::start(db.clone());
+    let person = uuid::Uuid::new_v4();
+    let key = |byte: u8| NewKey {
+        subject: person,
+        kind: "contact_person",
+        family: None,
+        wrapped: vec![byte; 60],
+        master_key_id: "test".into(),
+    };
+    let mut tasks = Vec::new();
+    for (i, family) in families.iter().take(2).enumerate() {
+        let (appender, e, k) = (appender.clone(), event(family, 2, "met"), key(i as u8));
+        tasks.push(tokio::spawn(async move {
+            appender.event(e, None, vec![k]).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap().expect("no store error"));
+    }
+    let won = outcomes
+        .iter()
+        .position(|o| *o == Appended::Done)
+        .expect("one of the two went in");
+    assert_eq!(outcomes[1 - won], Appended::KeyTaken, "{outcomes:?}");
+    let stored: Vec<Vec<u8>> = on_pool!(&db, pool => {
+        sqlx::query_scalar("SELECT wrapped FROM person_keys WHERE subject = $1")
+            .bind(person.to_string())
+            .fetch_all(pool).await.unwrap()
+    });
+    assert_eq!(stored, vec![vec![won as u8; 60]], "the winner's key, once");
+
+    // Later, a third family's event with yet another key for that person.
+    let late = appender
+        .event(event(&families[2], 2, "late"), None, vec![key(9)])
+        .await
+        .expect("no store error");
+    assert_eq!(late, Appended::KeyTaken);
+    assert_eq!(app.event_count().await, 3 + 1, "only the winner's event");
     db.close().await;
 }
 

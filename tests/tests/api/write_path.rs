@@ -71,12 +71,15 @@ fn event(family: &str, sequence: u64, text: &str) -> NewEvent {
     }
 }
 
-/// Events of several families submitted at once (one batch, or a few): the
-/// one whose place in its stream is taken is skipped alone.
-async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
+/// `n` families registered through the API, and a group commit of this
+/// test's own on the app's store, to submit events to directly.
+async fn families_and_appender(
+    app: &TestApp,
+    n: usize,
+) -> (Vec<String>, nuanxin_infra::Db, Appender) {
     let cw = app.user("caseworker", "450305").await;
     let mut families = Vec::new();
-    for i in 0..8 {
+    for i in 0..n {
         families.push(app.register(&cw, &format!("450305001{:03}", i + 1)).await);
     }
     let settings = nuanxin_infra::Settings::new(app.db.url.clone());
@@ -84,6 +87,13 @@ async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
         .await
         .unwrap();
     let appender = Appender::start(db.clone());
+    (families, db, appender)
+}
+
+/// Events of several families submitted at once (one batch, or a few): the
+/// one whose place in its stream is taken is skipped alone.
+async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
+    let (families, db, appender) = families_and_appender(&app, 8).await;
     let mut tasks = Vec::new();
     for (i, family) in families.iter().enumerate() {
         // Family 3's event claims sequence 1, which its registration holds.
@@ -118,16 +128,7 @@ async fn a_taken_place_in_a_batch_fails_that_event_alone(app: TestApp) {
 /// the two share a batch or not. A new key for a person who has one
 /// already keeps its event out too.
 async fn an_event_sealed_with_a_key_that_lost_stays_out(app: TestApp) {
-    let cw = app.user("caseworker", "450305").await;
-    let mut families = Vec::new();
-    for i in 0..3 {
-        families.push(app.register(&cw, &format!("450305001{:03}", i + 1)).await);
-    }
-    let settings = nuanxin_infra::Settings::new(app.db.url.clone());
-    let db = nuanxin_infra::Db::connect(&settings.database_url, 4)
-        .await
-        .unwrap();
-    let appender = Appender::start(db.clone());
+    let (families, db, appender) = families_and_appender(&app, 3).await;
     let person = uuid::Uuid::new_v4();
     let key = |byte: u8| NewKey {
         subject: person,

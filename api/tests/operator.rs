@@ -662,7 +662,7 @@ async fn clear_store_is_migrated_into_a_sealed_one(d: &Path, from: &str, to: &st
     .await;
     assert!(verify.status.success(), "{}", text(&verify));
     let raw = stored_payloads(d, to).await;
-    assert!(!raw.contains("Qinoldnote") && !raw.contains("Zhang San") && raw.contains("nx1:"));
+    assert!(!raw.contains("Qinoldnote") && !raw.contains("Zhang San") && raw.contains("nx2:"));
 
     // The copy serves the family as it was, to the same users.
     let (mut server, addr) = common::serve_with(d, to, &key).await;

@@ -17,15 +17,25 @@ pub struct ValueError(pub &'static str);
 pub const ERASED: &str = "[已删除]";
 
 /// How an encrypted personal field starts in a stored payload or read model
-/// (`nx1:` and the base64 of key id, nonce and ciphertext; `nuanxin_infra::privacy`).
-pub const SEALED_PREFIX: &str = "nx1:";
+/// (`nuanxin_infra::privacy`): `nx2:` and the base64 of the last 8 bytes of
+/// the person's id, nonce and ciphertext — what is written now.
+pub const SEALED_PREFIX: &str = "nx2:";
+
+/// How the fields sealed before `nx2:` start (the whole 16-byte person id
+/// in place of its last 8 bytes); still read, never written.
+pub const SEALED_PREFIX_V1: &str = "nx1:";
+
+/// Whether `s` is an encrypted field, of either form.
+pub fn is_sealed(s: &str) -> bool {
+    s.starts_with(SEALED_PREFIX) || s.starts_with(SEALED_PREFIX_V1)
+}
 
 /// Whether `s` is not a value but a stand-in for one: an encrypted field
 /// (still to be opened) or an erased one. Stored events and read models may
 /// hold these where a phone or ID number was; requests never may
 /// (`parse` refuses them).
 pub fn is_opaque(s: &str) -> bool {
-    s.starts_with(SEALED_PREFIX) || s == ERASED
+    is_sealed(s) || s == ERASED
 }
 
 macro_rules! string_newtype {

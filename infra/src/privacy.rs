@@ -9,11 +9,15 @@
 //!   member, each emergency contact, each contact person. It lives in the
 //!   `person_keys` table, outside the log, wrapped (AES-256-GCM) by the
 //!   installation's **master key** (`NUANXIN_MASTER_KEY` or a key file).
-//! - A **sealed field** is the string `nx1:` + base64url(subject id ‖ nonce
-//!   ‖ AES-256-GCM ciphertext), the subject id being the associated data: a
-//!   ciphertext cannot be passed off as another person's. It replaces the
-//!   clear value in the stored payload; projections fold it unopened, so
-//!   read models hold it too, and it is opened only when a read answers.
+//! - A **sealed field** is the string `nx2:` + base64url(the last 8 bytes
+//!   of the subject id ‖ nonce ‖ AES-256-GCM ciphertext), the whole subject
+//!   id being the associated data: a ciphertext cannot be passed off as
+//!   another person's. It replaces the clear value in the stored payload;
+//!   projections fold it unopened, so read models hold it too, and it is
+//!   opened only when a read answers. The 8 bytes find the key (in memory,
+//!   or by the `person_keys_tail` index); two subjects that share them are
+//!   both tried, and only the right one authenticates. Fields sealed before
+//!   `nx2:` carry the whole id after `nx1:` and still open.
 //! - **Erasing** a family deletes the keys of the family, its members and
 //!   its emergency contacts (contact persons are staff, kept). Every
 //!   sealed field of theirs then reads as [`ERASED`].
@@ -36,10 +40,12 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::store::{self, Db};
-pub use nuanxin_domain::values::{ERASED, SEALED_PREFIX};
+pub use nuanxin_domain::values::{is_sealed, ERASED, SEALED_PREFIX, SEALED_PREFIX_V1};
 
 const NONCE: usize = 12;
 const TAG: usize = 16;
+/// How many bytes of the subject id an `nx2:` field carries: its last 8.
+const TAIL: usize = 8;
 /// How long an answer may still show data a *another process* erased (the
 /// CLI's `nuanxin privacy erase` while the server runs): the keyring asks
 /// the store for erasures at most this often.
@@ -253,24 +259,64 @@ fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> 
         .ok()
 }
 
-/// The subject a sealed field names, and its nonce and ciphertext.
-fn parse_sealed(s: &str) -> Option<(Uuid, Vec<u8>)> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(s.strip_prefix(SEALED_PREFIX)?)
-        .ok()?;
-    if bytes.len() < 16 + NONCE + TAG {
-        return None;
-    }
-    let subject = Uuid::from_slice(&bytes[..16]).ok()?;
-    Some((subject, bytes[16..].to_vec()))
+/// The last 8 bytes of a subject id: what an `nx2:` field names.
+type Tail = [u8; TAIL];
+
+fn tail_of(subject: &Uuid) -> Tail {
+    let mut tail = [0u8; TAIL];
+    tail.copy_from_slice(&subject.as_bytes()[16 - TAIL..]);
+    tail
 }
 
-/// The subject of a sealed field, without opening it.
-pub fn sealed_subject(s: &str) -> Option<Uuid> {
-    let body = s.strip_prefix(SEALED_PREFIX)?;
-    // 16 bytes are the first 22 base64 characters (and 2 bits of the 23rd).
-    let head = URL_SAFE_NO_PAD.decode(body.get(..24)?).ok()?;
-    Uuid::from_slice(&head[..16]).ok()
+/// Whose key a sealed field needs: a whole subject id (`nx1:`) or the
+/// last 8 bytes of one (`nx2:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Subject(Uuid),
+    Tail(Tail),
+}
+
+/// Whom a sealed field names, and its nonce and ciphertext.
+fn parse_sealed(s: &str) -> Option<(Names, Vec<u8>)> {
+    let (body, id_len) = match s.strip_prefix(SEALED_PREFIX) {
+        Some(body) => (body, TAIL),
+        None => (s.strip_prefix(SEALED_PREFIX_V1)?, 16),
+    };
+    let mut bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
+    if bytes.len() < id_len + NONCE + TAG {
+        return None;
+    }
+    let names = names_in(&bytes[..id_len])?;
+    bytes.drain(..id_len);
+    Some((names, bytes))
+}
+
+fn names_in(id: &[u8]) -> Option<Names> {
+    Some(match id.len() {
+        TAIL => Names::Tail(id.try_into().ok()?),
+        _ => Names::Subject(Uuid::from_slice(id).ok()?),
+    })
+}
+
+/// Whom a sealed field names, without opening it.
+fn sealed_names(s: &str) -> Option<Names> {
+    // The id's bytes are the first 11 (nx2:) or 22 (nx1:) base64
+    // characters and a few bits of the next; 12 or 24 decode whole.
+    let (body, chars, id_len) = match s.strip_prefix(SEALED_PREFIX) {
+        Some(body) => (body, 12, TAIL),
+        None => (s.strip_prefix(SEALED_PREFIX_V1)?, 24, 16),
+    };
+    let head = URL_SAFE_NO_PAD.decode(body.get(..chars)?).ok()?;
+    names_in(&head[..id_len])
+}
+
+/// Whether `s` is a field sealed for `subject` (either form).
+fn sealed_for(s: &str, subject: &Uuid) -> bool {
+    match sealed_names(s) {
+        Some(Names::Subject(id)) => id == *subject,
+        Some(Names::Tail(tail)) => tail == tail_of(subject),
+        None => false,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -283,11 +329,91 @@ enum Slot {
     Erased,
 }
 
+/// The subjects held in memory, by the last 8 bytes of their id (what an
+/// `nx2:` field names; nearly always one subject each).
+#[derive(Default)]
+struct Slots {
+    by_tail: HashMap<Tail, Held>,
+    len: usize,
+}
+
+enum Held {
+    One(Uuid, Slot),
+    Many(Vec<(Uuid, Slot)>),
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, id: &Uuid) -> Option<Slot> {
+        match self.by_tail.get(&tail_of(id))? {
+            Held::One(held, slot) => (held == id).then_some(*slot),
+            Held::Many(all) => all.iter().find(|(h, _)| h == id).map(|(_, s)| *s),
+        }
+    }
+
+    fn contains_key(&self, id: &Uuid) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: Uuid, slot: Slot) {
+        self.put(id, slot, true);
+    }
+
+    /// Holds `slot` for `id` unless `id` is held already.
+    fn insert_new(&mut self, id: Uuid, slot: Slot) {
+        self.put(id, slot, false);
+    }
+
+    fn put(&mut self, id: Uuid, slot: Slot, replace: bool) {
+        use std::collections::hash_map::Entry;
+        match self.by_tail.entry(tail_of(&id)) {
+            Entry::Vacant(e) => {
+                e.insert(Held::One(id, slot));
+                self.len += 1;
+            }
+            Entry::Occupied(mut e) => {
+                let held = e.get_mut();
+                if let Held::One(other, other_slot) = *held {
+                    if other == id {
+                        if replace {
+                            *held = Held::One(id, slot);
+                        }
+                        return;
+                    }
+                    *held = Held::Many(vec![(other, other_slot)]);
+                }
+                let Held::Many(all) = held else {
+                    unreachable!("made Many above")
+                };
+                match all.iter_mut().find(|(h, _)| *h == id) {
+                    Some(pair) if replace => pair.1 = slot,
+                    Some(_) => {}
+                    None => {
+                        all.push((id, slot));
+                        self.len += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Extend<(Uuid, Slot)> for Slots {
+    fn extend<I: IntoIterator<Item = (Uuid, Slot)>>(&mut self, iter: I) {
+        for (id, slot) in iter {
+            self.insert(id, slot);
+        }
+    }
+}
+
 /// The person keys in use, unwrapped, and the master key. One per store
 /// (in [`crate::Core`]).
 pub struct Keyring {
     master: MasterKey,
-    slots: RwLock<HashMap<Uuid, Slot>>,
+    slots: RwLock<Slots>,
     /// When erasures recorded by other processes were last looked for, and
     /// the latest erasure time seen.
     synced: Mutex<(Option<Instant>, String)>,
@@ -323,11 +449,11 @@ impl Keyring {
         self.read_slots().len()
     }
 
-    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Slot>> {
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, Slots> {
         self.slots.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_slots(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, Slot>> {
+    fn write_slots(&self) -> std::sync::RwLockWriteGuard<'_, Slots> {
         self.slots.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -349,7 +475,7 @@ impl Keyring {
         for id in ids {
             match slots.get(&id) {
                 Some(Slot::Key(k)) => {
-                    keys.0.insert(id, *k);
+                    keys.0.insert(id, k);
                 }
                 _ => return Err(PrivacyError::Erased),
             }
@@ -386,7 +512,7 @@ impl Keyring {
         for s in subjects {
             match slots.get(&s.id) {
                 Some(Slot::Key(k)) => {
-                    keys.0.insert(s.id, *k);
+                    keys.0.insert(s.id, k);
                 }
                 Some(Slot::Erased) => return Err(PrivacyError::Erased),
                 None if !fresh.iter().any(|k| k.subject == s.id) => {
@@ -502,7 +628,7 @@ impl Keyring {
             let mut slots = self.write_slots();
             for (id, key) in opened {
                 // A key erased meanwhile stays erased.
-                slots.entry(id).or_insert(Slot::Key(key));
+                slots.insert_new(id, Slot::Key(key));
             }
             if (page.len() as i64) < PAGE {
                 return Ok(slots.len());
@@ -550,36 +676,108 @@ impl Keyring {
             subject.as_bytes(),
             plain.as_bytes(),
         );
-        let mut bytes = Vec::with_capacity(16 + sealed.len());
-        bytes.extend_from_slice(subject.as_bytes());
+        let mut bytes = Vec::with_capacity(TAIL + sealed.len());
+        bytes.extend_from_slice(&tail_of(&subject));
         bytes.extend_from_slice(&sealed);
         format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// `plain` sealed in the form written before `nx2:` (`nx1:` and the
+    /// whole subject id), as stores of that time hold it: for tests that
+    /// such fields still open.
+    #[doc(hidden)]
+    pub fn seal_first_form(&self, keys: &Keys, subject: Uuid, plain: &str) -> String {
+        let key = keys.0.get(&subject).expect("a key for the subject");
+        let sealed = seal_bytes(
+            &Aes256Gcm::new(key.into()),
+            subject.as_bytes(),
+            plain.as_bytes(),
+        );
+        let bytes = [subject.as_bytes().as_slice(), &sealed].concat();
+        format!("{SEALED_PREFIX_V1}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// What a sealed string says, from keys already in memory: the clear
     /// text, [`ERASED`] if its key is gone; any other string as it is.
     fn open_loaded(&self, s: &str) -> Option<String> {
-        let (subject, sealed) = parse_sealed(s)?;
-        let slot = self.read_slots().get(&subject).copied();
-        Some(match slot {
-            Some(Slot::Key(key)) => {
-                open_bytes(&Aes256Gcm::new((&key).into()), subject.as_bytes(), &sealed)
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .unwrap_or_else(|| ERASED.to_owned())
-            }
-            _ => ERASED.to_owned(),
-        })
+        let (names, sealed) = parse_sealed(s)?;
+        Some(
+            self.open_held(names, &sealed)
+                .unwrap_or_else(|| ERASED.to_owned()),
+        )
     }
 
-    /// Loads the keys every sealed string of `strings` names.
+    /// The clear text of a sealed field, if a key in memory opens it.
+    fn open_held(&self, names: Names, sealed: &[u8]) -> Option<String> {
+        let open = |id: &Uuid, slot: Slot| match slot {
+            Slot::Key(key) => open_bytes(&Aes256Gcm::new((&key).into()), id.as_bytes(), sealed)
+                .and_then(|b| String::from_utf8(b).ok()),
+            Slot::Erased => None,
+        };
+        let slots = self.read_slots();
+        match names {
+            Names::Subject(id) => open(&id, slots.get(&id)?),
+            Names::Tail(tail) => match slots.by_tail.get(&tail)? {
+                Held::One(id, slot) => open(id, *slot),
+                Held::Many(all) => all.iter().find_map(|(id, slot)| open(id, *slot)),
+            },
+        }
+    }
+
+    /// Loads the keys every sealed string of `strings` names: by subject
+    /// (`nx1:`), and by the tail of an `nx2:` field no key in memory opens
+    /// (its key not loaded yet, or erased — then the store is asked again,
+    /// by the `person_keys_tail` index, each time it is read).
     async fn prepare<'s>(
         &self,
         db: &Db,
         strings: impl Iterator<Item = &'s str>,
     ) -> Result<(), PrivacyError> {
         self.sync_erasures(db).await?;
-        let ids: Vec<Uuid> = strings.filter_map(sealed_subject).collect();
-        self.load(db, &ids, true).await
+        let (mut ids, mut tails) = (Vec::new(), HashSet::new());
+        for s in strings {
+            match parse_sealed(s) {
+                Some((Names::Subject(id), _)) => ids.push(id),
+                Some((names @ Names::Tail(tail), sealed))
+                    if self.open_held(names, &sealed).is_none() =>
+                {
+                    tails.insert(tail);
+                }
+                Some((Names::Tail(_), _)) => {}
+                None => {}
+            }
+        }
+        self.load(db, &ids, true).await?;
+        self.load_tails(db, tails.into_iter().collect()).await
+    }
+
+    /// Loads every stored key whose subject id ends in one of `tails`
+    /// (a key held already stays as it is; an erased one is forgotten).
+    async fn load_tails(&self, db: &Db, tails: Vec<Tail>) -> Result<(), PrivacyError> {
+        if tails.is_empty() {
+            return Ok(());
+        }
+        let rows = store::person_keys::with_tails(db, &tails).await?;
+        let mut opened = Vec::with_capacity(rows.len());
+        for row in rows {
+            let slot = match row.wrapped {
+                Some(w) => Slot::Key(
+                    self.master
+                        .unwrap(row.subject, &w)
+                        .ok_or(PrivacyError::WrongMasterKey)?,
+                ),
+                None => Slot::Erased,
+            };
+            opened.push((row.subject, slot));
+        }
+        let mut slots = self.write_slots();
+        for (id, slot) in opened {
+            match slot {
+                Slot::Key(_) => slots.insert_new(id, slot),
+                Slot::Erased => slots.insert(id, slot),
+            }
+        }
+        Ok(())
     }
 
     /// Opens every sealed string in `value`, in place: clear text, or
@@ -623,7 +821,7 @@ impl Keyring {
         db: &Db,
         strings: Vec<&mut String>,
     ) -> Result<(), PrivacyError> {
-        if !strings.iter().any(|s| s.starts_with(SEALED_PREFIX)) {
+        if !strings.iter().any(|s| is_sealed(s)) {
             return Ok(());
         }
         self.prepare(db, strings.iter().map(|s| s.as_str())).await?;
@@ -769,7 +967,7 @@ impl Keyring {
 
 fn collect_sealed(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(s) if s.starts_with(SEALED_PREFIX) => out.push(s.clone()),
+        Value::String(s) if is_sealed(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|v| collect_sealed(v, out)),
         Value::Object(map) => map.values().for_each(|v| collect_sealed(v, out)),
         _ => {}
@@ -921,10 +1119,10 @@ pub fn clear_fields(payload: &Value) -> usize {
     };
     let clear = |v: Option<&Value>| -> usize {
         match v {
-            Some(Value::String(s)) => usize::from(!s.starts_with(SEALED_PREFIX)),
+            Some(Value::String(s)) => usize::from(!is_sealed(s)),
             Some(Value::Array(items)) => items
                 .iter()
-                .filter(|i| i.as_str().is_some_and(|s| !s.starts_with(SEALED_PREFIX)))
+                .filter(|i| i.as_str().is_some_and(|s| !is_sealed(s)))
                 .count(),
             _ => 0,
         }
@@ -1019,10 +1217,10 @@ impl Keyring {
     /// Seals a string, or every string of an array; `null` stays `null`.
     /// A string already sealed for this very subject (a copy of an old
     /// log) is left as it is; any other — typed text that merely starts
-    /// with `nx1:` included — is sealed.
+    /// with `nx2:` included — is sealed.
     fn seal_value(&self, keys: &Keys, subject: Uuid, v: &mut Value) {
         match v {
-            Value::String(s) if sealed_subject(s) != Some(subject) => {
+            Value::String(s) if !sealed_for(s, &subject) => {
                 *s = self.seal(keys, subject, s);
             }
             Value::Array(items) => items
@@ -1108,14 +1306,15 @@ mod tests {
         ] {
             assert!(v.as_str().unwrap().starts_with(SEALED_PREFIX), "{v}");
         }
-        assert_eq!(
-            sealed_subject(body["address"].as_str().unwrap()),
-            Some(family)
-        );
-        assert_eq!(
-            sealed_subject(body["members"][1]["name"].as_str().unwrap()),
-            Some(m2)
-        );
+        assert!(sealed_for(body["address"].as_str().unwrap(), &family));
+        assert!(sealed_for(
+            body["members"][1]["name"].as_str().unwrap(),
+            &m2
+        ));
+        assert!(!sealed_for(
+            body["members"][1]["name"].as_str().unwrap(),
+            &m1
+        ));
         assert!(body["members"][0]["phone"].is_null());
         assert_eq!(body["village_code"], "450305001001");
         assert!(!payload.to_string().contains("张三"));
@@ -1156,13 +1355,13 @@ mod tests {
     fn text_that_only_looks_sealed_is_sealed_and_reads_back_as_typed() {
         let ring = ring();
         let family = Uuid::new_v4();
-        let typed = "nx1:not really sealed";
+        let typed = "nx2:not really sealed";
         let mut note = json!({"NoteAdded": {"action_id": Uuid::new_v4(), "text": typed}});
         let keys = keys(&ring, &[family]);
         ring.seal_event(family, &mut note, &keys);
         let stored = note["NoteAdded"]["text"].as_str().unwrap().to_owned();
         assert_ne!(stored, typed);
-        assert_eq!(sealed_subject(&stored), Some(family));
+        assert!(sealed_for(&stored, &family));
         // Sealing again (a copy of the log) leaves it as it is.
         ring.seal_event(family, &mut note, &keys);
         assert_eq!(note["NoteAdded"]["text"], stored.as_str());
@@ -1195,7 +1394,7 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD
             .decode(sealed.strip_prefix(SEALED_PREFIX).unwrap())
             .unwrap();
-        bytes[..16].copy_from_slice(b.as_bytes());
+        bytes[..TAIL].copy_from_slice(&tail_of(&b));
         let moved = format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
         ring.write_slots().insert(a, Slot::Key([7; 32]));
         ring.write_slots().insert(b, Slot::Key([7; 32]));
@@ -1203,6 +1402,54 @@ mod tests {
         assert_eq!(ring.open_loaded(&moved).as_deref(), Some(ERASED));
         // Clear text (written before encryption) is not touched.
         assert_eq!(ring.open_loaded("张三"), None);
+    }
+
+    #[test]
+    fn fields_sealed_in_the_first_form_still_open_and_are_not_sealed_again() {
+        let ring = ring();
+        let (family, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let old = ring.seal_first_form(&keys(&ring, &[family]), family, "老地址");
+        assert!(is_sealed(&old) && sealed_for(&old, &family) && !sealed_for(&old, &other));
+        let new = ring.seal(&keys(&ring, &[family]), family, "老地址");
+        assert!(new.starts_with(SEALED_PREFIX));
+        assert!(new.len() < old.len(), "{} against {}", new.len(), old.len());
+        // A copy of an old log: the nx1 field stays as it was.
+        let mut note = json!({"NoteAdded": {"action_id": Uuid::new_v4(), "text": old}});
+        ring.seal_event(family, &mut note, &keys(&ring, &[family]));
+        assert_eq!(note["NoteAdded"]["text"], old.as_str());
+        ring.write_slots().insert(family, Slot::Key([7; 32]));
+        assert_eq!(ring.open_loaded(&old).as_deref(), Some("老地址"));
+        assert_eq!(ring.open_loaded(&new).as_deref(), Some("老地址"));
+        ring.write_slots().insert(family, Slot::Erased);
+        assert_eq!(ring.open_loaded(&old).as_deref(), Some(ERASED));
+        assert_eq!(ring.open_loaded(&new).as_deref(), Some(ERASED));
+    }
+
+    #[test]
+    fn persons_whose_ids_end_alike_each_open_only_their_own_fields() {
+        // Ids chosen by a client may share their last 8 bytes; each field
+        // still opens with its own person's key only.
+        let ring = ring();
+        let a: Uuid = "00000000-0000-4000-8000-000000000001".parse().unwrap();
+        let b: Uuid = "ffffffff-ffff-4fff-8000-000000000001".parse().unwrap();
+        let c: Uuid = "12345678-0000-4000-8000-000000000001".parse().unwrap();
+        assert_eq!(tail_of(&a), tail_of(&b));
+        let keys = Keys([(a, [1u8; 32]), (b, [2u8; 32])].into_iter().collect());
+        let (for_a, for_b) = (ring.seal(&keys, a, "甲"), ring.seal(&keys, b, "乙"));
+        ring.write_slots().insert(a, Slot::Key([1; 32]));
+        assert_eq!(ring.open_loaded(&for_a).as_deref(), Some("甲"));
+        // b's key is not held yet: its field does not open with a's.
+        assert_eq!(ring.open_held(Names::Tail(tail_of(&b)), &[0; 40]), None);
+        assert_eq!(ring.open_loaded(&for_b).as_deref(), Some(ERASED));
+        ring.write_slots().insert(b, Slot::Key([2; 32]));
+        ring.write_slots().insert(c, Slot::Erased);
+        assert_eq!(ring.cached(), 3);
+        assert_eq!(ring.open_loaded(&for_a).as_deref(), Some("甲"));
+        assert_eq!(ring.open_loaded(&for_b).as_deref(), Some("乙"));
+        ring.write_slots().insert(a, Slot::Erased);
+        assert_eq!(ring.open_loaded(&for_a).as_deref(), Some(ERASED));
+        assert_eq!(ring.open_loaded(&for_b).as_deref(), Some("乙"));
+        assert_eq!(ring.cached(), 3, "replacing a slot does not count it twice");
     }
 
     #[test]

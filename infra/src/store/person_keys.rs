@@ -111,6 +111,41 @@ pub async fn of(db: &Db, subjects: &[Uuid]) -> Result<Vec<Stored>, sqlx::Error> 
     Ok(out)
 }
 
+/// The stored keys of every subject whose id ends in one of `tails` (the
+/// last 8 bytes an `nx2:` field names), by the `person_keys_tail` index.
+pub async fn with_tails(db: &Db, tails: &[[u8; 8]]) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut out = Vec::with_capacity(tails.len());
+    for chunk in tails.chunks(500) {
+        let rows: Vec<Row> = on_pool!(db, pool, DB => {
+            // The expression must be the index's, `substr(subject, 20)`:
+            // the text of the id's last 8 bytes, `xxxx-xxxxxxxxxxxx`.
+            let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
+                "SELECT subject, wrapped FROM person_keys WHERE substr(subject, 20) IN (",
+            );
+            let mut list = qb.separated(", ");
+            for tail in chunk {
+                list.push_bind(tail_text(tail));
+            }
+            qb.push(")");
+            qb.build_query_as::<Row>().fetch_all(pool).await?
+        });
+        out.extend(rows.into_iter().filter_map(|r| {
+            Some(Stored {
+                subject: r.subject.parse().ok()?,
+                wrapped: r.wrapped,
+            })
+        }));
+    }
+    Ok(out)
+}
+
+/// How the last 8 bytes of an id read in its text: `xxxx-xxxxxxxxxxxx`.
+fn tail_text(tail: &[u8; 8]) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[8..].copy_from_slice(tail);
+    Uuid::from_bytes(bytes).hyphenated().to_string()[19..].to_owned()
+}
+
 /// Subjects erased after `since` (a stored time; `""` for all), with when.
 pub async fn erased_since(db: &Db, since: &str) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
     let sql = "SELECT subject, erased_at FROM person_keys \
@@ -210,5 +245,19 @@ pub async fn scrub(db: &Db) -> Result<(), sqlx::Error> {
             .execute(pool)
             .await
             .map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_reads_as_the_end_of_the_id_text() {
+        let id: Uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".parse().unwrap();
+        let tail: [u8; 8] = id.as_bytes()[8..].try_into().unwrap();
+        assert_eq!(tail_text(&tail), "8796-a5b4c3d2e1f0");
+        // SQL's substr(subject, 20) is 1-based: the same characters.
+        assert_eq!(&id.to_string()[19..], "8796-a5b4c3d2e1f0");
     }
 }

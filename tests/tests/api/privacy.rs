@@ -14,6 +14,7 @@ both_stores!(
     an_erased_family_reads_as_erased_everywhere_and_the_chain_verifies,
     a_store_with_clear_text_events_reads_them_as_they_are,
     one_new_contact_person_assigned_to_many_families_at_once_gets_one_key,
+    fields_of_both_forms_open_with_keys_found_in_the_store,
 );
 
 /// The personal values of one scenario: unique per run, so a scan of the
@@ -276,7 +277,8 @@ async fn personal_data_is_sealed_in_the_store_and_clear_in_reads(app: TestApp) {
     let db = open_db(&app).await;
     let stored = stored_text(&db).await;
     assert_none_in(&stored, &p.secrets(), "the store");
-    assert!(stored.contains("nx1:"), "sealed fields are stored");
+    assert!(stored.contains("nx2:"), "sealed fields are stored");
+    assert!(!stored.contains("nx1:"), "in the form written now only");
     // One key per person: the family, two members, the emergency
     // contact, the contact person.
     let keys: i64 = on_pool!(&db, pool => {
@@ -301,7 +303,7 @@ async fn personal_data_is_sealed_in_the_store_and_clear_in_reads(app: TestApp) {
     assert_eq!(f["emergency_contacts"][0]["name"], p.emergency.as_str());
     assert_eq!(f["notes"][0]["text"], p.note.as_str());
     assert!(f.get("erased_on").is_none());
-    assert!(!r.text.contains("nx1:"), "nothing sealed reaches a reader");
+    assert!(!r.text.contains("nx2:"), "nothing sealed reaches a reader");
 
     let h = app
         .get(&format!("/api/v1/families/{id}/history"), &cw)
@@ -310,7 +312,7 @@ async fn personal_data_is_sealed_in_the_store_and_clear_in_reads(app: TestApp) {
     assert!(h.text.contains(&p.findings));
     assert!(h.text.contains("110105********0016"));
     assert!(!h.text.contains(p.id_number));
-    assert!(!h.text.contains("nx1:"));
+    assert!(!h.text.contains("nx2:"));
 
     let list = app
         .get("/api/v1/families?village_code_prefix=450305", &cw)
@@ -324,7 +326,7 @@ async fn personal_data_is_sealed_in_the_store_and_clear_in_reads(app: TestApp) {
         )
         .await;
     assert_eq!(due.status, 200, "{}", due.text);
-    assert!(!due.text.contains("nx1:"), "{}", due.text);
+    assert!(!due.text.contains("nx2:"), "{}", due.text);
 
     // Nothing personal in the server's log either.
     assert_none_in(&captured_logs(), &p.secrets(), "the server log");
@@ -565,6 +567,106 @@ async fn a_store_with_clear_text_events_reads_them_as_they_are(app: TestApp) {
     assert!(!stored.contains("Qinnewnote"));
     assert!(audit::verify(&db, None).await.unwrap().is_intact());
     db.close().await;
+}
+
+/// Fields sealed in the first form (`nx1:`, the whole person id) stay
+/// readable next to those of the form written now (`nx2:`, the id's last 8
+/// bytes), also through a keyring that holds no key yet and must find them
+/// in the store by their ids' tails (another process: the CLI, a server
+/// just started); erasure erases both.
+async fn fields_of_both_forms_open_with_keys_found_in_the_store(app: TestApp) {
+    use nuanxin_infra::privacy::{Keyring, MasterKey, Subject, SubjectKind, ERASED};
+    let cw = app.user("caseworker", "450305").await;
+    let p = Person::new();
+    let id = record_family(&app, &cw, &p).await;
+    let family: Uuid = id.parse().unwrap();
+    let key_file = app.db.master_key_file();
+    let fresh_keyring = || Keyring::new(MasterKey::load(&key_file).unwrap());
+
+    // A note as the server before nx2 sealed it, with the family's key.
+    let db = open_db(&app).await;
+    let writer = fresh_keyring();
+    let subject = Subject {
+        id: family,
+        kind: SubjectKind::Family,
+        family: Some(family),
+    };
+    let keys = writer.keys_for(&db, &[subject]).await.unwrap();
+    let old_note = format!("Qinfirstform{}", &p.note[7..]);
+    let sealed = writer.seal_first_form(&keys, family, &old_note);
+    assert!(sealed.starts_with("nx1:"));
+    let payload = json!({"NoteAdded": {"action_id": Uuid::new_v4(), "text": sealed}});
+    insert_clear_event(&db, &id, payload).await;
+
+    // A keyring with no key in memory opens both forms from the store.
+    let (csv, held) = history_opened_by(&db, family, fresh_keyring()).await;
+    assert!(csv.contains(&old_note), "{csv}");
+    for clear in [&p.note, &p.findings, &p.member, &p.address, &p.contact] {
+        assert!(csv.contains(clear.as_str()), "{clear} in {csv}");
+    }
+    assert!(!csv.contains("nx1:") && !csv.contains("nx2:"), "{csv}");
+    assert_eq!(held, 5, "the keys of the five persons, found by their ids");
+    db.close().await;
+
+    // The server folds the old note into the case file and reads it.
+    let app = app.restart().await;
+    let f = app.get(&format!("/api/v1/families/{id}"), &cw).await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    assert!(
+        f.text.contains(&old_note) && f.text.contains(&p.note),
+        "{}",
+        f.text
+    );
+
+    // Erased: both forms read as erased, in the server and from the store.
+    close(&app, &cw, &id).await;
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/erase"),
+            ADMIN_TOKEN,
+            json!({"reason": "consent_withdrawn"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let f = app.get(&format!("/api/v1/families/{id}"), &cw).await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    assert_none_in(
+        &f.text,
+        &[&old_note, &p.note, &p.member],
+        "the erased case file",
+    );
+    let db = open_db(&app).await;
+    let (csv, _) = history_opened_by(&db, family, fresh_keyring()).await;
+    assert_none_in(
+        &csv,
+        &[&old_note, &p.note, &p.member, &p.address],
+        "the erased history",
+    );
+    assert!(csv.contains(ERASED), "{csv}");
+    assert!(
+        csv.contains(&p.contact),
+        "the contact person is staff: kept"
+    );
+    db.close().await;
+}
+
+/// The family's history as CSV, its fields opened by `keyring` (which
+/// holds no key yet), and how many keys the keyring holds after.
+async fn history_opened_by(
+    db: &Db,
+    family: Uuid,
+    keyring: nuanxin_infra::privacy::Keyring,
+) -> (String, usize) {
+    let mut history = audit::family_history(db, family).await.unwrap();
+    assert_eq!(keyring.cached(), 0);
+    keyring
+        .reveal_values(
+            db,
+            history.entries.iter_mut().map(|e| &mut e.data).collect(),
+        )
+        .await
+        .unwrap();
+    (audit::history_csv(&history.entries), keyring.cached())
 }
 
 /// Appends `payload` to the family's stream as the next event, in clear,

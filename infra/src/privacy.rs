@@ -547,6 +547,18 @@ impl Keyring {
         }
     }
 
+    /// A stored key as held in memory: unwrapped, or erased.
+    fn slot_of(&self, row: store::person_keys::Stored) -> Result<Slot, PrivacyError> {
+        Ok(match row.wrapped {
+            Some(w) => Slot::Key(
+                self.master
+                    .unwrap(row.subject, &w)
+                    .ok_or(PrivacyError::WrongMasterKey)?,
+            ),
+            None => Slot::Erased,
+        })
+    }
+
     /// Loads the keys of `ids` that are not in memory yet. A subject whose
     /// key is erased is remembered as erased; one with no key at all too
     /// when `absent_is_erased` (a sealed string names it: its key is gone),
@@ -572,15 +584,7 @@ impl Keyring {
         let rows = store::person_keys::of(db, &wanted).await?;
         let mut found: HashMap<Uuid, Slot> = HashMap::with_capacity(wanted.len());
         for row in rows {
-            let slot = match row.wrapped {
-                Some(w) => Slot::Key(
-                    self.master
-                        .unwrap(row.subject, &w)
-                        .ok_or(PrivacyError::WrongMasterKey)?,
-                ),
-                None => Slot::Erased,
-            };
-            found.insert(row.subject, slot);
+            found.insert(row.subject, self.slot_of(row)?);
         }
         let mut slots = self.write_slots();
         for id in wanted {
@@ -760,15 +764,7 @@ impl Keyring {
         let rows = store::person_keys::with_tails(db, &tails).await?;
         let mut opened = Vec::with_capacity(rows.len());
         for row in rows {
-            let slot = match row.wrapped {
-                Some(w) => Slot::Key(
-                    self.master
-                        .unwrap(row.subject, &w)
-                        .ok_or(PrivacyError::WrongMasterKey)?,
-                ),
-                None => Slot::Erased,
-            };
-            opened.push((row.subject, slot));
+            opened.push((row.subject, self.slot_of(row)?));
         }
         let mut slots = self.write_slots();
         for (id, slot) in opened {

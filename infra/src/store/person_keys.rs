@@ -89,42 +89,35 @@ pub fn created_at() -> String {
 
 /// The stored keys of `subjects` (those with a row).
 pub async fn of(db: &Db, subjects: &[Uuid]) -> Result<Vec<Stored>, sqlx::Error> {
-    let mut out = Vec::with_capacity(subjects.len());
-    for chunk in subjects.chunks(500) {
-        let rows: Vec<Row> = on_pool!(db, pool, DB => {
-            let mut qb: sqlx::QueryBuilder<'_, DB> =
-                sqlx::QueryBuilder::new("SELECT subject, wrapped FROM person_keys WHERE subject IN (");
-            let mut list = qb.separated(", ");
-            for s in chunk {
-                list.push_bind(s.to_string());
-            }
-            qb.push(")");
-            qb.build_query_as::<Row>().fetch_all(pool).await?
-        });
-        out.extend(rows.into_iter().filter_map(|r| {
-            Some(Stored {
-                subject: r.subject.parse().ok()?,
-                wrapped: r.wrapped,
-            })
-        }));
-    }
-    Ok(out)
+    let ids: Vec<String> = subjects.iter().map(Uuid::to_string).collect();
+    stored_where(db, "subject", &ids).await
 }
 
 /// The stored keys of every subject whose id ends in one of `tails` (the
 /// last 8 bytes an `nx2:` field names), by the `person_keys_tail` index.
 pub async fn with_tails(db: &Db, tails: &[[u8; 8]]) -> Result<Vec<Stored>, sqlx::Error> {
-    let mut out = Vec::with_capacity(tails.len());
-    for chunk in tails.chunks(500) {
+    let texts: Vec<String> = tails.iter().map(tail_text).collect();
+    // The expression must be the index's: the text of the id's last 8
+    // bytes, `xxxx-xxxxxxxxxxxx`.
+    stored_where(db, "substr(subject, 20)", &texts).await
+}
+
+/// The stored keys of the rows whose `expr` is one of `values`.
+async fn stored_where(
+    db: &Db,
+    expr: &'static str,
+    values: &[String],
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.chunks(500) {
         let rows: Vec<Row> = on_pool!(db, pool, DB => {
-            // The expression must be the index's, `substr(subject, 20)`:
-            // the text of the id's last 8 bytes, `xxxx-xxxxxxxxxxxx`.
             let mut qb: sqlx::QueryBuilder<'_, DB> = sqlx::QueryBuilder::new(
-                "SELECT subject, wrapped FROM person_keys WHERE substr(subject, 20) IN (",
+                "SELECT subject, wrapped FROM person_keys WHERE ",
             );
+            qb.push(expr).push(" IN (");
             let mut list = qb.separated(", ");
-            for tail in chunk {
-                list.push_bind(tail_text(tail));
+            for v in chunk {
+                list.push_bind(v.clone());
             }
             qb.push(")");
             qb.build_query_as::<Row>().fetch_all(pool).await?

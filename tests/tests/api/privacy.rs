@@ -183,6 +183,19 @@ async fn close(app: &TestApp, token: &str, id: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+/// The admin erases the family (its case closed); the answer, a success.
+async fn erase(app: &TestApp, id: &str) -> Response {
+    let r = app
+        .post(
+            &format!("/api/v1/families/{id}/erase"),
+            ADMIN_TOKEN,
+            json!({"reason": "consent_withdrawn"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
 async fn open_db(app: &TestApp) -> Db {
     Db::connect(&app.db.url, 1).await.expect("connect")
 }
@@ -409,14 +422,7 @@ async fn an_erased_family_reads_as_erased_everywhere_and_the_chain_verifies(app:
         .as_u64()
         .unwrap();
 
-    let r = app
-        .post(
-            &format!("/api/v1/families/{id}/erase"),
-            ADMIN_TOKEN,
-            json!({"reason": "consent_withdrawn"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let r = erase(&app, &id).await;
     // The family's key, its two members', its emergency contact's.
     assert_eq!(r.body["keys_erased"], 4);
     assert_eq!(r.body["version"], version_before + 1);
@@ -620,14 +626,7 @@ async fn fields_of_both_forms_open_with_keys_found_in_the_store(app: TestApp) {
 
     // Erased: both forms read as erased, in the server and from the store.
     close(&app, &cw, &id).await;
-    let r = app
-        .post(
-            &format!("/api/v1/families/{id}/erase"),
-            ADMIN_TOKEN,
-            json!({"reason": "consent_withdrawn"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    erase(&app, &id).await;
     let f = app.get(&format!("/api/v1/families/{id}"), &cw).await;
     assert_eq!(f.status, 200, "{}", f.text);
     assert_none_in(

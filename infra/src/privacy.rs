@@ -276,12 +276,18 @@ enum Names {
     Tail(Tail),
 }
 
+/// A sealed field's base64 body, and how many of its bytes are the id:
+/// 8 (`nx2:`) or 16 (`nx1:`).
+fn form_of(s: &str) -> Option<(&str, usize)> {
+    match s.strip_prefix(SEALED_PREFIX) {
+        Some(body) => Some((body, TAIL)),
+        None => Some((s.strip_prefix(SEALED_PREFIX_V1)?, 16)),
+    }
+}
+
 /// Whom a sealed field names, and its nonce and ciphertext.
 fn parse_sealed(s: &str) -> Option<(Names, Vec<u8>)> {
-    let (body, id_len) = match s.strip_prefix(SEALED_PREFIX) {
-        Some(body) => (body, TAIL),
-        None => (s.strip_prefix(SEALED_PREFIX_V1)?, 16),
-    };
+    let (body, id_len) = form_of(s)?;
     let mut bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
     if bytes.len() < id_len + NONCE + TAG {
         return None;
@@ -300,12 +306,10 @@ fn names_in(id: &[u8]) -> Option<Names> {
 
 /// Whom a sealed field names, without opening it.
 fn sealed_names(s: &str) -> Option<Names> {
-    // The id's bytes are the first 11 (nx2:) or 22 (nx1:) base64
-    // characters and a few bits of the next; 12 or 24 decode whole.
-    let (body, chars, id_len) = match s.strip_prefix(SEALED_PREFIX) {
-        Some(body) => (body, 12, TAIL),
-        None => (s.strip_prefix(SEALED_PREFIX_V1)?, 24, 16),
-    };
+    let (body, id_len) = form_of(s)?;
+    // The id's bytes lie in the first whole base64 groups that cover
+    // them: 12 characters for 8 bytes, 24 for 16.
+    let chars = id_len.div_ceil(3) * 4;
     let head = URL_SAFE_NO_PAD.decode(body.get(..chars)?).ok()?;
     names_in(&head[..id_len])
 }
